@@ -1,0 +1,5 @@
+export * from './ct';
+export * from './backend';
+export * from './models';
+export * from './noise';
+export * from './train';
