@@ -1,0 +1,55 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { DatasetIndex, type StudyRecord } from './dataset-index';
+
+function study(uid: string, over: Partial<StudyRecord> = {}): StudyRecord {
+  return {
+    seriesInstanceUid: uid,
+    studyInstanceUid: null,
+    label: 'control',
+    split: 'train',
+    sourcePath: `/data/${uid}`,
+    volumeSha256: 'a'.repeat(64),
+    shape: [20, 128, 128],
+    spacingMm: [1, 1, 1],
+    sourceSlices: 10,
+    warnings: [],
+    importedAt: '2026-01-01T00:00:00.000Z',
+    ...over,
+  };
+}
+
+describe(DatasetIndex.name, () => {
+  it('keeps one row per series and counts slices per label and split', () => {
+    const index = new DatasetIndex(join(mkdtempSync(join(tmpdir(), 'fedct-index-')), 'index.sqlite'));
+    expect(index.upsert(study('1.2.3'))).toBe(true);
+    expect(index.upsert(study('1.2.3', { label: 'cap', split: 'val' }))).toBe(false);
+    index.upsert(study('1.2.4', { label: 'covid-19', shape: [7, 128, 128] }));
+    expect(index.list()).toHaveLength(2);
+    expect(index.get('1.2.3')?.label).toBe('cap');
+    expect(index.counts()).toEqual({
+      studies: 2,
+      slices: 27,
+      byLabel: { control: 0, cap: 1, 'covid-19': 1 },
+      bySplit: { train: 1, val: 1, test: 0 },
+    });
+    expect(index.list({ label: 'covid-19' }).map((s) => s.seriesInstanceUid)).toEqual(['1.2.4']);
+    expect(index.bySourcePath('/data/1.2.4')?.shape).toEqual([7, 128, 128]);
+    index.close();
+  });
+
+  it('remembers skipped paths until they import', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'fedct-index-')), 'index.sqlite');
+    const index = new DatasetIndex(file);
+    index.recordSkipped('/data/1.2.9', 'not a DICOM file', '2026-01-01T00:00:00.000Z');
+    expect(index.skipped()).toEqual([{ sourcePath: '/data/1.2.9', reason: 'not a DICOM file', at: '2026-01-01T00:00:00.000Z' }]);
+    index.upsert(study('1.2.9'));
+    expect(index.skipped()).toEqual([]);
+    index.close();
+    const again = new DatasetIndex(file);
+    expect(again.list()).toHaveLength(1);
+    again.close();
+  });
+});

@@ -1,0 +1,208 @@
+import Database from 'better-sqlite3';
+
+/** Labels a study can have: the three CovidCTNet classes. */
+export const LABELS = ['control', 'cap', 'covid-19'] as const;
+export type Label = (typeof LABELS)[number];
+/** Class index as the networks use it (spec §5: 0 = Control, 1 = Covid-19, 2 = CAP). */
+export const LABEL_INDEX: Record<Label, number> = { control: 0, 'covid-19': 1, cap: 2 };
+export const SPLITS = ['train', 'val', 'test'] as const;
+export type Split = (typeof SPLITS)[number];
+
+/** One imported study (one CT series). */
+export interface StudyRecord {
+  seriesInstanceUid: string;
+  studyInstanceUid: string | null;
+  label: Label;
+  split: Split;
+  /** Where the raw data was read from (never copied). */
+  sourcePath: string;
+  /** sha256 of the cached model-ready volume's float bytes. */
+  volumeSha256: string;
+  /** Model-ready shape [z, y, x]. */
+  shape: [number, number, number];
+  spacingMm: [number, number, number];
+  sourceSlices: number;
+  warnings: string[];
+  importedAt: string;
+}
+
+/** A path that an import could not use, and why. */
+export interface SkippedRecord {
+  sourcePath: string;
+  reason: string;
+  at: string;
+}
+
+/** Dataset counts, as heartbeats report them (counts only, never content). */
+export interface DatasetCounts {
+  studies: number;
+  slices: number;
+  byLabel: Record<Label, number>;
+  bySplit: Record<Split, number>;
+}
+
+interface StudyRow {
+  series_uid: string;
+  study_uid: string | null;
+  label: string;
+  split: string;
+  source_path: string;
+  volume_sha: string;
+  shape: string;
+  spacing: string;
+  source_slices: number;
+  warnings: string;
+  imported_at: string;
+}
+
+/**
+ * The site's local dataset index in SQLite (WAL). One row per series, keyed by SeriesInstanceUID, so
+ * importing the same series twice keeps one study.
+ */
+export class DatasetIndex {
+  private readonly db: Database.Database;
+
+  constructor(file: string) {
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS studies (
+        series_uid TEXT PRIMARY KEY,
+        study_uid TEXT,
+        label TEXT NOT NULL CHECK (label IN ('control', 'cap', 'covid-19')),
+        split TEXT NOT NULL CHECK (split IN ('train', 'val', 'test')),
+        source_path TEXT NOT NULL,
+        volume_sha TEXT NOT NULL,
+        shape TEXT NOT NULL,
+        spacing TEXT NOT NULL,
+        source_slices INTEGER NOT NULL,
+        warnings TEXT NOT NULL,
+        imported_at TEXT NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS studies_source ON studies (source_path);
+      CREATE TABLE IF NOT EXISTS skipped (
+        source_path TEXT PRIMARY KEY,
+        reason TEXT NOT NULL,
+        at TEXT NOT NULL
+      );
+      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    `);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  /** Inserts or replaces a study (same series → same row). Returns true when the series was new. */
+  upsert(study: StudyRecord): boolean {
+    const existed = this.get(study.seriesInstanceUid) !== null;
+    this.db
+      .prepare(
+        `INSERT INTO studies (series_uid, study_uid, label, split, source_path, volume_sha, shape, spacing, source_slices, warnings, imported_at)
+         VALUES (@series_uid, @study_uid, @label, @split, @source_path, @volume_sha, @shape, @spacing, @source_slices, @warnings, @imported_at)
+         ON CONFLICT (series_uid) DO UPDATE SET study_uid = excluded.study_uid, label = excluded.label, split = excluded.split,
+           source_path = excluded.source_path, volume_sha = excluded.volume_sha, shape = excluded.shape, spacing = excluded.spacing,
+           source_slices = excluded.source_slices, warnings = excluded.warnings, imported_at = excluded.imported_at`,
+      )
+      .run(toRow(study));
+    this.db.prepare('DELETE FROM skipped WHERE source_path = ?').run(study.sourcePath);
+    return !existed;
+  }
+
+  get(seriesInstanceUid: string): StudyRecord | null {
+    const row = this.db.prepare('SELECT * FROM studies WHERE series_uid = ?').get(seriesInstanceUid) as StudyRow | undefined;
+    return row ? fromRow(row) : null;
+  }
+
+  /** The study imported from exactly this source path, if any (lets an interrupted import resume cheaply). */
+  bySourcePath(sourcePath: string): StudyRecord | null {
+    const row = this.db.prepare('SELECT * FROM studies WHERE source_path = ?').get(sourcePath) as StudyRow | undefined;
+    return row ? fromRow(row) : null;
+  }
+
+  /** Studies, optionally filtered, in import order. */
+  list(filter: { label?: Label; split?: Split } = {}): StudyRecord[] {
+    const where: string[] = [];
+    const args: string[] = [];
+    if (filter.label) {
+      where.push('label = ?');
+      args.push(filter.label);
+    }
+    if (filter.split) {
+      where.push('split = ?');
+      args.push(filter.split);
+    }
+    const sql = `SELECT * FROM studies ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY imported_at, series_uid`;
+    return (this.db.prepare(sql).all(...args) as StudyRow[]).map(fromRow);
+  }
+
+  recordSkipped(sourcePath: string, reason: string, at: string): void {
+    this.db
+      .prepare('INSERT INTO skipped (source_path, reason, at) VALUES (?, ?, ?) ON CONFLICT (source_path) DO UPDATE SET reason = excluded.reason, at = excluded.at')
+      .run(sourcePath, reason, at);
+  }
+
+  skipped(): SkippedRecord[] {
+    return (this.db.prepare('SELECT source_path, reason, at FROM skipped ORDER BY at').all() as { source_path: string; reason: string; at: string }[]).map((r) => ({
+      sourcePath: r.source_path,
+      reason: r.reason,
+      at: r.at,
+    }));
+  }
+
+  counts(): DatasetCounts {
+    const byLabel: Record<Label, number> = { control: 0, cap: 0, 'covid-19': 0 };
+    const bySplit: Record<Split, number> = { train: 0, val: 0, test: 0 };
+    let studies = 0;
+    let slices = 0;
+    for (const s of this.list()) {
+      studies += 1;
+      slices += s.shape[0];
+      byLabel[s.label] += 1;
+      bySplit[s.split] += 1;
+    }
+    return { studies, slices, byLabel, bySplit };
+  }
+
+  getMeta(key: string): string | null {
+    const row = this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
+    return row?.value ?? null;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+}
+
+function toRow(s: StudyRecord): StudyRow {
+  return {
+    series_uid: s.seriesInstanceUid,
+    study_uid: s.studyInstanceUid,
+    label: s.label,
+    split: s.split,
+    source_path: s.sourcePath,
+    volume_sha: s.volumeSha256,
+    shape: JSON.stringify(s.shape),
+    spacing: JSON.stringify(s.spacingMm),
+    source_slices: s.sourceSlices,
+    warnings: JSON.stringify(s.warnings),
+    imported_at: s.importedAt,
+  };
+}
+
+function fromRow(r: StudyRow): StudyRecord {
+  return {
+    seriesInstanceUid: r.series_uid,
+    studyInstanceUid: r.study_uid,
+    label: r.label as Label,
+    split: r.split as Split,
+    sourcePath: r.source_path,
+    volumeSha256: r.volume_sha,
+    shape: JSON.parse(r.shape) as [number, number, number],
+    spacingMm: JSON.parse(r.spacing) as [number, number, number],
+    sourceSlices: r.source_slices,
+    warnings: JSON.parse(r.warnings) as string[],
+    importedAt: r.imported_at,
+  };
+}
