@@ -1,1 +1,4 @@
-export {};
+export { BackendError } from './backend.errors';
+export { BACKEND_NAMES, backendInfo, initBackend, isBackendName } from './backend';
+export type { BackendInfo, BackendName } from './backend';
+export { registerWasmKernels, setWasmKernelChunkFloats } from './wasm-kernels';

@@ -1,0 +1,113 @@
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { BackendError } from './backend.errors';
+import { registerWasmKernels } from './wasm-kernels';
+
+/** The compute backends, in the order DESIGN.md §4 tries them. */
+export const BACKEND_NAMES = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+/** A compute backend: native TensorFlow with CUDA, native TensorFlow on the CPU, WebAssembly, pure JavaScript. */
+export type BackendName = (typeof BACKEND_NAMES)[number];
+
+/** What {@link initBackend} started. */
+export interface BackendInfo {
+  /** The backend in use. */
+  name: BackendName;
+  /** Threads one tfjs kernel may use (wasm under Node: 1; data-parallel workers come on top). */
+  threads: number;
+  /** Whether the wasm binary uses SIMD (false for other backends). */
+  simd: boolean;
+  /** Kernels this project registered or replaced on the backend. */
+  customKernels: string[];
+  /** Backends tried before this one, each with the reason it was skipped. */
+  skipped: { name: BackendName; reason: string }[];
+}
+
+let current: BackendInfo | null = null;
+let pending: Promise<BackendInfo> | null = null;
+
+/** Whether `value` names a backend; used to validate configuration and `FEDCT_BACKEND`. */
+export function isBackendName(value: unknown): value is BackendName {
+  return typeof value === 'string' && (BACKEND_NAMES as readonly string[]).includes(value);
+}
+
+function tryNative(moduleName: string): string | null {
+  try {
+    // A variable module name: these optional native packages are absent on most machines.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    require(moduleName);
+    return null;
+  } catch (error) {
+    return error instanceof Error ? error.message.split('\n')[0] ?? 'not installed' : 'not installed';
+  }
+}
+
+async function startWasm(): Promise<{ simd: boolean; customKernels: string[] }> {
+  const dist = join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
+  setWasmPaths(`${dist}/`);
+  const ok = await tf.setBackend('wasm');
+  if (!ok) throw new BackendError('the wasm backend failed to start');
+  await tf.ready();
+  const simd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) === true;
+  return { simd, customKernels: registerWasmKernels() };
+}
+
+/**
+ * Chooses and starts the compute backend: `preference` (or the `FEDCT_BACKEND` environment variable)
+ * if given, else the first that works of tfjs-node-gpu → tfjs-node → wasm → cpu. Safe to call again:
+ * the same preference returns the running backend; another one switches.
+ * @throws BackendError when the preferred backend cannot start.
+ */
+export async function initBackend(preference?: BackendName | 'auto'): Promise<BackendInfo> {
+  const envPref = process.env.FEDCT_BACKEND;
+  const wanted = preference && preference !== 'auto' ? preference : isBackendName(envPref) ? envPref : 'auto';
+  if (current && (wanted === 'auto' || wanted === current.name)) return current;
+  if (pending) await pending.catch(() => undefined);
+  if (current && (wanted === 'auto' || wanted === current.name)) return current;
+  // Keeps tfjs from printing its "install tfjs-node" banner: libraries never print.
+  tf.env().set('IS_TEST', true);
+  pending = start(wanted);
+  try {
+    current = await pending;
+    return current;
+  } finally {
+    pending = null;
+  }
+}
+
+async function start(wanted: BackendName | 'auto'): Promise<BackendInfo> {
+  const order: BackendName[] = wanted === 'auto' ? [...BACKEND_NAMES] : [wanted];
+  const skipped: BackendInfo['skipped'] = [];
+  for (const name of order) {
+    try {
+      if (name === 'tensorflow-gpu' || name === 'tensorflow') {
+        const why = tryNative(name === 'tensorflow-gpu' ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node');
+        if (why !== null) throw new BackendError(why);
+        if (!(await tf.setBackend('tensorflow'))) throw new BackendError('the tensorflow backend failed to start');
+        await tf.ready();
+        return { name, threads: availableParallelism(), simd: false, customKernels: [], skipped };
+      }
+      if (name === 'wasm') {
+        const { simd, customKernels } = await startWasm();
+        return { name, threads: getThreadsCount(), simd, customKernels, skipped };
+      }
+      if (!(await tf.setBackend('cpu'))) throw new BackendError('the cpu backend failed to start');
+      await tf.ready();
+      return { name, threads: 1, simd: false, customKernels: [], skipped };
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      if (wanted !== 'auto') {
+        throw new BackendError(`backend "${name}" could not start: ${reason}`, { cause: error });
+      }
+      skipped.push({ name, reason });
+    }
+  }
+  throw new BackendError(`no compute backend could start: ${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}`);
+}
+
+/** The backend {@link initBackend} started, or null before it ran. */
+export function backendInfo(): BackendInfo | null {
+  return current;
+}

@@ -1,0 +1,131 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from './backend';
+import { registerWasmKernels, setWasmKernelChunkFloats } from './wasm-kernels';
+
+/** A seeded uniform [-1, 1) array (mulberry32). */
+function seeded(size: number, seed: number): Float32Array {
+  let a = seed >>> 0;
+  const out = new Float32Array(size);
+  for (let i = 0; i < size; i++) {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    out[i] = ((t ^ (t >>> 14)) >>> 0) / 2147483648 - 1;
+  }
+  return out;
+}
+
+type Input = { shape: number[]; seed: number };
+
+async function runOn(backend: 'cpu' | 'wasm', kernel: string, inputs: Record<string, Input>, attrs: object): Promise<{ values: Float32Array; shape: number[] }> {
+  await initBackend(backend);
+  const before = tf.memory().numTensors;
+  const tensors: Record<string, tf.Tensor> = {};
+  for (const [name, { shape, seed }] of Object.entries(inputs)) {
+    tensors[name] = tf.tensor(seeded(shape.reduce((a, b) => a * b, 1), seed), shape);
+  }
+  const out = tf.engine().runKernel(kernel, tensors, attrs as tf.NamedAttrMap) as tf.Tensor;
+  const values = (await out.data()) as Float32Array;
+  const shape = out.shape;
+  out.dispose();
+  for (const t of Object.values(tensors)) t.dispose();
+  expect(tf.memory().numTensors).toBe(before);
+  return { values, shape };
+}
+
+/** Max |a - b| relative to the largest |b|. */
+function relError(a: Float32Array, b: Float32Array): number {
+  let maxDiff = 0;
+  let maxRef = 0;
+  for (let i = 0; i < b.length; i++) {
+    maxDiff = Math.max(maxDiff, Math.abs((a[i] ?? NaN) - (b[i] ?? NaN)));
+    maxRef = Math.max(maxRef, Math.abs(b[i] ?? 0));
+  }
+  return maxDiff / maxRef;
+}
+
+async function compare(kernel: string, inputs: Record<string, Input>, attrs: object): Promise<void> {
+  const ref = await runOn('cpu', kernel, inputs, attrs);
+  const got = await runOn('wasm', kernel, inputs, attrs);
+  expect(got.shape).toEqual(ref.shape);
+  expect(got.values.length).toBe(ref.values.length);
+  expect(relError(got.values, ref.values)).toBeLessThan(1e-4);
+}
+
+function outSize(n: number, k: number, s: number, pad: 'same' | 'valid'): number {
+  return pad === 'same' ? Math.ceil(n / s) : Math.ceil((n - k + 1) / s);
+}
+
+const CASES_2D: { x: number[]; f: number[]; s: [number, number]; pad: 'same' | 'valid' }[] = [
+  { x: [2, 9, 11, 3], f: [3, 3, 3, 4], s: [1, 1], pad: 'same' },
+  { x: [1, 10, 8, 20], f: [3, 3, 20, 5], s: [1, 1], pad: 'valid' },
+  { x: [3, 8, 8, 2], f: [2, 2, 2, 3], s: [2, 2], pad: 'valid' },
+  { x: [2, 9, 7, 4], f: [3, 2, 4, 6], s: [2, 3], pad: 'same' },
+  { x: [1, 6, 6, 1], f: [1, 1, 1, 2], s: [1, 1], pad: 'same' },
+];
+
+const CASES_3D: { x: number[]; f: number[]; s: [number, number, number]; pad: 'same' | 'valid' }[] = [
+  { x: [1, 6, 7, 8, 2], f: [3, 3, 3, 2, 3], s: [1, 1, 1], pad: 'same' },
+  { x: [2, 7, 6, 5, 1], f: [3, 3, 3, 1, 4], s: [1, 1, 1], pad: 'valid' },
+  { x: [1, 8, 8, 6, 3], f: [2, 3, 2, 3, 2], s: [2, 2, 1], pad: 'same' },
+  { x: [2, 5, 6, 7, 2], f: [3, 2, 3, 2, 2], s: [2, 1, 2], pad: 'valid' },
+];
+
+describe('wasm kernels', () => {
+  beforeAll(async () => {
+    await initBackend('wasm');
+    registerWasmKernels();
+  });
+
+  it.each(CASES_2D)('Conv2DBackpropFilter matches cpu for x $x, filter $f, strides $s, $pad', async ({ x, f, s, pad }) => {
+    const dy = [x[0]!, outSize(x[1]!, f[0]!, s[0], pad), outSize(x[2]!, f[1]!, s[1], pad), f[3]!];
+    await compare('Conv2DBackpropFilter', { x: { shape: x, seed: 1 }, dy: { shape: dy, seed: 2 } },
+      { strides: s, pad, dataFormat: 'NHWC', filterShape: f });
+  });
+
+  it.each(CASES_2D)('Conv2DBackpropInput matches cpu for x $x, filter $f, strides $s, $pad', async ({ x, f, s, pad }) => {
+    const dy = [x[0]!, outSize(x[1]!, f[0]!, s[0], pad), outSize(x[2]!, f[1]!, s[1], pad), f[3]!];
+    await compare('Conv2DBackpropInput', { dy: { shape: dy, seed: 3 }, filter: { shape: f, seed: 4 } },
+      { strides: s, pad, dataFormat: 'NHWC', inputShape: x });
+  });
+
+  it.each(CASES_3D)('Conv3D matches cpu for x $x, filter $f, strides $s, $pad', async ({ x, f, s, pad }) => {
+    await compare('Conv3D', { x: { shape: x, seed: 5 }, filter: { shape: f, seed: 6 } },
+      { strides: s, pad, dataFormat: 'NDHWC', dilations: [1, 1, 1] });
+  });
+
+  it.each(CASES_3D)('Conv3DBackpropInputV2 matches cpu for x $x, filter $f, strides $s, $pad', async ({ x, f, s, pad }) => {
+    const dy = [x[0]!, ...[1, 2, 3].map((i) => outSize(x[i]!, f[i - 1]!, s[i - 1]!, pad)), f[4]!];
+    await compare('Conv3DBackpropInputV2', { dy: { shape: dy, seed: 7 }, filter: { shape: f, seed: 8 } },
+      { strides: s, pad, inputShape: x });
+  });
+
+  it.each(CASES_3D)('Conv3DBackpropFilterV2 matches cpu for x $x, filter $f, strides $s, $pad', async ({ x, f, s, pad }) => {
+    const dy = [x[0]!, ...[1, 2, 3].map((i) => outSize(x[i]!, f[i - 1]!, s[i - 1]!, pad)), f[4]!];
+    await compare('Conv3DBackpropFilterV2', { x: { shape: x, seed: 9 }, dy: { shape: dy, seed: 10 } },
+      { strides: s, pad, filterShape: f });
+  });
+
+  it.each([
+    { a: [2, 5, 7], b: [2, 7, 3], transposeA: false, transposeB: false },
+    { a: [2, 7, 5], b: [2, 7, 3], transposeA: true, transposeB: false },
+    { a: [1, 5, 7], b: [1, 3, 7], transposeA: false, transposeB: true },
+    { a: [3, 7, 5], b: [3, 3, 7], transposeA: true, transposeB: true },
+  ])('BatchMatMul matches cpu for a $a, b $b, transposeA $transposeA, transposeB $transposeB', async ({ a, b, transposeA, transposeB }) => {
+    await compare('BatchMatMul', { a: { shape: a, seed: 11 }, b: { shape: b, seed: 12 } }, { transposeA, transposeB });
+  });
+
+  it('splits large problems into chunks and still matches cpu', async () => {
+    setWasmKernelChunkFloats(1000);
+    try {
+      await compare('Conv2DBackpropFilter', { x: { shape: [2, 9, 11, 3], seed: 13 }, dy: { shape: [2, 9, 11, 4], seed: 14 } },
+        { strides: [1, 1], pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 3, 4] });
+      await compare('Conv2DBackpropInput', { dy: { shape: [2, 5, 4, 6], seed: 15 }, filter: { shape: [3, 2, 4, 6], seed: 16 } },
+        { strides: [2, 3], pad: 'same', dataFormat: 'NHWC', inputShape: [2, 9, 11, 4] });
+    } finally {
+      setWasmKernelChunkFloats(16 * 1024 * 1024);
+    }
+  });
+});
