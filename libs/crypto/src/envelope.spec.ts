@@ -1,0 +1,179 @@
+import { createDecipheriv, createHash, createPublicKey, diffieHellman, createPrivateKey, hkdfSync, verify as nodeVerify } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { fromHex, toHex } from './bytes';
+import { type EnvelopeHeader, ReplayGuard, createNonce, open, peekHeader, seal } from './envelope';
+import { EnvelopeError } from './errors';
+import { generateIdentity } from './keys';
+
+interface Vector {
+  name: string;
+  senderIdentitySeed: string;
+  recipientIdentitySeed: string;
+  senderSigningPublicKey: string;
+  recipientBoxPublicKey: string;
+  recipientBoxSecretKey: string;
+  ephemeralSecretKey: string;
+  header: EnvelopeHeader;
+  payload: string;
+  sealed: string;
+}
+const KAT = JSON.parse(readFileSync(join(__dirname, '..', 'test-vectors', 'envelope-v1.json'), 'utf8')) as { vectors: Vector[] };
+
+const seed = (n: number) => new Uint8Array(32).fill(n);
+const site = generateIdentity(seed(1));
+const coordinator = generateIdentity(seed(2));
+const other = generateIdentity(seed(3));
+
+function header(overrides: Partial<EnvelopeHeader> = {}): EnvelopeHeader {
+  return {
+    experiment: 'exp',
+    round: 3,
+    site: 'site-a',
+    baseModelSha256: 'c'.repeat(64),
+    sampleCount: 42,
+    metrics: { loss: 0.5 },
+    nonce: createNonce(),
+    time: '2026-11-27T06:00:00.000Z',
+    ...overrides,
+  };
+}
+
+describe(seal.name, () => {
+  it('round-trips header and payload through open', () => {
+    const payload = new Uint8Array(1000).map((_, i) => i * 13);
+    const h = header({ metrics: { z: 1, a: 2 } });
+    const sealed = seal(h, payload, site.signing.secretKey, coordinator.box.publicKey);
+    const opened = open(sealed, site.signing.publicKey, coordinator.box.secretKey);
+    expect(opened?.payload).toEqual(payload);
+    expect(opened?.header).toEqual(h);
+    expect(peekHeader(sealed)).toEqual(h);
+  });
+
+  it('hides the payload: the same inputs seal to different bytes and the plaintext is absent', () => {
+    const payload = new TextEncoder().encode('secret-weights-secret-weights');
+    const a = seal(header({ nonce: 'n' }), payload, site.signing.secretKey, coordinator.box.publicKey);
+    const b = seal(header({ nonce: 'n' }), payload, site.signing.secretKey, coordinator.box.publicKey);
+    expect(toHex(a)).not.toBe(toHex(b));
+    expect(Buffer.from(a).includes(Buffer.from(payload))).toBe(false);
+  });
+
+  it('throws on misuse: bad key lengths and invalid headers', () => {
+    const p = new Uint8Array(4);
+    expect(() => seal(header(), p, site.signing.secretKey.subarray(0, 32), coordinator.box.publicKey)).toThrow(EnvelopeError);
+    expect(() => seal(header(), p, site.signing.secretKey, new Uint8Array(31))).toThrow(EnvelopeError);
+    expect(() => seal(header({ round: -1 }), p, site.signing.secretKey, coordinator.box.publicKey)).toThrow(/round/);
+    expect(() => seal(header({ baseModelSha256: 'xyz' }), p, site.signing.secretKey, coordinator.box.publicKey)).toThrow(/baseModelSha256/);
+    expect(() => seal(header({ metrics: { loss: Number.NaN } }), p, site.signing.secretKey, coordinator.box.publicKey)).toThrow(/loss/);
+    expect(() => seal(header(), p, site.signing.secretKey, new Uint8Array(32))).toThrow(/low-order/);
+    expect(() => open(new Uint8Array(200), site.signing.publicKey, coordinator.box.secretKey.subarray(1))).toThrow(EnvelopeError);
+  });
+});
+
+describe(open.name, () => {
+  const small = seal(header({ metrics: {} , nonce: 'n1' }), new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]), site.signing.secretKey, coordinator.box.publicKey);
+
+  it('returns null when any single byte of a sealed envelope is flipped (every position)', () => {
+    expect(open(small, site.signing.publicKey, coordinator.box.secretKey)).not.toBeNull();
+    const accepted: number[] = [];
+    for (let i = 0; i < small.length; i++) {
+      for (const mask of [0x01, 0xff]) {
+        const tampered = small.slice();
+        tampered[i] = (tampered[i] ?? 0) ^ mask;
+        if (open(tampered, site.signing.publicKey, coordinator.box.secretKey) !== null) accepted.push(i);
+      }
+    }
+    expect(accepted).toEqual([]);
+  });
+
+  it('returns null for a wrong recipient, a wrong sender key, truncation and extension', () => {
+    expect(open(small, site.signing.publicKey, other.box.secretKey)).toBeNull();
+    expect(open(small, other.signing.publicKey, coordinator.box.secretKey)).toBeNull();
+    for (let len = 0; len < small.length; len += 7) expect(open(small.subarray(0, len), site.signing.publicKey, coordinator.box.secretKey)).toBeNull();
+    expect(open(small.subarray(0, small.length - 1), site.signing.publicKey, coordinator.box.secretKey)).toBeNull();
+    const longer = new Uint8Array(small.length + 1);
+    longer.set(small);
+    expect(open(longer, site.signing.publicKey, coordinator.box.secretKey)).toBeNull();
+  });
+
+  it('returns null when the header is swapped for another validly formed one (re-signed by another key)', () => {
+    const forged = seal(header({ site: 'site-a', sampleCount: 1_000_000 }), new Uint8Array(8), other.signing.secretKey, coordinator.box.publicKey);
+    expect(peekHeader(forged)?.site).toBe('site-a');
+    expect(open(forged, site.signing.publicKey, coordinator.box.secretKey)).toBeNull();
+  });
+
+  it('peekHeader returns null for bytes that are not an envelope', () => {
+    expect(peekHeader(new Uint8Array(10))).toBeNull();
+    expect(peekHeader(small.subarray(0, small.length - 1))).toBeNull();
+  });
+});
+
+describe('envelope known-answer vectors', () => {
+  it.each(KAT.vectors.map((v) => [v.name, v] as const))('seals and opens "%s" exactly as recorded', (_name, v) => {
+    const sender = generateIdentity(fromHex(v.senderIdentitySeed));
+    const recipient = generateIdentity(fromHex(v.recipientIdentitySeed));
+    expect(toHex(sender.signing.publicKey)).toBe(v.senderSigningPublicKey);
+    expect(toHex(recipient.box.publicKey)).toBe(v.recipientBoxPublicKey);
+    const sealed = seal(v.header, fromHex(v.payload), sender.signing.secretKey, recipient.box.publicKey, { ephemeralSecretKey: fromHex(v.ephemeralSecretKey) });
+    expect(toHex(sealed)).toBe(v.sealed);
+    const opened = open(fromHex(v.sealed), sender.signing.publicKey, recipient.box.secretKey);
+    expect(opened?.header).toEqual(v.header);
+    expect(toHex(opened?.payload ?? new Uint8Array([1]))).toBe(v.payload);
+  });
+
+  it.each(KAT.vectors.map((v) => [v.name, v] as const))('"%s" decodes by the documented layout with node:crypto alone', (_name, v) => {
+    const bytes = Buffer.from(v.sealed, 'hex');
+    expect(bytes.subarray(0, 6).toString('hex')).toBe('464345310101');
+    const e = bytes.subarray(6, 38);
+    const h = bytes.readUInt32BE(38);
+    expect(JSON.parse(bytes.subarray(42, 42 + h).toString('utf8'))).toEqual(v.header);
+    const p = bytes.readUInt32BE(42 + h);
+    const aadEnd = 46 + h;
+    const sigStart = aadEnd + p + 16;
+    expect(bytes.length).toBe(sigStart + 64);
+    // Signature: Ed25519 over domain ‖ SHA-256(everything before it), checked by OpenSSL.
+    const signingKey = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(v.senderSigningPublicKey, 'hex').toString('base64url') }, format: 'jwk' });
+    const digest = createHash('sha256').update(bytes.subarray(0, sigStart)).digest();
+    expect(nodeVerify(null, Buffer.concat([Buffer.from('fedct/envelope/v1/sig'), digest]), signingKey, bytes.subarray(sigStart))).toBe(true);
+    // Key agreement by OpenSSL's X25519, then HKDF and ChaCha20-Poly1305.
+    const recipientSecret = Buffer.from(v.recipientBoxSecretKey, 'hex');
+    const recipientPublic = Buffer.from(v.recipientBoxPublicKey, 'hex');
+    const privateKey = createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: recipientSecret.toString('base64url'), x: recipientPublic.toString('base64url') }, format: 'jwk' });
+    const publicKey = createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: Buffer.from(e).toString('base64url') }, format: 'jwk' });
+    const shared = diffieHellman({ privateKey, publicKey });
+    const okm = Buffer.from(hkdfSync('sha256', shared, Buffer.concat([e, recipientPublic]), 'fedct/envelope/v1', 44));
+    const decipher = createDecipheriv('chacha20-poly1305', okm.subarray(0, 32), okm.subarray(32), { authTagLength: 16 });
+    decipher.setAAD(bytes.subarray(0, aadEnd), { plaintextLength: p });
+    decipher.setAuthTag(bytes.subarray(aadEnd + p, sigStart));
+    const plain = Buffer.concat([decipher.update(bytes.subarray(aadEnd, aadEnd + p)), decipher.final()]);
+    expect(plain.toString('hex')).toBe(v.payload);
+  });
+});
+
+describe(ReplayGuard.name, () => {
+  it('accepts a nonce once per experiment and round, and rejects a replayed envelope', () => {
+    const guard = new ReplayGuard();
+    const sealed = seal(header({ nonce: 'abc' }), new Uint8Array(3), site.signing.secretKey, coordinator.box.publicKey);
+    const opened = open(sealed, site.signing.publicKey, coordinator.box.secretKey);
+    expect(opened).not.toBeNull();
+    if (!opened) return;
+    expect(guard.check(opened.header)).toBe(true);
+    expect(guard.check(opened.header)).toBe(false);
+    expect(guard.check({ ...opened.header, round: 4 })).toBe(true);
+    expect(guard.check({ ...opened.header, experiment: 'other' })).toBe(true);
+    expect(guard.check({ ...opened.header, nonce: 'abd' })).toBe(true);
+  });
+
+  it('keeps bounded memory and fails closed for rounds it has forgotten', () => {
+    const guard = new ReplayGuard({ maxRounds: 2, maxNoncesPerRound: 2 });
+    expect(guard.check({ experiment: 'e', round: 1, nonce: 'a' })).toBe(true);
+    expect(guard.check({ experiment: 'e', round: 1, nonce: 'b' })).toBe(true);
+    expect(guard.check({ experiment: 'e', round: 1, nonce: 'c' })).toBe(false); // bucket full
+    expect(guard.check({ experiment: 'e', round: 2, nonce: 'a' })).toBe(true);
+    expect(guard.check({ experiment: 'e', round: 3, nonce: 'a' })).toBe(true); // evicts round 1
+    expect(guard.check({ experiment: 'e', round: 1, nonce: 'z' })).toBe(false); // forgotten: refused
+    expect(guard.check({ experiment: 'e', round: 3, nonce: 'a' })).toBe(false);
+    expect(() => new ReplayGuard({ maxRounds: 0 })).toThrow(EnvelopeError);
+  });
+});
