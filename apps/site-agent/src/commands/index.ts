@@ -2,9 +2,15 @@ import type { Command } from 'commander';
 import { registerPhantom } from './phantom.command';
 import { registerPreprocess } from './preprocess.command';
 import { registerInfo } from './info.command';
+import { registerInit } from './init.command';
+import { registerStatus } from './status.command';
+import { registerData } from './data.command';
 
 /** Every `fedct-site` sub-command, in the order `--help` lists them. */
 export function registerCommands(program: Command): void {
+  registerInit(program);
+  registerStatus(program);
+  registerData(program);
   registerInfo(program);
   registerPreprocess(program);
   registerPhantom(program);

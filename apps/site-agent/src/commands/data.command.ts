@@ -1,0 +1,23 @@
+import type { Command } from 'commander';
+import { openSite, printJson, printLines, withSiteOption } from './common';
+
+export function registerData(program: Command): void {
+  withSiteOption(program.command('data').description('list the local dataset (studies, labels, splits, slices); nothing leaves the site'))
+    .option('--skipped', 'list sources an import skipped, with the reason')
+    .option('--json', 'print one JSON object')
+    .action((options: { site?: string; json?: boolean; skipped?: boolean }) => {
+      const site = openSite(options);
+      const studies = site.index.list();
+      const counts = site.index.counts();
+      const skipped = site.index.skipped();
+      site.close();
+      if (options.json) return printJson({ counts, studies, skipped });
+      if (options.skipped) {
+        return printLines(skipped.length ? skipped.map((s) => `${s.sourcePath}: ${s.reason}`) : ['no skipped sources']);
+      }
+      printLines([
+        ...studies.map((s) => `${s.label.padEnd(8)} ${s.split.padEnd(5)} ${String(s.shape[0]).padStart(4)} slices  ${s.seriesInstanceUid}  ${s.sourcePath}`),
+        `${counts.studies} studies, ${counts.slices} slices (control ${counts.byLabel.control}, cap ${counts.byLabel.cap}, covid-19 ${counts.byLabel['covid-19']}; train ${counts.bySplit.train}, val ${counts.bySplit.val}, test ${counts.bySplit.test})${skipped.length ? `; ${skipped.length} skipped (--skipped)` : ''}`,
+      ]);
+    });
+}

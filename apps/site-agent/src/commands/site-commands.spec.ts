@@ -1,0 +1,37 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const BIN = resolve(__dirname, '..', '..', 'bin', 'fedct-site.js');
+
+function cli(...args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, FEDCT_SITE_DIR: '' } });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+describe('fedct-site init / status / data', () => {
+  it('creates a site, then reports it as not enrolled with an empty dataset', () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'fedct-cli-')), 'site');
+    const init = cli('init', dir, '--name', 'st-mary', '--json');
+    expect(init.code).toBe(0);
+    const created = JSON.parse(init.stdout) as { site: string; fingerprint: string };
+    expect(created.site).toBe('st-mary');
+    const status = cli('status', '--site', dir, '--json');
+    expect(status.code).toBe(0);
+    const body = JSON.parse(status.stdout) as { fingerprint: string; enrolled: unknown; dataset: { studies: number } };
+    expect(body.fingerprint).toBe(created.fingerprint);
+    expect(body.enrolled).toBeNull();
+    expect(body.dataset.studies).toBe(0);
+    const data = cli('data', '--site', dir);
+    expect(data.stdout).toContain('0 studies');
+  });
+
+  it('answers a missing site folder with one line and exit code 1', () => {
+    const result = cli('status', '--site', join(tmpdir(), 'fedct-no-such-site'));
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toMatch(/fedct-site init/);
+  });
+});
