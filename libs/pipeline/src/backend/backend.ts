@@ -2,6 +2,8 @@ import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+// tfjs-layers calls tensor methods (x.flatten(), ...) that only the full @tensorflow/tfjs bundle registers.
+import '@tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops';
 import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { BackendError } from './backend.errors';
 import { registerWasmKernels } from './wasm-kernels';

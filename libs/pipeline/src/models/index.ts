@@ -1,1 +1,8 @@
-export {};
+export { ModelError } from './models.errors';
+export { BCDUNET_MODEL, createBcduNet } from './bcdunet';
+export type { BcduNetConfig } from './bcdunet';
+export { CNN3D_MODEL, createCnn3d } from './cnn3d';
+export type { Cnn3dConfig } from './cnn3d';
+export { forwardFlops } from './flops';
+export { getModelBlob, loadModelBlob, modelBlobSha256, saveModelBlob, setModelWeights } from './weights';
+export { mulberry32, withSeededRandom } from './seeded-random';

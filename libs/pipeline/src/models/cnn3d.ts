@@ -1,0 +1,74 @@
+import * as tfl from '@tensorflow/tfjs-layers';
+import { ModelError } from './models.errors';
+import { mulberry32, quietly, withSeededRandom } from './seeded-random';
+
+/** Size parameters of the 3-D CNN classifier (`covidctnet-spec.md` §5). */
+export interface Cnn3dConfig {
+  /** Input depth (slices), height, width. Paper: [50, 128, 128]. */
+  inputShape: [number, number, number];
+  /** Filters of each two-conv stage, each followed by a 2 × 2 × 2 max pool. Paper: [8, 16, 32, 64, 128]. */
+  filters: number[];
+  /** Units of the hidden dense layer (paper 32). */
+  denseUnits: number;
+  /** Dropout before the output layer (paper 0.3). */
+  dropout: number;
+  /** Output classes (3: Control, Covid-19, CAP). */
+  classes: number;
+}
+
+/** The model name used in weight blobs. */
+export const CNN3D_MODEL = 'cnn3d';
+
+/** Spatial size after the stages: valid conv (-2), then a floor-halving pool per stage. */
+function finalShape(cfg: Cnn3dConfig): number[] {
+  return cfg.inputShape.map((n) => cfg.filters.reduce((m) => Math.floor(m / 2), n - 2));
+}
+
+function validate(cfg: Cnn3dConfig): void {
+  if (cfg.inputShape.length !== 3 || cfg.inputShape.some((n) => !Number.isInteger(n) || n < 3)) {
+    throw new ModelError(`3-D CNN input shape must be three integers >= 3, got [${cfg.inputShape.join(', ')}]`);
+  }
+  if (cfg.filters.length === 0 || cfg.filters.some((f) => !Number.isInteger(f) || f < 1)) {
+    throw new ModelError(`3-D CNN filters must be positive integers, got [${cfg.filters.join(', ')}]`);
+  }
+  if (finalShape(cfg).some((n) => n < 1)) {
+    throw new ModelError(
+      `3-D CNN input [${cfg.inputShape.join(', ')}] is too small for ${cfg.filters.length} pooling stages`);
+  }
+  if (!Number.isInteger(cfg.denseUnits) || cfg.denseUnits < 1) throw new ModelError(`denseUnits must be >= 1, got ${cfg.denseUnits}`);
+  if (!(cfg.dropout >= 0 && cfg.dropout < 1)) throw new ModelError(`dropout must be in [0, 1), got ${cfg.dropout}`);
+  if (!Number.isInteger(cfg.classes) || cfg.classes < 2) throw new ModelError(`classes must be >= 2, got ${cfg.classes}`);
+}
+
+/**
+ * Builds the CovidCTNet 3-D CNN: per stage two 3 × 3 × 3 ReLU convs (he_uniform; the very first one
+ * 'valid', the rest 'same') and a 2 × 2 × 2 max pool; then flatten → dense ReLU → dropout → dense
+ * softmax. Input [depth, height, width, 1]. At the paper sizes it has 920,715 parameters.
+ * Initial weights come from `options.seed` (default 0): the same seed gives the same weights.
+ * @throws ModelError when the configuration is invalid.
+ */
+export function createCnn3d(cfg: Cnn3dConfig, options: { seed?: number } = {}): tfl.LayersModel {
+  validate(cfg);
+  const rng = mulberry32(options.seed ?? 0);
+  return quietly(() => withSeededRandom(rng, () => build(cfg)));
+}
+
+function build(cfg: Cnn3dConfig): tfl.LayersModel {
+  const model = tfl.sequential({ name: CNN3D_MODEL });
+  cfg.filters.forEach((filters, stage) => {
+    for (let i = 0; i < 2; i++) {
+      const first = stage === 0 && i === 0;
+      model.add(tfl.layers.conv3d({
+        filters, kernelSize: 3, padding: first ? 'valid' : 'same', activation: 'relu', kernelInitializer: 'heUniform',
+        name: `conv${stage + 1}_${i + 1}`,
+        ...(first ? { inputShape: [...cfg.inputShape, 1] } : {}),
+      }));
+    }
+    model.add(tfl.layers.maxPooling3d({ poolSize: 2, name: `pool${stage + 1}` }));
+  });
+  model.add(tfl.layers.flatten({ name: 'flatten' }));
+  model.add(tfl.layers.dense({ units: cfg.denseUnits, activation: 'relu', name: 'dense' }));
+  model.add(tfl.layers.dropout({ rate: cfg.dropout, name: 'dropout' }));
+  model.add(tfl.layers.dense({ units: cfg.classes, activation: 'softmax', name: 'probabilities' }));
+  return model;
+}
