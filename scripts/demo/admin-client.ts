@@ -1,0 +1,140 @@
+import type { CreateExperiment } from '@fedct/protocol';
+import { z } from 'zod';
+import { DemoError } from './errors';
+
+const experimentCreatedSchema = z.object({ id: z.string() }).loose();
+const tokenSchema = z.object({ token: z.string(), expiresAt: z.string().optional() }).loose();
+const modelInfoSchema = z.object({ version: z.string(), sha256: z.string() }).loose();
+const roundSchema = z
+  .object({
+    round: z.number(),
+    state: z.string(),
+    participants: z.array(z.string()).default([]),
+    modelVersion: z.string().nullable().default(null),
+    metrics: z.record(z.string(), z.number()).default({}),
+    results: z
+      .array(z.object({ siteId: z.string(), status: z.string(), sampleCount: z.number().nullable().optional(), metrics: z.record(z.string(), z.number()).nullable().optional() }).loose())
+      .default([]),
+  })
+  .loose();
+const experimentSchema = z
+  .object({
+    id: z.string(),
+    status: z.string(),
+    phase: z.string(),
+    currentModel: z.string().nullable().default(null),
+    publishedRounds: z.number().default(0),
+    reason: z.string().nullable().default(null),
+    rounds: z.array(roundSchema).default([]),
+  })
+  .loose();
+const siteSchema = z.object({ id: z.string(), name: z.string() }).loose();
+
+export type ExperimentView = z.infer<typeof experimentSchema>;
+export type RoundView = z.infer<typeof roundSchema>;
+export type ModelInfo = z.infer<typeof modelInfoSchema>;
+
+/** Unwraps `{ ok, data }` replies if the coordinator uses them for REST too; plain bodies pass through. */
+function unwrap(body: unknown): unknown {
+  if (body && typeof body === 'object' && 'ok' in body && 'data' in body && (body as { ok: unknown }).ok === true) return (body as { data: unknown }).data;
+  return body;
+}
+
+/** The coordinator's admin REST API (DESIGN.md §7) as the demo uses it. */
+export class AdminClient {
+  constructor(
+    private baseUrl: string,
+    private readonly token: string,
+  ) {}
+
+  /** Points the client at a restarted coordinator. */
+  setBaseUrl(url: string): void {
+    this.baseUrl = url;
+  }
+
+  get url(): string {
+    return this.baseUrl;
+  }
+
+  private async request(method: string, path: string, body?: unknown): Promise<Response> {
+    let response: Response;
+    try {
+      response = await fetch(`${this.baseUrl}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${this.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        signal: AbortSignal.timeout(30_000),
+      });
+    } catch (error) {
+      throw new DemoError(`${method} ${path}: coordinator not reachable at ${this.baseUrl} (${error instanceof Error ? error.message : String(error)})`, { cause: error });
+    }
+    if (!response.ok) {
+      const text = (await response.text()).slice(0, 300).replace(/\s+/g, ' ');
+      throw new DemoError(`${method} ${path}: HTTP ${response.status} ${text}`);
+    }
+    return response;
+  }
+
+  private async json<T>(schema: z.ZodType<T>, method: string, path: string, body?: unknown): Promise<T> {
+    const response = await this.request(method, path, body);
+    const parsed = schema.safeParse(unwrap(await response.json()));
+    if (!parsed.success) throw new DemoError(`${method} ${path}: unexpected reply: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    return parsed.data;
+  }
+
+  /** True when `/api/health` answers. */
+  async healthy(): Promise<boolean> {
+    try {
+      const response = await fetch(`${this.baseUrl}/api/health`, { signal: AbortSignal.timeout(2000) });
+      return response.ok;
+    } catch {
+      return false;
+    }
+  }
+
+  createEnrollmentToken(siteName: string): Promise<{ token: string }> {
+    return this.json(tokenSchema, 'POST', '/api/enrollment-tokens', { siteName });
+  }
+
+  sites(): Promise<{ id: string; name: string }[]> {
+    return this.json(z.array(siteSchema), 'GET', '/api/sites');
+  }
+
+  async createExperiment(settings: CreateExperiment): Promise<string> {
+    return (await this.json(experimentCreatedSchema, 'POST', '/api/experiments', settings)).id;
+  }
+
+  experiment(id: string): Promise<ExperimentView> {
+    return this.json(experimentSchema, 'GET', `/api/experiments/${encodeURIComponent(id)}`);
+  }
+
+  async models(): Promise<ModelInfo[]> {
+    const body = await this.json(z.union([z.array(modelInfoSchema), z.object({ models: z.array(modelInfoSchema) }).loose()]), 'GET', '/api/models');
+    return Array.isArray(body) ? body : body.models;
+  }
+
+  /** The encoded model blob of a published version. */
+  async modelBytes(version: string): Promise<Uint8Array> {
+    const response = await this.request('GET', `/api/models/${encodeURIComponent(version)}`);
+    return new Uint8Array(await response.arrayBuffer());
+  }
+
+  /** Counters from `/metrics` (Prometheus text), summed over labels. */
+  async counters(): Promise<Record<string, number>> {
+    const response = await this.request('GET', '/metrics');
+    return parsePrometheus(await response.text());
+  }
+}
+
+/** Sums every sample of each metric name in Prometheus text exposition format. */
+export function parsePrometheus(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const match = line.match(/^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/);
+    if (!match?.[1] || match[3] === undefined) continue;
+    const value = Number(match[3]);
+    if (Number.isFinite(value)) out[match[1]] = (out[match[1]] ?? 0) + value;
+  }
+  return out;
+}

@@ -1,0 +1,115 @@
+/**
+ * The shape of `demo-output/report.json`. Everything a reader (or the e2e test) needs to judge what
+ * federation bought: the federated model, every single site alone and all data pooled, on the same
+ * external test set.
+ */
+
+/** Class names in the classifier's label order (spec §5: 0 control, 1 covid-19, 2 cap). */
+export const CLASS_NAMES = ['control', 'covid-19', 'cap'] as const;
+export type ClassName = (typeof CLASS_NAMES)[number];
+
+/** One point of a ROC curve (false-positive rate, true-positive rate). */
+export interface RocPoint {
+  fpr: number;
+  tpr: number;
+}
+
+/** Metrics of one classifier on the external test set (spec §6). */
+export interface TestMetrics {
+  /** Number of test studies. */
+  n: number;
+  /** 3-class accuracy. */
+  accuracy: number;
+  /** Covid-19 vs rest accuracy. */
+  accuracyCovidVsRest: number;
+  /** ROC AUC of Covid-19 vs rest. */
+  auc: number;
+  /** Macro and micro average one-vs-rest AUC over the three classes (paper Fig. 5). */
+  aucMacro: number;
+  aucMicro: number;
+  /** Covid-19 sensitivity (recall) and specificity. */
+  sensitivity: number;
+  specificity: number;
+  /** confusion[true][predicted], label order {@link CLASS_NAMES}. */
+  confusion: number[][];
+  perClass: Record<ClassName, { precision: number; recall: number; f1: number }>;
+  /** ROC curve of Covid-19 vs rest (for the plot). */
+  roc: RocPoint[];
+}
+
+/** Per-split, per-class study counts. */
+export type SplitCounts = Record<'train' | 'val', Record<ClassName, number>>;
+
+export interface ReportSite {
+  name: string;
+  scanner: string;
+  /** Coordinator's id once enrolled. */
+  siteId: string | null;
+  counts: SplitCounts;
+}
+
+export interface ReportRound {
+  phase: 'denoiser' | 'classifier';
+  experiment: string;
+  /** Round number (1-based) within its experiment. */
+  index: number;
+  /** Site names that had an accepted update in the round. */
+  participants: string[];
+  /** Sample-weighted mean training loss reported by the sites (null if none reported it). */
+  loss: number | null;
+  /** Sample-weighted means of every other metric the sites reported. */
+  metrics: Record<string, number>;
+  modelVersion: string | null;
+  state: string;
+}
+
+export interface ModelIdentity {
+  version: string;
+  sha256: string;
+}
+
+export interface BaselineResult {
+  /** Site name, or "pooled" for centralised training. */
+  name: string;
+  /** Training epochs over that data (the same total budget as the federated run). */
+  epochs: number;
+  trainStudies: number;
+  trainMs: number;
+  test: TestMetrics;
+}
+
+export interface FaultEvent {
+  /** ms since the demo started. */
+  atMs: number;
+  kind: 'site-killed' | 'site-restarted' | 'coordinator-killed' | 'coordinator-restarted';
+  target: string;
+  detail: string;
+}
+
+/** report.json. */
+export interface DemoReport {
+  profile: string;
+  createdAt: string;
+  seed: number;
+  /** Compute backend used for the in-process parts (evaluation, baselines). */
+  backend: string;
+  /** Classifier input shape [depth, height, width]. */
+  inputShape: [number, number, number];
+  sites: ReportSite[];
+  external: { name: string; scanner: string; counts: Record<ClassName, number> };
+  rounds: ReportRound[];
+  federated: {
+    denoiser: ModelIdentity;
+    classifier: ModelIdentity;
+    /** Every version the registry lists at the end (nothing published is ever lost). */
+    publishedModels: ModelIdentity[];
+    secureAggregation: boolean;
+    test: TestMetrics;
+  };
+  singleSite: BaselineResult[];
+  centralized: BaselineResult;
+  /** Bytes over the wire as the coordinator counted them (sum over coordinator restarts). */
+  bytes: { toSites: number; fromSites: number; modelBlob: { denoiser: number; classifier: number } };
+  timingsMs: Record<string, number>;
+  faults: FaultEvent[];
+}
