@@ -5,11 +5,13 @@ import { registerInfo } from './info.command';
 import { registerInit } from './init.command';
 import { registerStatus } from './status.command';
 import { registerData } from './data.command';
+import { registerImport } from './import.command';
 
 /** Every `fedct-site` sub-command, in the order `--help` lists them. */
 export function registerCommands(program: Command): void {
   registerInit(program);
   registerStatus(program);
+  registerImport(program);
   registerData(program);
   registerInfo(program);
   registerPreprocess(program);

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -26,6 +26,20 @@ describe('fedct-site init / status / data', () => {
     expect(body.dataset.studies).toBe(0);
     const data = cli('data', '--site', dir);
     expect(data.stdout).toContain('0 studies');
+  });
+
+  it('import reports a corrupt study as skipped, with structured log lines when not on a terminal', () => {
+    const root = mkdtempSync(join(tmpdir(), 'fedct-cli-'));
+    const dir = join(root, 'site');
+    expect(cli('init', dir).code).toBe(0);
+    mkdirSync(join(root, 'bad'));
+    writeFileSync(join(root, 'bad', 'x.dcm'), 'garbage');
+    const result = cli('import', join(root, 'bad'), '--label', 'cap', '--site', dir);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/Imported 0 new cap studies .* 1 skipped/);
+    const logLine = result.stderr.split('\n').find((l) => l.includes('study skipped'));
+    expect(JSON.parse(logLine ?? '{}')).toMatchObject({ level: 'warn', msg: 'study skipped', path: join(root, 'bad') });
+    expect(cli('import', root, '--label', 'flu', '--site', dir).stderr).toMatch(/--label must be one of control, cap, covid-19/);
   });
 
   it('answers a missing site folder with one line and exit code 1', () => {

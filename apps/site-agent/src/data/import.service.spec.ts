@@ -1,0 +1,106 @@
+import { existsSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { initSiteFolder } from '../site/site-folder';
+import { memoryLogger } from '../util/logger';
+import { autoSplit, importStudies } from './import.service';
+import { discoverStudies } from './study-discovery';
+
+const REAL_SERIES = resolve(__dirname, '..', '..', '..', '..', '..', 'shared', 'data', 'ct', 'lung-pet-ct-dx-A0002-8mm');
+const haveReal = existsSync(REAL_SERIES);
+if (!haveReal) console.warn(`skipping real-CT import test: ${REAL_SERIES} is absent`);
+
+function corruptStudy(root: string): string {
+  const dir = join(root, 'corrupt-study');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, '1.dcm'), Buffer.from('this is not a DICOM file at all'.repeat(20)));
+  writeFileSync(join(dir, '2.dcm'), Buffer.alloc(300, 7));
+  return dir;
+}
+
+describe(discoverStudies.name, () => {
+  it('groups each folder\'s files into one study, each NIfTI file into one, and leaves licences out', () => {
+    const root = mkdtempSync(join(tmpdir(), 'fedct-discover-'));
+    mkdirSync(join(root, 'a', 'b'), { recursive: true });
+    writeFileSync(join(root, 'a', '1.dcm'), '');
+    writeFileSync(join(root, 'a', 'LICENSE'), '');
+    writeFileSync(join(root, 'a', 'b', 'IM0001'), '');
+    writeFileSync(join(root, 'a', 'b', 'IM0002'), '');
+    writeFileSync(join(root, 'ct.nii.gz'), '');
+    writeFileSync(join(root, '.hidden'), '');
+    expect(discoverStudies(root).map((c) => [c.sourcePath.slice(root.length), c.kind, c.files.length])).toEqual([
+      ['/a', 'dicom', 1],
+      ['/a/b', 'dicom', 2],
+      ['/ct.nii.gz', 'nifti', 1],
+    ]);
+  });
+});
+
+describe(importStudies.name, () => {
+  it('skips and reports a corrupt study, keeps nothing of it, and goes on', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'fedct-import-'));
+    const site = initSiteFolder(join(root, 'site'));
+    const logger = memoryLogger();
+    const summary = await importStudies(site, corruptStudy(root), { label: 'control', split: 'train', logger });
+    expect(summary.imported).toBe(0);
+    expect(summary.skipped).toHaveLength(1);
+    expect(summary.skipped[0]?.reason.length).toBeGreaterThan(5);
+    expect(summary.skipped[0]?.reason).not.toContain('\n');
+    expect(site.index.skipped()).toHaveLength(1);
+    expect(logger.events.some((e) => e.level === 'warn' && e.msg === 'study skipped')).toBe(true);
+    site.close();
+  });
+
+  it.runIf(haveReal)('imports a real series through a symlink once, idempotently, reading it in place', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'fedct-import-'));
+    const site = initSiteFolder(join(root, 'site'));
+    const incoming = join(root, 'incoming');
+    mkdirSync(incoming);
+    symlinkSync(REAL_SERIES, join(incoming, 'patient-a0002'));
+    corruptStudy(incoming);
+    const first = await importStudies(site, incoming, { label: 'covid-19', split: 'val', logger: memoryLogger() });
+    expect(first.candidates).toBe(2);
+    expect(first.imported).toBe(1);
+    expect(first.skipped.map((s) => s.path)).toEqual([join(incoming, 'corrupt-study')]);
+    const [study] = site.index.list();
+    expect(study?.label).toBe('covid-19');
+    expect(study?.split).toBe('val');
+    expect(study?.sourceSlices).toBe(30);
+    expect(study?.shape.slice(1)).toEqual([128, 128]);
+    // 30 slices 8 mm apart resample to about 233 slices of 1 mm.
+    expect(study?.shape[0]).toBeGreaterThan(220);
+    expect(first.slices).toBe(study?.shape[0]);
+    const cached = site.volumes.get(study?.volumeSha256 ?? '');
+    let min = Infinity;
+    let max = -Infinity;
+    for (const v of cached.data) {
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
+    expect(min).toBeGreaterThanOrEqual(0);
+    expect(max).toBeLessThanOrEqual(1);
+    expect(max).toBeGreaterThan(0.5);
+
+    // The same source again: not read again (an interrupted import resumes this way).
+    const again = await importStudies(site, join(incoming, 'patient-a0002'), { label: 'covid-19', split: 'val', logger: memoryLogger() });
+    expect([again.imported, again.alreadyPresent]).toEqual([0, 1]);
+    // The same series through another path: read, recognised by its SeriesInstanceUID, still one study.
+    const other = await importStudies(site, REAL_SERIES, { label: 'covid-19', split: 'val', logger: memoryLogger() });
+    expect([other.imported, other.alreadyPresent]).toEqual([0, 1]);
+    expect(site.index.counts().studies).toBe(1);
+    site.close();
+  });
+});
+
+describe(autoSplit.name, () => {
+  it('is stable and roughly 70/15/15', () => {
+    const counts = { train: 0, val: 0, test: 0 };
+    for (let i = 0; i < 2000; i++) counts[autoSplit(`1.2.840.${i}`)] += 1;
+    expect(autoSplit('1.2.3')).toBe(autoSplit('1.2.3'));
+    expect(counts.train / 2000).toBeGreaterThan(0.65);
+    expect(counts.train / 2000).toBeLessThan(0.75);
+    expect(counts.val / 2000).toBeGreaterThan(0.11);
+    expect(counts.test / 2000).toBeGreaterThan(0.11);
+  });
+});
