@@ -1,4 +1,6 @@
 import { Command, CommanderError } from 'commander';
+import { startCoordinator } from './app';
+import { loadCoordinatorConfig } from './core/coordinator.config';
 
 const program = new Command('fedct-coordinator')
   .description('fedct coordinator: enrols hospital sites and runs federated CovidCTNet experiments.')
@@ -7,10 +9,17 @@ const program = new Command('fedct-coordinator')
 
 program
   .command('start')
-  .description('serve REST under /api, socket.io under /sites, the dashboard at /, OpenAPI at /api/docs')
-  .option('-c, --config <file>', 'configuration file (YAML or JSON)', 'configs/coordinator.example.yaml')
-  .action(() => {
-    throw new Error('fedct-coordinator start is not built yet');
+  .description('serve REST under /api, socket.io under /sites, the dashboard at /, OpenAPI at /api/docs, Prometheus at /metrics')
+  .option('-c, --config <file>', 'configuration file (YAML or JSON); FEDCT_* environment variables override it')
+  .action(async (options: { config?: string }) => {
+    const config = loadCoordinatorConfig(options.config);
+    const running = await startCoordinator(config);
+    process.stdout.write(`fedct-coordinator listening on ${running.url}\n`);
+    const stop = (): void => {
+      void running.close().finally(() => process.exit(0));
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
   });
 
 program.parseAsync(process.argv).catch((error: unknown) => {
@@ -18,6 +27,6 @@ program.parseAsync(process.argv).catch((error: unknown) => {
     process.exitCode = error.exitCode;
     return;
   }
-  process.stderr.write(`fedct-coordinator: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(`fedct-coordinator: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}\n`);
   process.exitCode = 1;
 });

@@ -1,3 +1,5 @@
 export * from './errors';
 export * from './config';
 export * from './model-blob';
+export * from './messages';
+export * from './rest';

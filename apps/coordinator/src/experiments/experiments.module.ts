@@ -1,0 +1,16 @@
+import { Module } from '@nestjs/common';
+import { ModelsModule } from '../models/models.module';
+import { SitesModule } from '../sites/sites.module';
+import { ExperimentsController } from './experiments.controller';
+import { ExperimentsRepository } from './experiments.repository';
+import { ExperimentsService } from './experiments.service';
+import { RoundsService } from './rounds.service';
+import { UploadsService } from './uploads.service';
+
+@Module({
+  imports: [SitesModule, ModelsModule],
+  controllers: [ExperimentsController],
+  providers: [ExperimentsRepository, RoundsService, UploadsService, ExperimentsService],
+  exports: [RoundsService, UploadsService, ExperimentsRepository],
+})
+export class ExperimentsModule {}

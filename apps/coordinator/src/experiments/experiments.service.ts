@@ -1,0 +1,98 @@
+import { randomBytes } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import { decodeModelBlob, type ExperimentSettings } from '@fedct/protocol';
+import { AuditService } from '../core/audit.service';
+import { CoordinatorError } from '../core/errors';
+import { SessionRegistry } from '../core/sessions.service';
+import { ModelsService } from '../models/models.service';
+import { type ExperimentRecord, ExperimentsRepository, type RoundRecord, type RoundResultRecord } from './experiments.repository';
+import { RoundsService } from './rounds.service';
+
+/** An experiment with its rounds, participants and metrics, as `GET /api/experiments/:id` shows it. */
+export interface ExperimentView extends ExperimentRecord {
+  rounds: (RoundRecord & { results: RoundResultRecord[] })[];
+}
+
+/** Creating, inspecting, pausing, resuming and aborting experiments (the rounds run in {@link RoundsService}). */
+@Injectable()
+export class ExperimentsService {
+  constructor(
+    @Inject(ExperimentsRepository) private readonly repo: ExperimentsRepository,
+    @Inject(RoundsService) private readonly rounds: RoundsService,
+    @Inject(ModelsService) private readonly models: ModelsService,
+    @Inject(AuditService) private readonly audit: AuditService,
+    @Inject(SessionRegistry) private readonly sessions: SessionRegistry,
+  ) {}
+
+  create(settings: ExperimentSettings): ExperimentRecord {
+    if (settings.secureAgg) {
+      throw new CoordinatorError('secure aggregation rounds are not wired into this coordinator yet; create the experiment with secureAgg: false', 'bad_message');
+    }
+    if (settings.initialModel) {
+      const model = this.models.get(settings.initialModel);
+      const blob = decodeModelBlob(this.models.store.read(model.sha256));
+      if (blob.weights.length === 0) throw new CoordinatorError(`initial model ${model.version} has no weights`, 'bad_message');
+    }
+    if (settings.phase === 'classifier' && !settings.denoiserModel) {
+      throw new CoordinatorError('a classifier experiment needs denoiserModel: the frozen BCDU-Net version sites run', 'bad_message');
+    }
+    if (settings.denoiserModel) this.models.get(settings.denoiserModel);
+    const now = new Date().toISOString();
+    const record: ExperimentRecord = {
+      id: `exp-${randomBytes(5).toString('hex')}`,
+      name: settings.name ?? null,
+      phase: settings.phase,
+      settings,
+      status: 'running',
+      currentModel: settings.initialModel ?? null,
+      publishedRounds: 0,
+      consecutiveFailures: 0,
+      reason: null,
+      createdAt: now,
+      updatedAt: now,
+    };
+    this.repo.insertExperiment(record);
+    this.audit.record('admin', 'experiment.created', { experiment: record.id, settings });
+    this.sessions.adminEmit('experiment', { experiment: record.id, status: 'running' });
+    setImmediate(() => this.rounds.tick());
+    return record;
+  }
+
+  list(): ExperimentRecord[] {
+    return this.repo.listExperiments();
+  }
+
+  get(id: string): ExperimentView {
+    const exp = this.repo.findExperiment(id);
+    if (!exp) throw new CoordinatorError(`no experiment ${id}`, 'not_found', 404);
+    return { ...exp, rounds: this.repo.listRounds(id).map((r) => ({ ...r, results: this.repo.results(id, r.round) })) };
+  }
+
+  /** No new rounds start; a round in progress finishes. */
+  pause(id: string): ExperimentRecord {
+    const exp = this.get(id);
+    if (exp.status !== 'running') throw new CoordinatorError(`experiment ${id} is ${exp.status}, not running`, 'invalid_state', 409);
+    this.repo.updateExperiment(id, { status: 'paused' });
+    this.audit.record('admin', 'experiment.paused', { experiment: id });
+    this.sessions.adminEmit('experiment', { experiment: id, status: 'paused' });
+    return this.repo.findExperiment(id)!;
+  }
+
+  resume(id: string): ExperimentRecord {
+    const exp = this.get(id);
+    if (exp.status !== 'paused') throw new CoordinatorError(`experiment ${id} is ${exp.status}, not paused`, 'invalid_state', 409);
+    this.repo.updateExperiment(id, { status: 'running' });
+    this.audit.record('admin', 'experiment.resumed', { experiment: id });
+    this.sessions.adminEmit('experiment', { experiment: id, status: 'running' });
+    setImmediate(() => this.rounds.tick());
+    return this.repo.findExperiment(id)!;
+  }
+
+  abort(id: string, reason = 'aborted by admin'): ExperimentRecord {
+    const exp = this.get(id);
+    if (exp.status !== 'running' && exp.status !== 'paused') throw new CoordinatorError(`experiment ${id} is already ${exp.status}`, 'invalid_state', 409);
+    this.rounds.abort(id, reason);
+    this.audit.record('admin', 'experiment.aborted', { experiment: id, reason });
+    return this.repo.findExperiment(id)!;
+  }
+}

@@ -1,0 +1,206 @@
+import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { Inject, Injectable } from '@nestjs/common';
+import { fromBase64, open as openEnvelope, peekHeader, type Identity } from '@fedct/crypto';
+import { NO_BASE_MODEL, type ChunkManifestMessage, type CommitResult, type ErrorCode, type UpdateBegin, type UpdateChunk, type UploadState } from '@fedct/protocol';
+import { AuditService } from '../core/audit.service';
+import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../core/coordinator.config';
+import { DATABASE, type Db } from '../core/database';
+import { CoordinatorError } from '../core/errors';
+import { COORDINATOR_IDENTITY } from '../core/identity';
+import { MetricsService } from '../core/metrics.service';
+import { SessionRegistry } from '../core/sessions.service';
+import { SitesService } from '../sites/sites.service';
+import { ExperimentsRepository } from './experiments.repository';
+import { RoundsService } from './rounds.service';
+import { checkUpdatePayload } from './update-check';
+
+interface UploadRow {
+  id: string;
+  site_id: string;
+  experiment_id: string;
+  round: number;
+  manifest: string;
+}
+
+interface OpenUpload {
+  row: UploadRow;
+  manifest: ChunkManifestMessage;
+  received: Set<number>;
+  lastActivity: number;
+}
+
+/** An upload that saw no chunk for this long no longer counts against `maxConcurrentUploads`. */
+const IDLE_UPLOAD_MS = 60_000;
+
+/**
+ * Update uploads: chunks are verified against the manifest and written straight into a spool file
+ * (`uploads/<id>.part`, preallocated), with received chunk indices in SQLite, so memory stays
+ * O(chunk) per upload and an upload resumes after a disconnect or a coordinator restart.
+ * `commit` verifies the whole file, opens the envelope and checks it (signature, replay, round,
+ * base model, shapes, NaN/Inf, norm); every rejection is audited and counted.
+ */
+@Injectable()
+export class UploadsService {
+  private readonly open = new Map<string, OpenUpload>();
+  private readonly dir: string;
+
+  constructor(
+    @Inject(COORDINATOR_CONFIG) private readonly config: CoordinatorConfig,
+    @Inject(DATABASE) private readonly db: Db,
+    @Inject(ExperimentsRepository) private readonly repo: ExperimentsRepository,
+    @Inject(RoundsService) private readonly rounds: RoundsService,
+    @Inject(SitesService) private readonly sites: SitesService,
+    @Inject(SessionRegistry) private readonly sessions: SessionRegistry,
+    @Inject(AuditService) private readonly audit: AuditService,
+    @Inject(MetricsService) private readonly metrics: MetricsService,
+    @Inject(COORDINATOR_IDENTITY) private readonly identity: Identity,
+  ) {
+    this.dir = join(config.dataDir, 'uploads');
+    mkdirSync(this.dir, { recursive: true });
+  }
+
+  /** Starts or resumes an upload; `nextIndex` is the first chunk the coordinator lacks. */
+  begin(siteId: string, request: UpdateBegin): UploadState {
+    const active = this.rounds.activeRound(request.experiment);
+    if (!active || active.round !== request.round || active.closing) {
+      throw new CoordinatorError(`round ${request.round} of ${request.experiment} is not accepting updates`, 'round_closed');
+    }
+    const result = this.repo.result(request.experiment, request.round, siteId);
+    if (!result) throw new CoordinatorError(`this site is not a participant of round ${request.round}`, 'no_task');
+    if (result.status !== 'invited') throw new CoordinatorError(`this site's update for round ${request.round} is already ${result.status}`, 'rejected_duplicate');
+    const m = request.manifest;
+    const maxChunk = this.config.limits.maxMessageBytes - 64 * 1024;
+    if (m.totalBytes > this.config.limits.maxUpdateBytes) throw new CoordinatorError(`update of ${m.totalBytes} bytes exceeds the limit ${this.config.limits.maxUpdateBytes}`, 'too_large');
+    if (m.chunkSize > maxChunk) throw new CoordinatorError(`chunk size ${m.chunkSize} exceeds ${maxChunk}`, 'too_large');
+    if (m.count !== Math.ceil(m.totalBytes / m.chunkSize) || m.chunkSha256.length !== m.count) throw new CoordinatorError('chunk manifest is inconsistent', 'bad_message');
+    const id = createHash('sha256').update(`${siteId}\n${request.experiment}\n${request.round}\n${m.sha256}`).digest('hex').slice(0, 32);
+    let upload = this.load(id);
+    if (!upload) {
+      this.pruneIdle();
+      if (this.open.size >= this.config.limits.maxConcurrentUploads) throw new CoordinatorError('too many uploads in progress; retry shortly', 'busy');
+      if (active.uploadBytes + m.totalBytes > this.config.limits.maxRoundBytes) throw new CoordinatorError('this round has received its byte limit', 'too_large');
+      active.uploadBytes += m.totalBytes;
+      this.db
+        .prepare('INSERT INTO uploads (id, site_id, experiment_id, round, manifest, created_at) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(id, siteId, request.experiment, request.round, JSON.stringify(m), new Date().toISOString());
+      const fd = openSync(this.file(id), 'w');
+      ftruncateSync(fd, m.totalBytes);
+      closeSync(fd);
+      upload = this.load(id)!;
+    }
+    if (upload.row.site_id !== siteId) throw new CoordinatorError('upload belongs to another site', 'not_found', 404);
+    return { uploadId: id, nextIndex: nextMissing(upload) };
+  }
+
+  /** Verifies one chunk against the manifest and writes it in place. */
+  chunk(siteId: string, request: UpdateChunk): UploadState {
+    const upload = this.load(request.uploadId);
+    if (!upload || upload.row.site_id !== siteId) throw new CoordinatorError(`no upload ${request.uploadId}`, 'not_found');
+    const m = upload.manifest;
+    if (request.index >= m.count) throw new CoordinatorError(`chunk ${request.index} is out of range (0..${m.count - 1})`, 'bad_chunk');
+    const expectedLength = Math.min(m.chunkSize, m.totalBytes - request.index * m.chunkSize);
+    if (request.bytes.length !== expectedLength) throw new CoordinatorError(`chunk ${request.index} has ${request.bytes.length} bytes, expected ${expectedLength}`, 'bad_chunk');
+    const digest = createHash('sha256').update(request.bytes).digest('hex');
+    if (digest !== m.chunkSha256[request.index]) throw new CoordinatorError(`chunk ${request.index} does not match its sha256`, 'bad_chunk');
+    if (!upload.received.has(request.index)) {
+      const fd = openSync(this.file(upload.row.id), 'r+');
+      try {
+        let done = 0;
+        while (done < request.bytes.length) done += writeSync(fd, request.bytes, done, request.bytes.length - done, request.index * m.chunkSize + done);
+      } finally {
+        closeSync(fd);
+      }
+      this.db.prepare('INSERT OR IGNORE INTO upload_chunks (upload_id, idx) VALUES (?, ?)').run(upload.row.id, request.index);
+      upload.received.add(request.index);
+      this.metrics.inc('fedct_bytes_in_total', request.bytes.length);
+    }
+    upload.lastActivity = Date.now();
+    return { uploadId: upload.row.id, nextIndex: nextMissing(upload) };
+  }
+
+  /** Assembles, verifies and opens the update; accepted → folded into the round, otherwise a `rejected_*` error. */
+  commit(siteId: string, uploadId: string): CommitResult {
+    const upload = this.load(uploadId);
+    if (!upload || upload.row.site_id !== siteId) throw new CoordinatorError(`no upload ${uploadId}`, 'not_found');
+    const missing = nextMissing(upload);
+    if (missing !== null) throw new CoordinatorError(`chunk ${missing} is still missing`, 'incomplete');
+    const file = this.file(uploadId);
+    const sealed = readFileSync(file);
+    const whole = createHash('sha256').update(sealed).digest('hex');
+    this.discard(uploadId);
+    if (whole !== upload.manifest.sha256) return this.reject(siteId, upload.row, 'rejected_envelope', 'assembled update does not match its sha256');
+    return this.verifyAndAccept(siteId, upload.row, new Uint8Array(sealed.buffer, sealed.byteOffset, sealed.byteLength));
+  }
+
+  private verifyAndAccept(siteId: string, row: UploadRow, sealed: Uint8Array): CommitResult {
+    const peeked = peekHeader(sealed);
+    if (!peeked) return this.reject(siteId, row, 'rejected_envelope', 'not a sealed envelope');
+    const site = this.sites.find(siteId);
+    if (!site || site.revokedAt) return this.reject(siteId, row, 'rejected_site', 'site is not enrolled or revoked');
+    if (peeked.site !== siteId) return this.reject(siteId, row, 'rejected_site', `envelope claims site ${peeked.site}`);
+    const opened = openEnvelope(sealed, fromBase64(site.signingPublicKey), this.identity.box.secretKey);
+    if (!opened) return this.reject(siteId, row, 'rejected_envelope', "envelope signature or encryption check failed (not signed by this site's key)");
+    const header = opened.header;
+    if (!this.repo.rememberNonce(header.experiment, header.round, header.nonce)) return this.reject(siteId, row, 'rejected_replay', 'envelope nonce was seen before (replay)');
+    const active = this.rounds.activeRound(row.experiment_id);
+    if (header.experiment !== row.experiment_id || header.round !== row.round || !active || active.round !== header.round || active.closing) {
+      return this.reject(siteId, row, 'rejected_round', `envelope is for ${header.experiment} round ${header.round}, the open round is ${row.experiment_id} round ${active?.round ?? 'none'}`);
+    }
+    const expectedBase = active.base?.ref.sha256 ?? NO_BASE_MODEL;
+    if (header.baseModelSha256 !== expectedBase) return this.reject(siteId, row, 'rejected_base_model', `update was trained from ${header.baseModelSha256.slice(0, 12)}, the round's base is ${expectedBase.slice(0, 12)}`);
+    if (!Number.isSafeInteger(header.sampleCount) || header.sampleCount <= 0) return this.reject(siteId, row, 'rejected_envelope', 'sample count must be a positive integer');
+    const result = this.repo.result(row.experiment_id, row.round, siteId);
+    if (result?.status !== 'invited') return this.reject(siteId, row, 'rejected_duplicate', `site's result for this round is already ${result?.status ?? 'absent'}`);
+    const checked = checkUpdatePayload(opened.payload, this.rounds.expectedTensors(active), active.base?.weights ?? null, active.settings.normBound);
+    if (!checked.ok) {
+      this.rounds.markSite(active, siteId, 'rejected', checked.verdict.message);
+      return this.reject(siteId, row, checked.verdict.code, checked.verdict.message);
+    }
+    this.rounds.accept(active, siteId, checked.blob.manifest, checked.blob.weights, header.sampleCount, header.metrics);
+    return { accepted: true, experiment: row.experiment_id, round: row.round };
+  }
+
+  private reject(siteId: string, row: UploadRow, code: ErrorCode, message: string): never {
+    this.metrics.inc('fedct_updates_rejected_total', 1, { code });
+    this.audit.record(`site:${siteId}`, 'update.rejected', { experiment: row.experiment_id, round: row.round, code, message });
+    this.sessions.adminEmit('site', { siteId, siteName: this.sites.find(siteId)?.name ?? siteId, event: 'update_rejected', detail: `${code}: ${message}` });
+    throw new CoordinatorError(message, code);
+  }
+
+  private load(id: string): OpenUpload | null {
+    const cached = this.open.get(id);
+    if (cached) return cached;
+    const row = this.db.prepare<[string], UploadRow>('SELECT * FROM uploads WHERE id = ?').get(id);
+    if (!row || !existsSync(this.file(id))) return null;
+    const received = new Set(this.db.prepare<[string], { idx: number }>('SELECT idx FROM upload_chunks WHERE upload_id = ?').all(id).map((r) => r.idx));
+    const upload: OpenUpload = { row, manifest: JSON.parse(row.manifest) as ChunkManifestMessage, received, lastActivity: Date.now() };
+    this.open.set(id, upload);
+    return upload;
+  }
+
+  private discard(id: string): void {
+    this.open.delete(id);
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM upload_chunks WHERE upload_id = ?').run(id);
+      this.db.prepare('DELETE FROM uploads WHERE id = ?').run(id);
+    })();
+    rmSync(this.file(id), { force: true });
+  }
+
+  private pruneIdle(): void {
+    const now = Date.now();
+    for (const [id, u] of this.open) if (now - u.lastActivity > IDLE_UPLOAD_MS) this.open.delete(id);
+  }
+
+  private file(id: string): string {
+    return join(this.dir, `${id}.part`);
+  }
+}
+
+function nextMissing(upload: OpenUpload): number | null {
+  for (let i = 0; i < upload.manifest.count; i++) if (!upload.received.has(i)) return i;
+  return null;
+}
+

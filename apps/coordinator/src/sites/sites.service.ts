@@ -1,0 +1,182 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { fingerprint, fromBase64, publicIdentity, type Identity } from '@fedct/crypto';
+import type { EnrollRequest, EnrollResult, EnrollmentTokenResult, Heartbeat } from '@fedct/protocol';
+import { AuditService } from '../core/audit.service';
+import { DATABASE, type Db } from '../core/database';
+import { CoordinatorError } from '../core/errors';
+import { COORDINATOR_IDENTITY } from '../core/identity';
+import { SessionRegistry } from '../core/sessions.service';
+
+/** A site as the admin API shows it. */
+export interface SiteView {
+  id: string;
+  name: string;
+  fingerprint: string;
+  signingPublicKey: string;
+  boxPublicKey: string;
+  enrolledAt: string;
+  revokedAt: string | null;
+  revokeReason: string | null;
+  lastSeen: string | null;
+  online: boolean;
+  backend: string | null;
+  gpu: boolean | null;
+  datasets: Record<string, number> | null;
+}
+
+interface SiteRow {
+  id: string;
+  name: string;
+  signing_public_key: string;
+  box_public_key: string;
+  enrolled_at: string;
+  revoked_at: string | null;
+  revoke_reason: string | null;
+  last_seen: string | null;
+  backend: string | null;
+  gpu: number | null;
+  datasets: string | null;
+}
+
+interface TokenRow {
+  token_hash: string;
+  site_name: string;
+  expires_at: string;
+  used_at: string | null;
+}
+
+function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+function decodeKey(text: string, field: string): Uint8Array {
+  let key: Uint8Array;
+  try {
+    key = fromBase64(text);
+  } catch (cause) {
+    throw new CoordinatorError(`${field} is not base64`, 'bad_message', 400, { cause });
+  }
+  if (key.length !== 32) throw new CoordinatorError(`${field} must be 32 bytes, got ${key.length}`, 'bad_message', 400);
+  return key;
+}
+
+/** Enrolment tokens, enrolled sites, revocation, heartbeats. */
+@Injectable()
+export class SitesService {
+  private readonly logger = new Logger(SitesService.name);
+
+  constructor(
+    @Inject(DATABASE) private readonly db: Db,
+    @Inject(AuditService) private readonly audit: AuditService,
+    @Inject(SessionRegistry) private readonly sessions: SessionRegistry,
+    @Inject(COORDINATOR_IDENTITY) private readonly identity: Identity,
+  ) {}
+
+  /** A one-time enrolment token for `siteName`; only its hash is stored. */
+  createEnrollmentToken(siteName: string, ttlSeconds: number): EnrollmentTokenResult {
+    const token = randomBytes(24).toString('base64url');
+    const now = new Date();
+    const expiresAt = new Date(now.getTime() + ttlSeconds * 1000).toISOString();
+    this.db
+      .prepare('INSERT INTO enrollment_tokens (token_hash, site_name, created_at, expires_at) VALUES (?, ?, ?, ?)')
+      .run(hashToken(token), siteName, now.toISOString(), expiresAt);
+    this.audit.record('admin', 'enrollment_token.created', { siteName, expiresAt });
+    return { token, siteName, expiresAt };
+  }
+
+  /** Records a site that presents a valid, unused, unexpired token with its public keys. */
+  enroll(request: EnrollRequest): EnrollResult {
+    const signingKey = decodeKey(request.signingPublicKey, 'signingPublicKey');
+    decodeKey(request.boxPublicKey, 'boxPublicKey');
+    const tokenHash = hashToken(request.token);
+    let result: { id: string; name: string };
+    try {
+      result = this.db.transaction(() => {
+        const row = this.db.prepare<[string], TokenRow>('SELECT * FROM enrollment_tokens WHERE token_hash = ?').get(tokenHash);
+        if (!row) throw new CoordinatorError('unknown enrolment token', 'forbidden', 403);
+        if (row.used_at) throw new CoordinatorError('enrolment token was already used', 'forbidden', 403);
+        if (Date.parse(row.expires_at) < Date.now()) throw new CoordinatorError(`enrolment token expired at ${row.expires_at}`, 'forbidden', 403);
+        const existing = this.db.prepare<[string], { id: string }>('SELECT id FROM sites WHERE signing_public_key = ?').get(request.signingPublicKey);
+        if (existing) throw new CoordinatorError(`this signing key is already enrolled as ${existing.id}`, 'conflict', 409);
+        const id = `site-${randomBytes(6).toString('hex')}`;
+        const now = new Date().toISOString();
+        this.db.prepare('UPDATE enrollment_tokens SET used_at = ?, site_id = ? WHERE token_hash = ?').run(now, id, tokenHash);
+        this.db
+          .prepare('INSERT INTO sites (id, name, signing_public_key, box_public_key, enrolled_at) VALUES (?, ?, ?, ?, ?)')
+          .run(id, row.site_name, request.signingPublicKey, request.boxPublicKey, now);
+        return { id, name: row.site_name };
+      })();
+    } catch (error) {
+      if (error instanceof CoordinatorError) this.audit.record('anonymous', 'site.enroll_refused', { reason: error.message });
+      throw error;
+    }
+    const fp = fingerprint(signingKey);
+    this.audit.record(`site:${result.id}`, 'site.enrolled', { siteId: result.id, siteName: result.name, fingerprint: fp });
+    this.sessions.adminEmit('site', { siteId: result.id, siteName: result.name, event: 'enrolled' });
+    this.logger.log(`enrolled ${result.name} as ${result.id} (${fp})`);
+    const pub = publicIdentity(this.identity);
+    return {
+      siteId: result.id,
+      siteName: result.name,
+      coordinator: { ...pub, fingerprint: fingerprint(this.identity.signing.publicKey) },
+    };
+  }
+
+  list(): SiteView[] {
+    return this.db.prepare<[], SiteRow>('SELECT * FROM sites ORDER BY enrolled_at, id').all().map((r) => this.view(r));
+  }
+
+  /** The site, or null when no such site was ever enrolled. */
+  find(id: string): SiteView | null {
+    const row = this.db.prepare<[string], SiteRow>('SELECT * FROM sites WHERE id = ?').get(id);
+    return row ? this.view(row) : null;
+  }
+
+  get(id: string): SiteView {
+    const site = this.find(id);
+    if (!site) throw new CoordinatorError(`no site ${id}`, 'not_found', 404);
+    return site;
+  }
+
+  /** Revokes a site: its sessions are closed at once and it is refused from now on. */
+  revoke(id: string, reason: string): SiteView {
+    const site = this.get(id);
+    if (!site.revokedAt) {
+      this.db.prepare('UPDATE sites SET revoked_at = ?, revoke_reason = ? WHERE id = ?').run(new Date().toISOString(), reason, id);
+      this.audit.record('admin', 'site.revoked', { siteId: id, reason });
+      this.sessions.adminEmit('site', { siteId: id, siteName: site.name, event: 'revoked', detail: reason });
+      this.logger.log(`revoked ${id}: ${reason}`);
+    }
+    this.sessions.disconnectSite(id, reason);
+    return this.get(id);
+  }
+
+  heartbeat(id: string, heartbeat: Heartbeat): void {
+    this.db
+      .prepare('UPDATE sites SET last_seen = ?, backend = ?, gpu = ?, datasets = ? WHERE id = ?')
+      .run(new Date().toISOString(), heartbeat.backend, heartbeat.gpu ? 1 : 0, JSON.stringify(heartbeat.datasets), id);
+  }
+
+  touch(id: string): void {
+    this.db.prepare('UPDATE sites SET last_seen = ? WHERE id = ?').run(new Date().toISOString(), id);
+  }
+
+  private view(r: SiteRow): SiteView {
+    return {
+      id: r.id,
+      name: r.name,
+      fingerprint: fingerprint(fromBase64(r.signing_public_key)),
+      signingPublicKey: r.signing_public_key,
+      boxPublicKey: r.box_public_key,
+      enrolledAt: r.enrolled_at,
+      revokedAt: r.revoked_at,
+      revokeReason: r.revoke_reason,
+      lastSeen: r.last_seen,
+      online: this.sessions.isOnline(r.id),
+      backend: r.backend,
+      gpu: r.gpu === null ? null : r.gpu === 1,
+      datasets: r.datasets ? (JSON.parse(r.datasets) as Record<string, number>) : null,
+    };
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * Request and response bodies of the coordinator's REST API (`/api`), shared with the site agent
+ * (enrolment) and the demo (experiments, models). Admin routes need `Authorization: Bearer <token>`
+ * (the admin token; GET routes also accept the read-only token). `POST /api/enroll` is authorised by
+ * the one-time enrolment token in its body.
+ */
+import { z } from 'zod';
+import { dpRequirementsSchema, phaseSchema, strategyNameSchema } from './messages';
+
+/** `POST /api/enrollment-tokens` body. */
+export const createEnrollmentTokenSchema = z.object({
+  siteName: z.string().min(1).max(100),
+  /** Lifetime of the token in seconds (default 24 h). */
+  ttlSeconds: z.number().int().positive().max(30 * 24 * 3600).default(24 * 3600),
+});
+export interface EnrollmentTokenResult {
+  token: string;
+  siteName: string;
+  expiresAt: string;
+}
+
+/** `POST /api/enroll` body: the site presents the one-time token and its public keys (base64). */
+export const enrollRequestSchema = z.object({
+  token: z.string().min(1),
+  signingPublicKey: z.string().min(1),
+  boxPublicKey: z.string().min(1),
+});
+export type EnrollRequest = z.infer<typeof enrollRequestSchema>;
+export interface EnrollResult {
+  siteId: string;
+  siteName: string;
+  /** The coordinator's public keys (base64): the site pins them. */
+  coordinator: { signingPublicKey: string; boxPublicKey: string; fingerprint: string };
+}
+
+/** `POST /api/experiments` body. */
+export const createExperimentSchema = z.object({
+  name: z.string().max(200).optional(),
+  phase: phaseSchema,
+  rounds: z.number().int().positive().max(10_000),
+  localEpochs: z.number().int().positive().default(1),
+  batchSize: z.number().int().positive().default(4),
+  learningRate: z.number().positive().default(1e-3),
+  /** Quorum: a round publishes only with at least this many accepted updates. */
+  minSites: z.number().int().positive().default(1),
+  /** Fraction of online sites invited per round (at least `minSites`). */
+  fractionFit: z.number().positive().max(1).default(1),
+  /** Round deadline in seconds from the round's start. */
+  roundDeadlineSeconds: z.number().positive().max(7 * 24 * 3600).default(600),
+  /** Seconds to wait for `minSites` sites to be online before a round starts. */
+  waitForSitesSeconds: z.number().positive().default(3600),
+  strategy: strategyNameSchema.default('fedavg'),
+  /** FedProx μ; FedAdam/FedYogi server learning rate η, β1, β2, τ; trimmed-mean fraction β. */
+  strategyOptions: z
+    .object({
+      proximalMu: z.number().nonnegative().optional(),
+      serverLearningRate: z.number().positive().optional(),
+      beta1: z.number().min(0).max(1).optional(),
+      beta2: z.number().min(0).max(1).optional(),
+      tau: z.number().positive().optional(),
+      trimFraction: z.number().min(0).max(0.49).optional(),
+    })
+    .default({}),
+  secureAgg: z.boolean().default(false),
+  dp: dpRequirementsSchema.default({ required: false }),
+  /** Maximum L2 norm of an update (new − base); larger updates are rejected. */
+  normBound: z.number().positive().nullable().default(null),
+  /** Registry version of the starting model; absent = round 1 starts from `initSeed` on every site. */
+  initialModel: z.string().optional(),
+  initSeed: z.number().int().nonnegative().default(0),
+  /** Classifier phase: the frozen BCDU-Net version sites run (required for `classifier`). */
+  denoiserModel: z.string().optional(),
+  /** How many times a failed round is re-run before the experiment stops. */
+  maxRoundRetries: z.number().int().nonnegative().default(2),
+});
+export type CreateExperiment = z.input<typeof createExperimentSchema>;
+export type ExperimentSettings = z.output<typeof createExperimentSchema>;
+
+/** `POST /api/sites/:id/revoke` body. */
+export const revokeSiteSchema = z.object({ reason: z.string().max(500).default('revoked by admin') });

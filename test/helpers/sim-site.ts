@@ -1,0 +1,234 @@
+/**
+ * A simulated site agent for coordinator tests and the coordinator bench: enrols over REST, holds a
+ * real @fedct/crypto identity, authenticates on `/sites` with a signed challenge, downloads models in
+ * chunks and uploads sealed, chunked updates, using only @fedct/protocol messages. "Training" is a
+ * deterministic function of the base weights so tests can compute the expected aggregate exactly.
+ */
+import { createNonce, fromBase64, generateIdentity, seal, signDetached, splitIntoChunks, toBase64, type EnvelopeHeader, type Identity } from '@fedct/crypto';
+import {
+  NO_BASE_MODEL,
+  SITES_NAMESPACE,
+  authMessage,
+  decodeModelBlob,
+  encodeModelBlob,
+  sha256Hex,
+  type CommitResult,
+  type CoordinatorToSiteEvents,
+  type EnrollResult,
+  type ModelBlob,
+  type ModelManifest,
+  type Reply,
+  type SiteToCoordinatorEvents,
+  type Task,
+} from '@fedct/protocol';
+import { io, type Socket } from 'socket.io-client';
+
+export type SiteSocket = Socket<CoordinatorToSiteEvents, SiteToCoordinatorEvents>;
+
+/** POST/GET JSON with the admin token; throws with the server's message on a non-2xx status. */
+export async function api<T>(url: string, path: string, token: string | null, method = 'GET', body?: unknown): Promise<T> {
+  const response = await fetch(`${url}${path}`, {
+    method,
+    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    body: body !== undefined ? JSON.stringify(body) : undefined,
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${method} ${path} → ${response.status}: ${text}`);
+  return (text ? JSON.parse(text) : null) as T;
+}
+
+/** Uploads a model blob as an admin; returns its registry entry. */
+export async function uploadModel(url: string, token: string, bytes: Uint8Array, phase = 'denoiser'): Promise<{ version: string; sha256: string }> {
+  const response = await fetch(`${url}/api/models?phase=${phase}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream' },
+    body: bytes,
+  });
+  if (!response.ok) throw new Error(`upload model → ${response.status}: ${await response.text()}`);
+  return (await response.json()) as { version: string; sha256: string };
+}
+
+/** A small model manifest + deterministic weights. */
+export function toyModel(size: number, seed = 1): ModelBlob {
+  const manifest: ModelManifest = { model: 'toy', config: {}, tensors: [{ name: 'w', shape: [size - 4] }, { name: 'b', shape: [4] }] };
+  const weights = new Float32Array(size);
+  for (let i = 0; i < size; i++) weights[i] = Math.sin(i * 0.37 + seed);
+  return { manifest, weights };
+}
+
+export interface SimSiteOptions {
+  /** Samples claimed in each update (FedAvg weight). */
+  sampleCount?: number;
+  /** Seed of the identity's key pairs. */
+  seed?: number;
+  /** Answer tasks automatically (download, "train", upload). Default true. */
+  autopilot?: boolean;
+  /** Manifest used in round 1 when the task has no base model. */
+  initModel?: ModelBlob;
+}
+
+/** What "training" returns: the base plus `delta` on every weight (delta = site-specific). */
+export function simulatedTraining(base: Float32Array, delta: number): Float32Array {
+  const out = new Float32Array(base.length);
+  for (let i = 0; i < base.length; i++) out[i] = base[i]! + delta;
+  return out;
+}
+
+export class SimSite {
+  socket: SiteSocket | null = null;
+  readonly tasks: Task[] = [];
+  readonly cancels: { experiment: string; round: number; reason: string }[] = [];
+  readonly results: { task: Task; reply: Reply<CommitResult> }[] = [];
+  revokedReason: string | null = null;
+  /** Called for every task when autopilot is on; defaults to {@link SimSite.trainAndUpload}. */
+  onTask: ((task: Task) => Promise<void>) | null = null;
+  private readonly cache = new Map<string, Uint8Array>();
+  private busy: Promise<void> = Promise.resolve();
+
+  private constructor(
+    public url: string,
+    readonly name: string,
+    readonly identity: Identity,
+    readonly siteId: string,
+    readonly coordinator: EnrollResult['coordinator'],
+    readonly delta: number,
+    readonly options: SimSiteOptions,
+  ) {}
+
+  /** Creates an enrolment token as admin and enrols a new site with a fresh (seeded) identity. */
+  static async enroll(url: string, adminToken: string, name: string, delta: number, options: SimSiteOptions = {}): Promise<SimSite> {
+    const { token } = await api<{ token: string }>(url, '/api/enrollment-tokens', adminToken, 'POST', { siteName: name });
+    const seedBytes = new Uint8Array(32);
+    seedBytes[0] = (options.seed ?? Math.floor(Math.random() * 1e6)) & 0xff;
+    seedBytes[1] = ((options.seed ?? 0) >> 8) & 0xff;
+    seedBytes.set(Buffer.from(name).subarray(0, 28), 4);
+    const identity = generateIdentity(seedBytes);
+    const enrolled = await api<EnrollResult>(url, '/api/enroll', null, 'POST', {
+      token,
+      signingPublicKey: toBase64(identity.signing.publicKey),
+      boxPublicKey: toBase64(identity.box.publicKey),
+    });
+    return new SimSite(url, name, identity, enrolled.siteId, enrolled.coordinator, delta, options);
+  }
+
+  /** Connects to `/sites` and authenticates; resolves with the auth reply. */
+  async connect(url = this.url, siteId = this.siteId, identity = this.identity): Promise<Reply<unknown>> {
+    this.url = url;
+    const socket: SiteSocket = io(`${url}${SITES_NAMESPACE}`, { transports: ['websocket'], reconnection: false, forceNew: true });
+    this.socket = socket;
+    socket.on('task', (task) => {
+      this.tasks.push(task);
+      if (this.options.autopilot !== false) this.enqueue(task);
+    });
+    socket.on('task.cancel', (c) => this.cancels.push(c));
+    socket.on('revoked', (r) => {
+      this.revokedReason = r.reason;
+    });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', () => resolve());
+      socket.once('connect_error', reject);
+    });
+    const challenge = await socket.timeout(5000).emitWithAck('challenge', {});
+    if (!challenge.ok) return challenge;
+    const signature = toBase64(signDetached(authMessage(challenge.data.challenge, siteId), identity.signing.secretKey));
+    const reply = await socket.timeout(5000).emitWithAck('auth', { siteId, signature });
+    if (reply.ok) await socket.timeout(5000).emitWithAck('heartbeat', { backend: 'cpu', gpu: false, datasets: { control: 3, covid: 2, cap: 1 } });
+    return reply;
+  }
+
+  /** After a reconnect: picks up the current task (if any) like a restarted agent. */
+  async resume(): Promise<Task | null> {
+    const reply = await this.socket!.timeout(5000).emitWithAck('task.current', {});
+    if (!reply.ok) throw new Error(reply.message);
+    if (reply.data && this.options.autopilot !== false) this.enqueue(reply.data);
+    return reply.data;
+  }
+
+  disconnect(): void {
+    this.socket?.disconnect();
+    this.socket = null;
+  }
+
+  /** Waits until queued tasks are done. */
+  async idle(): Promise<void> {
+    await this.busy;
+  }
+
+  private enqueue(task: Task): void {
+    this.busy = this.busy.then(() => (this.onTask ?? ((t: Task) => this.trainAndUpload(t)))(task)).catch(() => undefined);
+  }
+
+  /** Downloads a model by chunks (resumable by index), checking each chunk and the whole sha256. */
+  async download(sha256: string): Promise<Uint8Array> {
+    const cached = this.cache.get(sha256);
+    if (cached) return cached;
+    const socket = this.socket!;
+    const manifest = await socket.timeout(10_000).emitWithAck('model.manifest', { sha256 });
+    if (!manifest.ok) throw new Error(manifest.message);
+    const out = new Uint8Array(manifest.data.totalBytes);
+    for (let i = 0; i < manifest.data.count; i++) {
+      const chunk = await socket.timeout(10_000).emitWithAck('model.chunk', { sha256, index: i });
+      if (!chunk.ok) throw new Error(chunk.message);
+      const bytes = new Uint8Array(chunk.data.bytes);
+      if (sha256Hex(bytes) !== manifest.data.chunkSha256[i]) throw new Error(`chunk ${i} hash mismatch`);
+      out.set(bytes, i * manifest.data.chunkSize);
+    }
+    if (sha256Hex(out) !== sha256) throw new Error('model hash mismatch');
+    this.cache.set(sha256, out);
+    return out;
+  }
+
+  /** The update this site would send for `task`: base + delta (or the init model + delta in round 1). */
+  async train(task: Task): Promise<ModelBlob> {
+    if (task.baseModel) {
+      const base = decodeModelBlob(await this.download(task.baseModel.sha256));
+      return { manifest: base.manifest, weights: simulatedTraining(base.weights, this.delta) };
+    }
+    const init = this.options.initModel ?? toyModel(64, task.initSeed);
+    return { manifest: init.manifest, weights: simulatedTraining(init.weights, this.delta) };
+  }
+
+  /** Seals an update for `task` (header fields can be overridden to forge bad updates). */
+  sealUpdate(task: Task, blob: ModelBlob, header: Partial<EnvelopeHeader> = {}, signingSecretKey = this.identity.signing.secretKey): Uint8Array {
+    const full: EnvelopeHeader = {
+      experiment: task.experiment,
+      round: task.round,
+      site: this.siteId,
+      baseModelSha256: task.baseModel?.sha256 ?? NO_BASE_MODEL,
+      sampleCount: this.options.sampleCount ?? 10,
+      metrics: { loss: 1 / task.round },
+      nonce: createNonce(),
+      time: new Date().toISOString(),
+      ...header,
+    };
+    return seal(full, encodeModelBlob(blob), signingSecretKey, fromBase64(this.coordinator.boxPublicKey));
+  }
+
+  /**
+   * Uploads a sealed update in chunks and commits it. `stopAfterChunks` simulates a dropped connection
+   * (resolves null after that many chunks); calling again with the same bytes resumes.
+   */
+  async upload(task: Task, sealed: Uint8Array, options: { stopAfterChunks?: number; chunkSize?: number } = {}): Promise<Reply<CommitResult> | null> {
+    const socket = this.socket!;
+    const { manifest, chunks } = splitIntoChunks(sealed, options.chunkSize ?? task.chunkSize);
+    const begin = await socket.timeout(10_000).emitWithAck('update.begin', { experiment: task.experiment, round: task.round, manifest });
+    if (!begin.ok) return begin;
+    let next = begin.data.nextIndex;
+    let sent = 0;
+    while (next !== null) {
+      if (options.stopAfterChunks !== undefined && sent >= options.stopAfterChunks) return null;
+      const reply = await socket.timeout(10_000).emitWithAck('update.chunk', { uploadId: begin.data.uploadId, index: next, bytes: chunks[next]! });
+      if (!reply.ok) return reply;
+      next = reply.data.nextIndex;
+      sent++;
+    }
+    return socket.timeout(30_000).emitWithAck('update.commit', { uploadId: begin.data.uploadId });
+  }
+
+  /** The autopilot: download, train, seal, upload, commit; records the commit reply. */
+  async trainAndUpload(task: Task): Promise<void> {
+    const blob = await this.train(task);
+    const reply = await this.upload(task, this.sealUpdate(task, blob));
+    if (reply) this.results.push({ task, reply });
+  }
+}
