@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { importStudies } from '../data/import.service';
 import { LABELS, SPLITS, type Label, type Split } from '../data/dataset-index';
 import { SiteAgentError } from '../util/errors';
 import { createProgress } from '../util/progress';
@@ -19,8 +20,6 @@ export function registerImport(program: Command): void {
       if (options.split !== 'auto' && !(SPLITS as readonly string[]).includes(options.split)) throw new SiteAgentError(`--split must be one of ${SPLITS.join(', ')} or auto, got "${options.split}"`);
       const site = openSite(options);
       const logger = siteLogger(site, options.json);
-      // Loaded on demand: the pipeline (and TensorFlow.js) is not needed by the light commands.
-      const { importStudies } = await import('../data/import.service');
       try {
         const summary = await importStudies(site, path, {
           label: options.label as Label,
