@@ -19,4 +19,14 @@ export default tseslint.config(
     languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', module: 'writable', process: 'readonly', __dirname: 'readonly', console: 'readonly' } },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
+  {
+    // Browser pages (no build step): ES modules with browser globals.
+    files: ['apps/coordinator/public/**/*.js', 'apps/site-agent/src/ui/public/**/*.js'],
+    languageOptions: {
+      sourceType: 'module',
+      globals: Object.fromEntries(
+        ['window', 'document', 'fetch', 'URL', 'URLSearchParams', 'Blob', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'sessionStorage', 'location', 'navigator', 'console', 'requestAnimationFrame', 'AbortController', 'HTMLElement', 'Event', 'KeyboardEvent'].map((name) => [name, 'readonly']),
+      ),
+    },
+  },
 );

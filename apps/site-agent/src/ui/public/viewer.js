@@ -1,0 +1,413 @@
+// The clinicians' viewer: lists the local dataset, runs a prediction on this machine, and shows the
+// CT slices with the infection map through niivue (WebGL2). Served by `fedct-site ui`; no build step.
+import { Niivue, SLICE_TYPE, DRAG_MODE } from '/vendor/niivue.js';
+
+const HU_MIN = -1000;
+const HU_RANGE = 1400; // model-ready values are (HU + 1000) / 1400 (spec §1)
+const PRESETS = { lung: [1500, -600], full: [1400, -300], soft: [400, 40] };
+const CLASS_NAMES = { control: 'Control (no pneumonia)', cap: 'Community-acquired pneumonia', 'covid-19': 'COVID-19' };
+const NIFTI_HEADER = 352;
+
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  nv: null,
+  result: null,
+  shape: null,
+  volume: null,
+  infection: null,
+  slice: 0,
+  busy: false,
+};
+
+function showError(message) {
+  const box = $('error');
+  box.textContent = message;
+  box.hidden = false;
+}
+
+function clearError() {
+  $('error').hidden = true;
+  $('error').textContent = '';
+}
+
+function setStatus(text) {
+  $('status').textContent = text;
+}
+
+async function api(path, init) {
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch {
+    throw new Error('The viewer service is not reachable. Is `fedct-site ui` still running?');
+  }
+  const text = await response.text();
+  let body = null;
+  try {
+    body = text ? JSON.parse(text) : null;
+  } catch {
+    body = null;
+  }
+  if (!response.ok) throw new Error(body?.error?.message ?? `${response.status} ${response.statusText}`);
+  return body;
+}
+
+async function loadInfo() {
+  try {
+    const info = await api('/api/info');
+    const model = info.model ? `model ${info.model.version ?? info.model.sha256.slice(0, 12)}` : 'no global model yet (the site daemon fetches it)';
+    $('site-info').textContent = `${info.siteName ? `Site ${info.siteName}` : 'No site folder'} · ${model}`;
+  } catch (error) {
+    $('site-info').textContent = '';
+    showError(error.message);
+  }
+}
+
+async function loadStudies() {
+  const { studies } = await api('/api/studies');
+  const table = $('studies');
+  const body = table.querySelector('tbody');
+  body.replaceChildren();
+  $('studies-empty').hidden = studies.length > 0;
+  table.hidden = studies.length === 0;
+  for (const study of studies) {
+    const row = document.createElement('tr');
+    const name = document.createElement('td');
+    name.textContent = study.sourcePath.split(/[\\/]/).filter(Boolean).pop() ?? study.id;
+    name.title = study.sourcePath;
+    const label = document.createElement('td');
+    label.textContent = `${study.label} (${study.split})`;
+    const slices = document.createElement('td');
+    slices.textContent = String(study.slices);
+    const action = document.createElement('td');
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.textContent = 'Predict';
+    button.setAttribute('aria-label', `Run the prediction on ${name.textContent}`);
+    button.addEventListener('click', () => runPrediction(study.sourcePath));
+    action.append(button);
+    row.append(name, label, slices, action);
+    body.append(row);
+  }
+}
+
+function setBusy(busy) {
+  state.busy = busy;
+  for (const button of document.querySelectorAll('#studies button, #open-button')) button.disabled = busy;
+}
+
+async function runPrediction(path) {
+  if (state.busy) return;
+  clearError();
+  setBusy(true);
+  setStatus(`Running the prediction on ${path}… (this takes a few seconds to minutes on a CPU)`);
+  try {
+    const result = await api('/api/predict', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ path }) });
+    showResult(result);
+    await showImages(result);
+    setStatus(`Done: ${path}`);
+  } catch (error) {
+    setStatus('The prediction did not run.');
+    showError(error.message);
+  } finally {
+    setBusy(false);
+  }
+}
+
+function showResult(result) {
+  state.result = result;
+  $('result').hidden = false;
+  $('prediction').textContent = CLASS_NAMES[result.prediction] ?? result.prediction;
+  const list = $('probabilities');
+  list.replaceChildren();
+  for (const key of ['covid-19', 'cap', 'control']) {
+    const p = result.probabilities[key] ?? 0;
+    const dt = document.createElement('dt');
+    dt.textContent = CLASS_NAMES[key];
+    const dd = document.createElement('dd');
+    const bar = document.createElement('meter');
+    bar.min = 0;
+    bar.max = 1;
+    bar.value = p;
+    bar.setAttribute('aria-label', `${CLASS_NAMES[key]} probability`);
+    const text = document.createElement('span');
+    text.className = 'prob';
+    text.dataset.class = key;
+    text.textContent = `${(p * 100).toFixed(1)} %`;
+    dd.append(bar, text);
+    if (key === result.prediction) dd.classList.add('top');
+    list.append(dt, dd);
+  }
+  const total = Object.values(result.timingMs ?? {}).reduce((a, b) => a + b, 0);
+  $('model-line').textContent = `Model ${result.model.version ?? '(file)'} · sha256 ${result.model.sha256.slice(0, 16)}… · ${result.shape[0]} slices · ${(total / 1000).toFixed(1)} s`;
+  const warnings = $('warnings');
+  warnings.replaceChildren();
+  for (const warning of result.warnings ?? []) {
+    const item = document.createElement('li');
+    item.textContent = warning;
+    warnings.append(item);
+  }
+}
+
+async function fetchVolume(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`could not load ${url} (${response.status})`);
+  const buffer = await response.arrayBuffer();
+  return new Float32Array(buffer.slice(NIFTI_HEADER));
+}
+
+function sliceSums(infection, shape, threshold) {
+  const [nz, ny, nx] = shape;
+  const plane = ny * nx;
+  const sums = new Float64Array(nz);
+  for (let z = 0; z < nz; z++) {
+    let s = 0;
+    for (let i = z * plane; i < (z + 1) * plane; i++) if (infection[i] > threshold) s += infection[i];
+    sums[z] = s;
+  }
+  return sums;
+}
+
+function mostInfectedSlice() {
+  if (!state.infection || !state.result?.overlay) return Math.floor(state.shape[0] / 2);
+  const sums = sliceSums(state.infection, state.shape, state.result.overlay.min);
+  let best = 0;
+  for (let z = 1; z < sums.length; z++) if (sums[z] > sums[best]) best = z;
+  return best;
+}
+
+async function ensureNiivue() {
+  if (state.nv) return state.nv;
+  const nv = new Niivue({
+    backColor: [0, 0, 0, 1],
+    crosshairColor: [0.2, 0.8, 1, 0.35],
+    crosshairWidth: 0,
+    isColorbar: false,
+    isOrientationTextVisible: true,
+    isRadiologicalConvention: true,
+    dragMode: DRAG_MODE.windowing,
+    logLevel: 'error',
+    loadingText: '',
+    dragAndDropEnabled: false,
+  });
+  await nv.attachToCanvas($('viewer-canvas'));
+  nv.onLocationChange = () => syncSliceFromViewer();
+  nv.setSliceType(SLICE_TYPE.AXIAL);
+  state.nv = nv;
+  return nv;
+}
+
+async function showImages(result) {
+  $('viewer').hidden = false;
+  state.shape = result.shape;
+  const [volume, infection] = await Promise.all([fetchVolume(result.volumeUrl), result.infectionUrl ? fetchVolume(result.infectionUrl) : Promise.resolve(null)]);
+  state.volume = volume;
+  state.infection = infection;
+  const nv = await ensureNiivue();
+  const [ww, wc] = readWindow();
+  const [calMin, calMax] = windowToCal(ww, wc);
+  const list = [{ url: result.volumeUrl, name: 'volume.nii', colormap: 'gray', cal_min: calMin, cal_max: calMax }];
+  if (result.infectionUrl) {
+    list.push({ url: result.infectionUrl, name: 'infection.nii', colormap: 'warm', opacity: overlayOpacity(), cal_min: result.overlay.min, cal_max: result.overlay.max });
+  }
+  await nv.loadVolumes(list);
+  const slider = $('slice');
+  slider.max = String(result.shape[0]);
+  $('overlay-on').disabled = !result.infectionUrl;
+  $('jump-max').disabled = !result.infectionUrl;
+  setSlice(mostInfectedSlice());
+}
+
+function overlayOpacity() {
+  return $('overlay-on').checked ? Number($('overlay-opacity').value) / 100 : 0;
+}
+
+function readWindow() {
+  return [Math.max(1, Number($('ww').value) || 1500), Number($('wc').value) || 0];
+}
+
+function windowToCal(ww, wc) {
+  return [(wc - ww / 2 - HU_MIN) / HU_RANGE, (wc + ww / 2 - HU_MIN) / HU_RANGE];
+}
+
+function applyWindow() {
+  const nv = state.nv;
+  if (!nv || nv.volumes.length === 0) return;
+  const [calMin, calMax] = windowToCal(...readWindow());
+  nv.volumes[0].cal_min = calMin;
+  nv.volumes[0].cal_max = calMax;
+  nv.updateGLVolume();
+}
+
+function currentVoxel() {
+  const nv = state.nv;
+  return nv.frac2vox(nv.scene.crosshairPos);
+}
+
+function setSlice(index) {
+  const nv = state.nv;
+  if (!nv || !state.shape) return;
+  const target = Math.max(0, Math.min(state.shape[0] - 1, Math.round(index)));
+  const now = currentVoxel()[2];
+  if (target !== now) nv.moveCrosshairInVox(0, 0, target - now);
+  syncSliceFromViewer();
+}
+
+function syncSliceFromViewer() {
+  if (!state.nv || !state.shape) return;
+  const z = Math.round(currentVoxel()[2]);
+  state.slice = z;
+  $('slice').value = String(z + 1);
+  $('slice-label').textContent = `${z + 1} / ${state.shape[0]}`;
+  updateOverlayInfo();
+}
+
+function updateOverlayInfo() {
+  if (!state.infection || !state.result?.overlay) {
+    $('overlay-info').textContent = state.result ? 'No infection map for this model.' : '';
+    return;
+  }
+  const [, ny, nx] = state.shape;
+  const plane = ny * nx;
+  let count = 0;
+  for (let i = state.slice * plane; i < (state.slice + 1) * plane; i++) if (state.infection[i] > state.result.overlay.min) count++;
+  $('overlay-info').textContent = `Infection map on this slice: ${count} pixels above the display threshold.`;
+}
+
+function onViewerKey(event) {
+  const steps = { ArrowUp: 1, ArrowDown: -1, PageUp: 5, PageDown: -5 };
+  if (event.key in steps) {
+    setSlice(state.slice + steps[event.key]);
+  } else if (event.key === 'Home') {
+    setSlice(0);
+  } else if (event.key === 'End') {
+    setSlice(Number.MAX_SAFE_INTEGER);
+  } else {
+    return;
+  }
+  event.preventDefault();
+}
+
+function drawSummarySlice(ctx, z, x0, y0, size) {
+  const [, ny, nx] = state.shape;
+  const image = ctx.createImageData(nx, ny);
+  const [calMin, calMax] = windowToCal(...readWindow());
+  const overlay = state.result.overlay;
+  const alpha = $('overlay-on').checked ? Number($('overlay-opacity').value) / 100 : 0;
+  const plane = ny * nx;
+  for (let i = 0; i < plane; i++) {
+    const v = state.volume[z * plane + i];
+    let g = Math.max(0, Math.min(1, (v - calMin) / (calMax - calMin))) * 255;
+    let r = g;
+    let b = g;
+    const f = state.infection && overlay ? state.infection[z * plane + i] : 0;
+    if (overlay && f > overlay.min && alpha > 0) {
+      const t = Math.min(1, (f - overlay.min) / (overlay.max - overlay.min || 1));
+      r = r * (1 - alpha) + 255 * alpha;
+      g = g * (1 - alpha) + 255 * t * 0.8 * alpha;
+      b = b * (1 - alpha);
+    }
+    // Radiological convention: the patient's right on the viewer's left (column 0 is the right).
+    const o = i * 4;
+    image.data[o] = r;
+    image.data[o + 1] = g;
+    image.data[o + 2] = b;
+    image.data[o + 3] = 255;
+  }
+  const tile = document.createElement('canvas');
+  tile.width = nx;
+  tile.height = ny;
+  tile.getContext('2d').putImageData(image, 0, 0);
+  ctx.imageSmoothingEnabled = true;
+  ctx.drawImage(tile, x0, y0, size, size);
+  ctx.fillStyle = '#ddd';
+  ctx.font = '14px sans-serif';
+  ctx.fillText(`slice ${z + 1} / ${state.shape[0]}`, x0 + 6, y0 + size - 8);
+}
+
+/** A PNG with the result and three slices (the current one and the two most infected others). */
+function saveSummary() {
+  if (!state.result || !state.volume) return;
+  const result = state.result;
+  const size = 256;
+  const canvas = document.createElement('canvas');
+  canvas.width = size * 3 + 40;
+  canvas.height = size + 170;
+  const ctx = canvas.getContext('2d');
+  ctx.fillStyle = '#111';
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  ctx.fillStyle = '#fff';
+  ctx.font = 'bold 20px sans-serif';
+  ctx.fillText(`fedct prediction: ${CLASS_NAMES[result.prediction] ?? result.prediction}`, 10, 30);
+  ctx.font = '15px sans-serif';
+  const probs = ['covid-19', 'cap', 'control'].map((k) => `${k} ${((result.probabilities[k] ?? 0) * 100).toFixed(1)} %`).join('   ');
+  ctx.fillText(probs, 10, 56);
+  ctx.fillStyle = '#bbb';
+  ctx.fillText(`model ${result.model.version ?? '(file)'} · sha256 ${result.model.sha256.slice(0, 16)}… · ${new Date().toISOString()}`, 10, 80);
+  ctx.fillText(`${result.description ?? result.path}`.slice(0, 110), 10, 102);
+  const sums = state.infection && result.overlay ? sliceSums(state.infection, state.shape, result.overlay.min) : null;
+  const order = sums ? [...sums.keys()].sort((a, b) => sums[b] - sums[a]).filter((z) => z !== state.slice) : [];
+  const fallback = [Math.floor(state.shape[0] / 4), Math.floor((3 * state.shape[0]) / 4)];
+  const slices = [state.slice, order[0] ?? fallback[0], order[1] ?? fallback[1]];
+  slices.forEach((z, i) => drawSummarySlice(ctx, z, 10 + i * (size + 10), 115, size));
+  ctx.fillStyle = '#999';
+  ctx.font = '12px sans-serif';
+  ctx.fillText('Research software, not a diagnostic device. Infection map: residual of the BCDU-Net denoiser (warm colours).', 10, canvas.height - 12);
+  canvas.toBlob((blob) => {
+    const link = document.createElement('a');
+    link.href = URL.createObjectURL(blob);
+    link.download = `fedct-summary-${result.id}.png`;
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+  }, 'image/png');
+}
+
+function wire() {
+  $('open-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const path = $('study-path').value.trim();
+    if (path) runPrediction(path);
+  });
+  $('viewer-canvas').addEventListener('keydown', onViewerKey);
+  $('slice').addEventListener('input', () => setSlice(Number($('slice').value) - 1));
+  $('wl-preset').addEventListener('change', () => {
+    const preset = PRESETS[$('wl-preset').value];
+    if (!preset) return;
+    $('ww').value = String(preset[0]);
+    $('wc').value = String(preset[1]);
+    applyWindow();
+  });
+  for (const id of ['ww', 'wc']) {
+    $(id).addEventListener('input', () => {
+      $('wl-preset').value = 'custom';
+      applyWindow();
+    });
+  }
+  const overlayChanged = () => {
+    if (state.nv && state.nv.volumes.length > 1) state.nv.setOpacity(1, overlayOpacity());
+  };
+  $('overlay-on').addEventListener('change', overlayChanged);
+  $('overlay-opacity').addEventListener('input', overlayChanged);
+  $('jump-max').addEventListener('click', () => setSlice(mostInfectedSlice()));
+  $('save-png').addEventListener('click', saveSummary);
+  $('viewer-canvas').addEventListener('pointerup', () => {
+    // Right-drag windowing in niivue changes the display range: show it in the W/L fields.
+    const vol = state.nv?.volumes[0];
+    if (!vol) return;
+    const ww = (vol.cal_max - vol.cal_min) * HU_RANGE;
+    const wc = ((vol.cal_max + vol.cal_min) / 2) * HU_RANGE + HU_MIN;
+    if (Math.abs(ww - readWindow()[0]) > 1 || Math.abs(wc - readWindow()[1]) > 1) {
+      $('ww').value = String(Math.round(ww));
+      $('wc').value = String(Math.round(wc));
+      $('wl-preset').value = 'custom';
+    }
+  });
+}
+
+wire();
+loadInfo();
+loadStudies().catch((error) => showError(error.message));
+window.fedctViewer = state;

@@ -1,0 +1,46 @@
+import type { ViewerVolume } from './nifti-writer';
+
+/** The three classes, as `predict` names them. */
+export type ViewerLabel = 'control' | 'cap' | 'covid-19';
+
+/** What the viewer needs from one prediction. Everything stays on this machine. */
+export interface ViewerPrediction {
+  prediction: ViewerLabel;
+  probabilities: Record<ViewerLabel, number>;
+  /** The global model that made the prediction. `version` is null for a model file without one. */
+  model: { version: string | null; sha256: string };
+  timingMs: Record<string, number>;
+  /** The model-ready volume (spec §1: values in [0, 1] = (HU + 1000) / 1400, 128 × 128 slices). */
+  volume: ViewerVolume;
+  /**
+   * The infection map (spec §4: signed residual x − BCDU-Net(x)), with the same in-plane size as
+   * `volume`; its slice count may differ (e.g. 50 after the depth resize): the server resamples it to
+   * the volume's slices. `null` when the predictor has none.
+   */
+  infection: ViewerVolume | null;
+  warnings: string[];
+  /** A short description of the series (no patient identifiers). */
+  description?: string;
+}
+
+/** Runs a prediction for the viewer. `path` is a study folder or file on this machine. */
+export interface ViewerPredictor {
+  predict(request: { path: string }): Promise<ViewerPrediction>;
+}
+
+/** One study of the local dataset, as the viewer lists it. */
+export interface ViewerStudy {
+  id: string;
+  label: string;
+  split: string;
+  slices: number;
+  sourcePath: string;
+  importedAt: string;
+}
+
+/** Information shown in the viewer's header. */
+export interface ViewerInfo {
+  siteName: string | null;
+  /** The model `predict` would use now, or null when none is available yet. */
+  model: { version: string | null; sha256: string } | null;
+}
