@@ -1,7 +1,42 @@
 import type { Command } from 'commander';
+import { generatePhantomStudy, PHANTOM_CLASSES, SCANNER_PROFILES, writePhantomDicom, type PhantomClass } from '@fedct/pipeline';
 
+/** `fedct-site phantom --out DIR --class C --seed N [--scanner NAME]`: one synthetic study as a DICOM series (DESIGN.md §7). */
 export function registerPhantom(program: Command): void {
-  program.command('phantom').description('(being built)').action(() => {
-    throw new Error('fedct-site phantom is not built yet');
-  });
+  program
+    .command('phantom')
+    .description('write one seeded synthetic chest CT study as a DICOM series (for trying the system and for tests)')
+    .requiredOption('--out <dir>', 'folder to write the series into (created if needed)')
+    .requiredOption('--class <class>', `pathology: ${PHANTOM_CLASSES.join(' | ')}`)
+    .requiredOption('--seed <n>', 'integer seed')
+    .option('--scanner <name>', `scanner profile: ${Object.keys(SCANNER_PROFILES).join(' | ')}`, 'tiny')
+    .option('--json', 'print one JSON object')
+    .action(async (opts: { out: string; class: string; seed: string; scanner: string; json?: boolean }) => {
+      if (!(PHANTOM_CLASSES as readonly string[]).includes(opts.class)) {
+        throw new Error(`--class must be one of ${PHANTOM_CLASSES.join(', ')} (got "${opts.class}")`);
+      }
+      if (!/^-?\d+$/.test(opts.seed)) throw new Error(`--seed must be an integer (got "${opts.seed}")`);
+      if (!SCANNER_PROFILES[opts.scanner]) {
+        throw new Error(`unknown --scanner "${opts.scanner}"; use one of: ${Object.keys(SCANNER_PROFILES).join(', ')}`);
+      }
+      const study = generatePhantomStudy({ cls: opts.class as PhantomClass, seed: Number(opts.seed), scanner: opts.scanner });
+      const files = await writePhantomDicom(study, opts.out);
+      const summary = {
+        out: opts.out,
+        class: study.cls,
+        seed: study.seed,
+        scanner: study.scanner.name,
+        files: files.length,
+        shape: study.shape,
+        spacingMm: study.spacingMm,
+        seriesInstanceUid: study.series.seriesInstanceUid,
+        lesions: study.lesions.length,
+      };
+      if (opts.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+      else {
+        process.stdout.write(
+          `wrote ${files.length} DICOM slices (${study.shape.join(' x ')}, ${study.scanner.name}, ${study.cls}, seed ${study.seed}) to ${opts.out}\n`,
+        );
+      }
+    });
 }

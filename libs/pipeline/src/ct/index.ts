@@ -7,3 +7,5 @@ export { readNifti } from './nifti';
 export { readStudy, openStudy, studySource, type ReadStudyOptions, type SliceSource } from './read-study';
 export * from './resample';
 export * from './preprocess';
+export * from './phantom';
+export { encodeDicomFile, type DicomElement } from './dicom-writer';
