@@ -43,7 +43,7 @@ beforeAll(async () => {
   server = await startUiServer({
     predictor: {
       predict: async ({ path }) => {
-        if (path === unreadable) throw new DicomError('no DICOM slices found', 'no-slices');
+        if (path === unreadable) throw new DicomError('no DICOM slices found', 'empty');
         return fakePrediction();
       },
     },
