@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { ConsoleLogger, type LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -39,6 +39,8 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
   app.disable('x-powered-by');
   const publicDir = config.publicDir ?? join(__dirname, '..', 'public');
   if (existsSync(publicDir)) app.useStaticAssets(publicDir, { index: 'index.html' });
+  // The dashboard's socket.io client, served from node_modules (no CDN): /vendor/socket.io/socket.io.esm.min.js
+  app.useStaticAssets(join(dirname(require.resolve('socket.io/package.json')), 'client-dist'), { prefix: '/vendor/socket.io/' });
   const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder().setTitle('fedct coordinator').setDescription('Enrols hospital sites and runs federated CovidCTNet experiments. Sites talk socket.io on /sites (see @fedct/protocol).').setVersion('0.1.0').addBearerAuth().build(),
