@@ -3,6 +3,7 @@ import { registerPhantom } from './phantom.command';
 import { registerPreprocess } from './preprocess.command';
 import { registerInfo } from './info.command';
 import { registerInit } from './init.command';
+import { registerEnroll } from './enroll.command';
 import { registerStatus } from './status.command';
 import { registerData } from './data.command';
 import { registerImport } from './import.command';
@@ -10,6 +11,7 @@ import { registerImport } from './import.command';
 /** Every `fedct-site` sub-command, in the order `--help` lists them. */
 export function registerCommands(program: Command): void {
   registerInit(program);
+  registerEnroll(program);
   registerStatus(program);
   registerImport(program);
   registerData(program);

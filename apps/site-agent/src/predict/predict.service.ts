@@ -1,0 +1,95 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { preprocessPath } from '@fedct/pipeline';
+import type { ModelBlob } from '@fedct/protocol';
+import type { TrainingEngine } from '../training/training-engine';
+import { renderOverlayPng, representativeSlices, type OverlayPanel } from './overlay';
+
+/** A model as predict uses it. */
+export interface LoadedModel {
+  blob: ModelBlob;
+  sha256: string;
+  version: string;
+}
+
+/** The contract of `fedct-site predict --json` (DESIGN.md §7), plus context. */
+export interface PredictResult {
+  prediction: 'control' | 'cap' | 'covid-19';
+  probabilities: { control: number; 'covid-19': number; cap: number };
+  model: { version: string; sha256: string; denoiser: { version: string; sha256: string } };
+  timingMs: { preprocess: number; infection: number; classify: number; picture: number; total: number };
+  backend: string;
+  study: { path: string; seriesInstanceUid: string; sourceSlices: number; modelReadyShape: [number, number, number] };
+  /** The PNG written, or null without `outDir`. */
+  picture: string | null;
+  warnings: string[];
+}
+
+const CLASSES = ['control', 'covid-19', 'cap'] as const;
+
+/**
+ * Runs CovidCTNet on one study, locally: read → preprocess (spec §1) → infection volume with the frozen
+ * BCDU-Net (spec §4) → 3-D CNN (spec §5). With `outDir`, writes `<series>.png`: representative slices
+ * with the infection map overlaid.
+ */
+export async function predictStudy(args: { path: string; engine: TrainingEngine; denoiser: LoadedModel; classifier: LoadedModel; outDir?: string }): Promise<PredictResult> {
+  const t0 = performance.now();
+  const volume = await preprocessPath(args.path);
+  const study = volume;
+  const t2 = performance.now();
+  const shape: [number, number, number] = [volume.shape[0], volume.shape[1], volume.shape[2]];
+  const infection = await args.engine.extractInfection({ denoiser: args.denoiser.blob, volume: volume.data, shape });
+  const t3 = performance.now();
+  const probs = await args.engine.classify({ weights: args.classifier.blob, volume: infection.data, shape: infection.shape });
+  const t4 = performance.now();
+  let best = 0;
+  for (let i = 1; i < 3; i++) if ((probs[i] ?? 0) > (probs[best] ?? 0)) best = i;
+  let picture: string | null = null;
+  if (args.outDir) {
+    mkdirSync(args.outDir, { recursive: true });
+    picture = join(args.outDir, `${safeName(study.series.seriesInstanceUid || 'study')}.png`);
+    writeFileSync(picture, overlayPicture(volume.data, shape, infection.data, infection.shape));
+  }
+  const t5 = performance.now();
+  const backend = await args.engine.backend();
+  return {
+    prediction: CLASSES[best] ?? 'control',
+    probabilities: { control: probs[0], 'covid-19': probs[1], cap: probs[2] },
+    model: { version: args.classifier.version, sha256: args.classifier.sha256, denoiser: { version: args.denoiser.version, sha256: args.denoiser.sha256 } },
+    timingMs: { preprocess: ms(t2 - t0), infection: ms(t3 - t2), classify: ms(t4 - t3), picture: ms(t5 - t4), total: ms(t5 - t0) },
+    backend: backend.name,
+    study: { path: args.path, seriesInstanceUid: study.series.seriesInstanceUid, sourceSlices: study.sourceSlices, modelReadyShape: shape },
+    picture,
+    warnings: volume.warnings,
+  };
+}
+
+/** The PNG: four representative slices of the study with the infection map overlaid. */
+export function overlayPicture(volume: Float32Array, shape: [number, number, number], infection: Float32Array, infectionShape: [number, number, number]): Buffer {
+  const [iz, ih, iw] = infectionShape;
+  const [vz, vh, vw] = shape;
+  const picks = representativeSlices(infection, infectionShape, 4);
+  let scale = 0;
+  for (const v of infection) if (v > scale) scale = v;
+  const panels: OverlayPanel[] = picks.map((k) => {
+    const vk = iz > 1 ? Math.round((k * (vz - 1)) / (iz - 1)) : 0;
+    return {
+      slice: volume.subarray(vk * vh * vw, (vk + 1) * vh * vw),
+      sliceHeight: vh,
+      sliceWidth: vw,
+      infection: infection.subarray(k * ih * iw, (k + 1) * ih * iw),
+      infectionHeight: ih,
+      infectionWidth: iw,
+      label: `slice ${vk + 1}/${vz}`,
+    };
+  });
+  return renderOverlayPng(panels, scale, 2);
+}
+
+function ms(v: number): number {
+  return Math.round(v * 10) / 10;
+}
+
+function safeName(text: string): string {
+  return text.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 120);
+}

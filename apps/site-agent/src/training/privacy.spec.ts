@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import type { ModelBlob } from '@fedct/protocol';
+import { privatiseUpdate } from './privacy';
+
+const manifest = { model: 'toy', config: {}, tensors: [{ name: 'w', shape: [4000] }] };
+const blob = (f: (i: number) => number): ModelBlob => ({ manifest, weights: Float32Array.from({ length: 4000 }, (_, i) => f(i)) });
+const norm = (a: ModelBlob, b: ModelBlob) => Math.sqrt(a.weights.reduce((s, v, i) => s + (v - (b.weights[i] ?? 0)) ** 2, 0));
+
+function seeded(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
+  };
+}
+
+describe(privatiseUpdate.name, () => {
+  const base = blob((i) => i / 4000);
+  const trained = blob((i) => i / 4000 + 0.1); // delta norm = 0.1·√4000 ≈ 6.32
+
+  it('leaves the update alone without DP or bound', () => {
+    const { weights, report } = privatiseUpdate(base, trained, { dp: null, normBound: null });
+    expect(weights).toBe(trained);
+    expect(report.deltaNorm).toBeCloseTo(0.1 * Math.sqrt(4000), 3);
+  });
+
+  it('clips the delta to the coordinator\'s bound', () => {
+    const { weights } = privatiseUpdate(base, trained, { dp: null, normBound: 2 });
+    expect(norm(weights, base)).toBeLessThanOrEqual(2);
+    expect(norm(weights, base)).toBeGreaterThan(1.99);
+  });
+
+  it('clips to the DP norm and adds noise of the stated stddev', () => {
+    const { weights, report } = privatiseUpdate(base, trained, { dp: { clipNorm: 1, noiseMultiplier: 0.5 }, normBound: null, random: seeded(3) });
+    expect(report.noiseStddev).toBe(0.5);
+    // Clipped delta: every coordinate 1/√4000; noise: N(0, 0.5²). Check mean and stddev of the residual.
+    const per = 1 / Math.sqrt(4000);
+    let mean = 0;
+    let sq = 0;
+    for (let i = 0; i < 4000; i++) {
+      const noise = (weights.weights[i] ?? 0) - (base.weights[i] ?? 0) - per;
+      mean += noise / 4000;
+      sq += (noise * noise) / 4000;
+    }
+    expect(Math.abs(mean)).toBeLessThan(0.05);
+    expect(Math.sqrt(sq - mean * mean)).toBeGreaterThan(0.47);
+    expect(Math.sqrt(sq - mean * mean)).toBeLessThan(0.53);
+  });
+});

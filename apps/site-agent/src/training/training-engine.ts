@@ -1,0 +1,60 @@
+import type { HyperParameters, ModelBlob } from '@fedct/protocol';
+
+/** Compute backend names as the protocol reports them. */
+export type BackendName = 'wasm' | 'tensorflow' | 'tensorflow-gpu' | 'cpu';
+
+/** A stack of model-ready slices (values in [0, 1]), laid out (n, height, width). */
+export interface SliceSet {
+  data: Float32Array;
+  count: number;
+  height: number;
+  width: number;
+}
+
+/** A model-ready (or infection) volume with its class index (spec §5: 0 control, 1 covid-19, 2 cap). */
+export interface LabelledVolume {
+  data: Float32Array;
+  shape: [number, number, number];
+  label: number;
+}
+
+/** What local training gives back. `initial` is what training started from (the base, or the seeded init). */
+export interface TrainOutcome {
+  weights: ModelBlob;
+  initial: ModelBlob;
+  sampleCount: number;
+  metrics: Record<string, number>;
+}
+
+export interface TrainRequest {
+  base: ModelBlob | null;
+  /** Seed for the initial weights when `base` is null (the same on every site). */
+  initSeed: number;
+  hyper: HyperParameters;
+  /** Seed for shuffling, noise and dropout. */
+  seed: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+/**
+ * Everything the site agent needs from the networks, behind one small interface so that tests can run
+ * a tiny profile (or a stand-in) and the daemon stays free of tensor code.
+ */
+export interface TrainingEngine {
+  /** The compute backend in use (initialised on first call). */
+  backend(): Promise<{ name: BackendName; gpu: boolean; threads: number }>;
+  /** Profile name, for logs and `predict` output. */
+  readonly profileName: string;
+  /** Trains the BCDU-Net on control slices with seeded Perlin pseudo-infection (spec §2–3). */
+  trainDenoiser(request: TrainRequest & { slices: SliceSet }): Promise<TrainOutcome>;
+  /** Denoiser metrics on held-out control slices (same noise recipe, fixed seed). */
+  evaluateDenoiser(request: { weights: ModelBlob; slices: SliceSet; seed: number }): Promise<Record<string, number>>;
+  /** Infection volume of a model-ready study with a frozen BCDU-Net (spec §4), resized to the classifier's depth. */
+  extractInfection(request: { denoiser: ModelBlob; volume: Float32Array; shape: [number, number, number] }): Promise<{ data: Float32Array; shape: [number, number, number] }>;
+  /** Trains the 3-D CNN on infection volumes (spec §5). */
+  trainClassifier(request: TrainRequest & { volumes: LabelledVolume[] }): Promise<TrainOutcome>;
+  /** Classifier metrics on labelled infection volumes (spec §6 names). */
+  evaluateClassifier(request: { weights: ModelBlob; volumes: LabelledVolume[] }): Promise<Record<string, number>>;
+  /** Class probabilities [control, covid-19, cap] for one infection volume. */
+  classify(request: { weights: ModelBlob; volume: Float32Array; shape: [number, number, number] }): Promise<[number, number, number]>;
+}

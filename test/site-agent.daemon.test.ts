@@ -1,0 +1,227 @@
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { decodeModelBlob, encodeModelBlob, sha256Hex } from '@fedct/protocol';
+import { enrollSite, initSiteFolder, memoryLogger, SiteDaemon, SiteFolder, ToyEngine, type DaemonEvents } from '@fedct/site-agent';
+import { ADMIN_TOKEN, startTestCoordinator, waitForExperiment } from './helpers/coordinator-harness';
+import { api, uploadModel } from './helpers/sim-site';
+
+/** A TCP proxy in front of the coordinator that counts (and can cut) everything the site sends. */
+class CountingProxy {
+  bytesUp = 0;
+  private readonly server: Server;
+  private readonly open = new Set<Socket>();
+  constructor(private readonly targetPort: number) {
+    this.server = createServer((client) => {
+      const upstream = connect(this.targetPort, '127.0.0.1');
+      this.open.add(client).add(upstream);
+      client.on('data', (chunk: Buffer) => {
+        this.bytesUp += chunk.length;
+        upstream.write(chunk);
+      });
+      upstream.on('data', (chunk: Buffer) => client.write(chunk));
+      const close = () => {
+        client.destroy();
+        upstream.destroy();
+        this.open.delete(client);
+        this.open.delete(upstream);
+      };
+      client.on('close', close).on('error', close);
+      upstream.on('close', close).on('error', close);
+    });
+  }
+  async listen(): Promise<string> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    const address = this.server.address();
+    if (!address || typeof address === 'string') throw new Error('proxy has no port');
+    return `http://127.0.0.1:${address.port}`;
+  }
+  /** Cuts every connection at once, like a network failure. */
+  dropAll(): void {
+    for (const s of this.open) s.destroy();
+  }
+  async close(): Promise<void> {
+    this.dropAll();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+type Coordinator = Awaited<ReturnType<typeof startTestCoordinator>>;
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const fn of cleanups.splice(0).reverse()) await fn();
+});
+
+/** A seeded site with `volumes` synthetic control studies of 4 slices of 16 × 16 in the train split. */
+function seededSite(volumes: number, seed: number): { site: SiteFolder; dir: string; controlMean: number } {
+  const dir = join(mkdtempSync(join(tmpdir(), 'fedct-site-e2e-')), 'site');
+  const site = initSiteFolder(dir, { name: `hospital-${seed}` });
+  let sum = 0;
+  let n = 0;
+  let s = seed;
+  for (let v = 0; v < volumes; v++) {
+    const data = new Float32Array(4 * 16 * 16).map(() => {
+      s = (s * 1103515245 + 12345) % 2147483648;
+      const value = s / 2147483648;
+      sum += value;
+      n += 1;
+      return value;
+    });
+    const sha = site.volumes.put(data, [4, 16, 16], [1, 1, 1]);
+    site.index.upsert({ seriesInstanceUid: `1.2.${seed}.${v}`, studyInstanceUid: null, label: 'control', split: 'train', sourcePath: `/nowhere/${v}`, volumeSha256: sha, shape: [4, 16, 16], spacingMm: [1, 1, 1], sourceSlices: 4, warnings: [], importedAt: new Date().toISOString() });
+  }
+  return { site, dir, controlMean: sum / n };
+}
+
+async function setup(options: { chunkSize: number; size: number; policy?: string }) {
+  const coordinator: Coordinator = await startTestCoordinator({ chunkSize: options.chunkSize });
+  cleanups.push(() => coordinator.dispose());
+  const proxy = new CountingProxy(Number(new URL(coordinator.url).port));
+  const proxyUrl = await proxy.listen();
+  cleanups.push(() => proxy.close());
+  const engine = new ToyEngine(options.size);
+  const initial = engine.init(7, 'bcdunet');
+  const base = await uploadModel(coordinator.url, ADMIN_TOKEN, encodeModelBlob(initial));
+  const seeded = seededSite(2, 11);
+  if (options.policy) writeFileSync(join(seeded.dir, 'policy.yaml'), options.policy);
+  const { token } = await api<{ token: string }>(coordinator.url, '/api/enrollment-tokens', ADMIN_TOKEN, 'POST', { siteName: 'hospital-a' });
+  await enrollSite(seeded.site, { coordinatorUrl: proxyUrl, token });
+  seeded.site.close();
+  const site = SiteFolder.open(seeded.dir);
+  const logger = memoryLogger();
+  return { coordinator, proxy, engine, initial, base, site, logger, controlMean: seeded.controlMean };
+}
+
+function startDaemon(daemon: SiteDaemon): void {
+  cleanups.push(() => daemon.stop());
+  void daemon.start();
+}
+
+describe(SiteDaemon.name, () => {
+  it('enrols, trains a round and sends one sealed update; every byte it sends is protocol, the update or counts', async () => {
+    const { coordinator, proxy, engine, initial, base, site, logger, controlMean } = await setup({ chunkSize: 64 * 1024, size: 100_000 });
+    expect(site.requireEnrollment().coordinator.fingerprint).toMatch(/^[A-Z2-7]{4}(-[A-Z2-7]{4}){3}$/);
+    let sealed: Uint8Array | null = null;
+    const daemon = new SiteDaemon({
+      site,
+      engine,
+      logger,
+      heartbeatMs: 60_000,
+      onUploadChunk: (index) => {
+        if (index === 0) sealed = readPending(site);
+      },
+    });
+    const packets: unknown[] = [];
+    daemon.connection.io.on('open', () => daemon.connection.io.engine.on('packetCreate', (packet: { data?: unknown }) => packets.push(packet.data)));
+    proxy.bytesUp = 0;
+    const submitted = daemon.next('submitted');
+    startDaemon(daemon);
+    await daemon.next('authenticated');
+    const { id } = await api<{ id: string }>(coordinator.url, '/api/experiments', ADMIN_TOKEN, 'POST', {
+      phase: 'denoiser', rounds: 1, minSites: 1, localEpochs: 2, learningRate: 0.5, initialModel: base.version, roundDeadlineSeconds: 60,
+    });
+    const result: DaemonEvents['submitted'] = await submitted;
+    const done = await waitForExperiment(coordinator.url, id, (e) => e.status === 'completed', 30_000);
+
+    // The global model is what the site trained: two epochs of w ← w + 0.5 (mean − w).
+    const response = await fetch(`${coordinator.url}/api/models/${done.currentModel}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    const published = decodeModelBlob(new Uint8Array(await response.arrayBuffer())).weights;
+    for (const i of [0, 1, 99_999]) {
+      const expected = (initial.weights[i] ?? 0) + 0.75 * (controlMean - (initial.weights[i] ?? 0));
+      expect(published[i]).toBeCloseTo(expected, 5);
+    }
+    expect(done.rounds[0]?.metrics.samples).toBe(8);
+
+    // Bytes: the sealed update plus a few per cent of protocol overhead, nothing more.
+    const sealedBytes = result.sealedBytes;
+    expect(sealedBytes).toBeGreaterThan(400_000);
+    expect(proxy.bytesUp).toBeGreaterThan(sealedBytes);
+    expect(proxy.bytesUp).toBeLessThan(sealedBytes * 1.05);
+
+    // Content: only protocol events; binary frames are exactly the sealed envelope, which hides the model.
+    const allowed = new Set(['challenge', 'auth', 'heartbeat', 'task.current', 'model.manifest', 'model.chunk', 'update.begin', 'update.chunk', 'update.commit']);
+    const binary: Buffer[] = [];
+    for (const data of packets) {
+      if (typeof data === 'string') {
+        if (data === '' || /^\d*$/.test(data)) continue; // engine.io pings, socket.io connect
+        const json = data.slice(data.indexOf('['));
+        if (!json.startsWith('[')) continue;
+        const [event, payload] = JSON.parse(json) as [string, Record<string, unknown>];
+        expect(allowed.has(event), `unexpected event ${event}`).toBe(true);
+        if (event === 'heartbeat') {
+          expect(Object.keys(payload).sort()).toEqual(['agentVersion', 'backend', 'datasets', 'gpu']);
+          expect(Object.values(payload.datasets as Record<string, unknown>).every((v) => typeof v === 'number')).toBe(true);
+        }
+        expect(json.length).toBeLessThan(2000);
+      } else if (data) {
+        binary.push(Buffer.from(data as Uint8Array));
+      }
+    }
+    const uploaded = Buffer.concat(binary);
+    expect(sealed).not.toBeNull();
+    expect(sha256Hex(uploaded)).toBe(sha256Hex(sealed ?? new Uint8Array()));
+    const plainModel = Buffer.from(encodeModelBlob({ manifest: initial.manifest, weights: published }));
+    expect(uploaded.indexOf(plainModel.subarray(plainModel.length - 64))).toBe(-1);
+    expect(uploaded.indexOf(Buffer.from('FCTM'))).toBe(-1);
+    for (const study of site.index.list()) {
+      const volume = Buffer.from(site.volumes.get(study.volumeSha256).data.buffer);
+      expect(uploaded.indexOf(volume.subarray(1024, 1056))).toBe(-1);
+    }
+  });
+
+  it('resumes an upload after the connection drops in the middle of it', async () => {
+    const { coordinator, proxy, engine, base, site, logger } = await setup({ chunkSize: 16 * 1024, size: 50_000 });
+    let dropped = false;
+    const daemon = new SiteDaemon({
+      site,
+      engine,
+      logger,
+      heartbeatMs: 60_000,
+      onUploadChunk: (index) => {
+        if (index === 4 && !dropped) {
+          dropped = true;
+          proxy.dropAll();
+        }
+      },
+    });
+    const submitted = daemon.next('submitted');
+    startDaemon(daemon);
+    await daemon.next('authenticated');
+    const { id } = await api<{ id: string }>(coordinator.url, '/api/experiments', ADMIN_TOKEN, 'POST', {
+      phase: 'denoiser', rounds: 1, minSites: 1, localEpochs: 1, learningRate: 0.1, initialModel: base.version, roundDeadlineSeconds: 60,
+    });
+    const result = await submitted;
+    expect(dropped).toBe(true);
+    expect(result.resumedAt).toBeGreaterThanOrEqual(4);
+    expect(result.bytesSent).toBeLessThan(result.sealedBytes);
+    expect(engine.calls).toHaveLength(1); // trained once, not again after the reconnect
+    expect(logger.events.some((e) => e.msg === 'update upload resumed')).toBe(true);
+    const done = await waitForExperiment(coordinator.url, id, (e) => e.status === 'completed', 30_000);
+    expect(done.rounds[0]?.state).toBe('published');
+  });
+
+  it('refuses a task that breaks the site policy and tells the coordinator why', async () => {
+    const { coordinator, engine, base, site, logger } = await setup({ chunkSize: 64 * 1024, size: 1000, policy: 'maxLocalEpochs: 1\n' });
+    const daemon = new SiteDaemon({ site, engine, logger, heartbeatMs: 60_000 });
+    const refused = daemon.next('refused');
+    startDaemon(daemon);
+    await daemon.next('authenticated');
+    const { id } = await api<{ id: string }>(coordinator.url, '/api/experiments', ADMIN_TOKEN, 'POST', {
+      phase: 'denoiser', rounds: 1, minSites: 1, localEpochs: 3, initialModel: base.version, roundDeadlineSeconds: 60, maxRoundRetries: 0,
+    });
+    const event = await refused;
+    expect(event.rule).toBe('maxLocalEpochs');
+    expect(event.reason).toMatch(/3 local epochs, policy allows at most 1/);
+    expect(engine.calls).toHaveLength(0);
+    const status = await waitForExperiment(coordinator.url, id, (e) => (e.rounds[0]?.results ?? []).some((r) => r.status !== 'invited' && r.status !== 'training'), 30_000);
+    expect(status.rounds[0]?.results[0]?.reason).toMatch(/refused by site policy \(maxLocalEpochs\)/);
+  });
+});
+
+function readPending(site: SiteFolder): Uint8Array {
+  const name = readdirSync(site.paths.transfers).find((n) => n.endsWith('.sealed'));
+  if (!name) throw new Error('no pending sealed update');
+  return new Uint8Array(readFileSync(join(site.paths.transfers, name)));
+}
