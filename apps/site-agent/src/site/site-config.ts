@@ -18,14 +18,14 @@ export const siteConfigSchema = z
     logging: z.object({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info'), format: z.enum(['auto', 'json', 'text']).default('auto') }).strict().default({ level: 'info', format: 'auto' }),
     daemon: z
       .object({
-        heartbeatSeconds: z.number().positive().max(3600).default(30),
+        heartbeatSeconds: z.number().positive().max(3600).default(15),
         reconnectInitialMs: z.number().int().positive().default(1000),
         reconnectMaxMs: z.number().int().positive().default(60_000),
         /** CA file to verify a coordinator with a private certificate (HTTPS/WSS). */
         caFile: z.string().min(1).optional(),
       })
       .strict()
-      .default({ heartbeatSeconds: 30, reconnectInitialMs: 1000, reconnectMaxMs: 60_000 }),
+      .default({ heartbeatSeconds: 15, reconnectInitialMs: 1000, reconnectMaxMs: 60_000 }),
   })
   .strict();
 export type SiteConfig = z.output<typeof siteConfigSchema>;
