@@ -78,7 +78,7 @@ describe(open.name, () => {
     expect(open(small, site.signing.publicKey, coordinator.box.secretKey)).not.toBeNull();
     const accepted: number[] = [];
     for (let i = 0; i < small.length; i++) {
-      for (const mask of [0x01, 0xff]) {
+      for (const mask of [0x01, 0x80, 0xff]) {
         const tampered = small.slice();
         tampered[i] = (tampered[i] ?? 0) ^ mask;
         if (open(tampered, site.signing.publicKey, coordinator.box.secretKey) !== null) accepted.push(i);

@@ -4,3 +4,6 @@ export { concatBytes, bytesEqual, sha256, sha256Hex, toHex, fromHex } from './by
 export * from './keys';
 export * from './envelope';
 export * from './chunks';
+export * from './shamir';
+export * from './secagg';
+export * from './dp';

@@ -2,6 +2,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash, createPublicKey, verify as nodeVerify } from 'node:crypto';
+import nacl from 'tweetnacl';
 import { afterEach, describe, expect, it } from 'vitest';
 import { KeyFileError } from './errors';
 import {
@@ -58,6 +59,15 @@ describe(signDetached.name, () => {
     expect(verifyDetached(altered, sig, id.signing.publicKey)).toBe(false);
     expect(verifyDetached(message, sig.subarray(0, 63), id.signing.publicKey)).toBe(false);
     expect(verifyDetached(message, sig, generateIdentity(seed(4)).signing.publicKey)).toBe(false);
+  });
+
+  it('gives the same bytes as tweetnacl and verifies tweetnacl signatures', () => {
+    const id = generateIdentity(seed(13));
+    const message = new Uint8Array(300).map((_, i) => i);
+    const fromNacl = nacl.sign.detached(message, id.signing.secretKey);
+    expect(signDetached(message, id.signing.secretKey)).toEqual(fromNacl);
+    expect(verifyDetached(message, fromNacl, id.signing.publicKey)).toBe(true);
+    expect(nacl.sign.detached.verify(message, signDetached(message, id.signing.secretKey), id.signing.publicKey)).toBe(true);
   });
 
   it('rejects a malleated signature whose scalar is S + L', () => {

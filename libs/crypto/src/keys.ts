@@ -1,4 +1,5 @@
 import { chmodSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
 import { join } from 'node:path';
 import nacl from 'tweetnacl';
 import { bytesEqual, fromBase64, sha256, toBase64 } from './bytes';
@@ -79,27 +80,45 @@ export function fingerprint(signingPublicKey: Uint8Array): string {
   return out.match(/.{4}/g)?.join('-') ?? out;
 }
 
-/** Ed25519 detached signature (64 bytes) of `message` under a 64-byte secret key. */
+/**
+ * Ed25519 detached signature (64 bytes) of `message` under a 64-byte secret key (seed ‖ public key,
+ * tweetnacl's layout). Signing runs in OpenSSL (node:crypto), about 50 times faster than tweetnacl's
+ * pure JavaScript; Ed25519 is deterministic, so the bytes are the same as `nacl.sign.detached`.
+ */
 export function signDetached(message: Uint8Array, secretKey: Uint8Array): Uint8Array {
   if (secretKey.length !== nacl.sign.secretKeyLength) {
     throw new CryptoError(`signDetached: a signing secret key is 64 bytes, got ${secretKey.length}`);
   }
-  return nacl.sign.detached(message, secretKey);
+  const key = createPrivateKey({
+    key: { kty: 'OKP', crv: 'Ed25519', d: b64url(secretKey.subarray(0, 32)), x: b64url(secretKey.subarray(32)) },
+    format: 'jwk',
+  });
+  return new Uint8Array(nodeSign(null, message, key));
 }
 
 /**
- * Verifies an Ed25519 detached signature. Returns false for a wrong signature or a signature of the
- * wrong length; throws only for a public key of the wrong length (misuse).
+ * Verifies an Ed25519 detached signature (in OpenSSL, see {@link signDetached}). Returns false for a
+ * wrong signature, a signature of the wrong length or with a non-canonical scalar (S >= L), or a
+ * public key that is not a valid point; throws only for a public key of the wrong length (misuse).
  */
 export function verifyDetached(message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array): boolean {
   if (publicKey.length !== nacl.sign.publicKeyLength) {
     throw new CryptoError(`verifyDetached: a signing public key is 32 bytes, got ${publicKey.length}`);
   }
   if (signature.length !== nacl.sign.signatureLength || !isCanonicalScalar(signature.subarray(32))) return false;
-  return nacl.sign.detached.verify(message, signature, publicKey);
+  try {
+    const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: b64url(publicKey) }, format: 'jwk' });
+    return nodeVerify(null, message, key, signature);
+  } catch {
+    return false;
+  }
 }
 
-// The group order L of Ed25519, little endian. tweetnacl does not reject S >= L (signature malleability).
+function b64url(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
+}
+
+// The group order L of Ed25519, little endian: a signature with S >= L is a malleated copy.
 const L = [
   0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0,
   0, 0, 0, 0, 0, 0, 0x10,
