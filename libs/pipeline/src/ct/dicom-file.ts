@@ -118,7 +118,7 @@ export function parseDicomBuffer(buffer: Uint8Array, file: string, options: { he
     dataSet = dicomParser.parseDicom(buffer, parseOptions);
   } catch (error) {
     const why = describeParseFailure(error);
-    if (/overread|beyond|end of|past/i.test(why)) {
+    if (/overrun|overread|beyond|end of|past/i.test(why)) {
       throw new DicomError(`${file} is truncated (${why})`, 'truncated', { file, cause: error });
     }
     throw new DicomError(`${file} is not a readable DICOM file (${why})`, 'not-dicom', { file, cause: error });
