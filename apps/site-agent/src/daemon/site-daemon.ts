@@ -6,7 +6,7 @@ import { authMessage, decodeModelBlob, encodeModelBlob, NO_BASE_MODEL, sha256Hex
 import type { SiteFolder } from '../site/site-folder';
 import { checkTask, effectiveDp } from '../site/site-policy';
 import { controlSlices, infectionVolumes, localSampleCount } from '../training/local-data';
-import { privatiseUpdate } from '../training/privacy';
+import { privacyWithRound, privatiseUpdate } from '../training/privacy';
 import type { TrainingEngine } from '../training/training-engine';
 import { CoordinatorError, oneLine, PolicyViolationError } from '../util/errors';
 import type { Logger } from '../util/logger';
@@ -240,6 +240,14 @@ export class SiteDaemon extends EventEmitter {
       return null;
     }
     const dp = effectiveDp(site.policy, terms);
+    const privacy = dp && dp.noiseMultiplier > 0 ? privacyWithRound(site.index, task.experiment, task.round, dp.noiseMultiplier, task.hyper.dp.delta ?? 1e-5) : null;
+    if (privacy && task.hyper.dp.maxEpsilon !== undefined && privacy.epsilon > task.hyper.dp.maxEpsilon) {
+      const message = `taking part would spend ε = ${privacy.epsilon.toFixed(2)} in this experiment, above its limit ${task.hyper.dp.maxEpsilon}`;
+      logger.warn('task refused: privacy budget spent', { experiment: task.experiment, round: task.round, epsilon: privacy.epsilon });
+      this.emit('refused', { experiment: task.experiment, round: task.round, rule: 'maxEpsilon', reason: message });
+      await this.reportFailure(task, `refused by site (maxEpsilon): ${message}`);
+      return null;
+    }
     this.setState({ state: 'downloading' });
     const base = task.baseModel ? await this.fetchModel(task.baseModel, task.phase) : null;
     const seed = hashSeed(`${this.options.seed ?? 0}/${task.experiment}/${task.round}/${this.siteId}`);
@@ -269,6 +277,10 @@ export class SiteDaemon extends EventEmitter {
     metrics.train_seconds = (Date.now() - started) / 1000;
     metrics.update_norm = report.deltaNorm;
     if (report.noiseStddev > 0) metrics.dp_noise_stddev = report.noiseStddev;
+    if (privacy) {
+      metrics.dp_epsilon = privacy.epsilon;
+      privacy.commit();
+    }
     const enrollment = site.requireEnrollment();
     const header: EnvelopeHeader = {
       experiment: task.experiment,

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { ModelBlob } from '@fedct/protocol';
-import { privatiseUpdate } from './privacy';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RdpAccountant } from '@fedct/crypto';
+import { DatasetIndex } from '../data/dataset-index';
+import { privacyWithRound, privatiseUpdate } from './privacy';
 
 const manifest = { model: 'toy', config: {}, tensors: [{ name: 'w', shape: [4000] }] };
 const blob = (f: (i: number) => number): ModelBlob => ({ manifest, weights: Float32Array.from({ length: 4000 }, (_, i) => f(i)) });
@@ -48,5 +53,20 @@ describe(privatiseUpdate.name, () => {
     expect(Math.abs(mean)).toBeLessThan(0.05);
     expect(Math.sqrt(sq - mean * mean)).toBeGreaterThan(0.47);
     expect(Math.sqrt(sq - mean * mean)).toBeLessThan(0.53);
+  });
+});
+
+describe(privacyWithRound.name, () => {
+  it('accounts each round once and matches the accountant over all rounds', () => {
+    const index = new DatasetIndex(join(mkdtempSync(join(tmpdir(), 'fedct-dp-')), 'index.sqlite'));
+    const first = privacyWithRound(index, 'exp', 1, 1.2, 1e-5);
+    first.commit();
+    const again = privacyWithRound(index, 'exp', 1, 1.2, 1e-5);
+    expect(again.epsilon).toBeCloseTo(first.epsilon, 10);
+    const second = privacyWithRound(index, 'exp', 2, 1.2, 1e-5);
+    expect(second.epsilon).toBeCloseTo(new RdpAccountant().step(1.2, 1, 2).getEpsilon(1e-5), 10);
+    expect(second.epsilon).toBeGreaterThan(first.epsilon);
+    expect(privacyWithRound(index, 'other', 1, 1.2, 1e-5).epsilon).toBeCloseTo(first.epsilon, 10);
+    index.close();
   });
 });

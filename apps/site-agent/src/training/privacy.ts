@@ -1,5 +1,6 @@
-import { randomBytes } from 'node:crypto';
+import { addGaussianNoise, clipL2, RdpAccountant } from '@fedct/crypto';
 import type { ModelBlob } from '@fedct/protocol';
+import type { DatasetIndex } from '../data/dataset-index';
 import { SiteAgentError } from '../util/errors';
 
 /** What was done to an update before it left the site. */
@@ -47,29 +48,18 @@ export function privatiseUpdate(
   return { weights: { manifest: trained.manifest, weights }, report: { deltaNorm, clipNorm, noiseStddev } };
 }
 
-// Interim: these two move to @fedct/crypto's dp module (clipL2 / addGaussianNoise) once it lands.
-function clipL2(update: Float32Array, maxNorm: number): { clipped: Float32Array } {
-  let sum = 0;
-  for (const v of update) sum += v * v;
-  const norm = Math.sqrt(sum);
-  const scale = norm > maxNorm ? maxNorm / norm : 1;
-  return { clipped: scale === 1 ? update : update.map((v) => v * scale) };
-}
 
-/** Uniform in (0, 1) from the operating system's secure source. */
-function secureUniform(): number {
-  const bytes = randomBytes(6);
-  return (bytes.readUIntBE(0, 6) + 0.5) / 2 ** 48;
-}
-
-function addGaussianNoise(update: Float32Array, stddev: number, random: () => number = secureUniform): Float32Array {
-  const out = new Float32Array(update.length);
-  for (let i = 0; i < update.length; i += 2) {
-    // Box–Muller: two independent standard normals per pair of uniforms.
-    const r = Math.sqrt(-2 * Math.log(random())) * stddev;
-    const t = 2 * Math.PI * random();
-    out[i] = (update[i] ?? 0) + r * Math.cos(t);
-    if (i + 1 < update.length) out[i + 1] = (update[i + 1] ?? 0) + r * Math.sin(t);
-  }
-  return out;
+/**
+ * The privacy a site has spent in one experiment, from an RDP accountant (@fedct/crypto) whose
+ * history is kept in the dataset index (`meta` key `dp:<experiment>`, one entry per round so that a
+ * round handled twice, e.g. after a restart, is counted once). Every round releases one update with
+ * the Gaussian mechanism at sampling rate 1.
+ */
+export function privacyWithRound(index: DatasetIndex, experiment: string, round: number, noiseMultiplier: number, delta: number): { epsilon: number; commit(): void } {
+  const key = `dp:${experiment}`;
+  const rounds = JSON.parse(index.getMeta(key) ?? '{}') as Record<string, number>;
+  const next = { ...rounds, [String(round)]: noiseMultiplier };
+  const accountant = new RdpAccountant();
+  for (const sigma of Object.values(next)) accountant.step(sigma, 1, 1);
+  return { epsilon: accountant.getEpsilon(delta), commit: () => index.setMeta(key, JSON.stringify(next)) };
 }
