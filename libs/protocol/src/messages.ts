@@ -38,8 +38,8 @@ export const AUTH_TIMEOUT_MS = 10_000;
 export const HEARTBEAT_INTERVAL_MS = 15_000;
 /** Default chunk size for model downloads and update uploads (bytes). */
 export const DEFAULT_CHUNK_SIZE = 512 * 1024;
-/** `baseModelSha256` in an envelope header for a round whose task had `baseModel: null`. */
-export const NO_BASE_MODEL = 'none';
+/** `baseModelSha256` in an envelope header for a round whose task had `baseModel: null` (64 zeros). */
+export const NO_BASE_MODEL = '0'.repeat(64);
 /** The socket.io namespace sites connect to. */
 export const SITES_NAMESPACE = '/sites';
 /** The socket.io namespace the dashboard subscribes to (handshake `auth: { token }`). */
