@@ -1,0 +1,106 @@
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeModelBlob } from '@fedct/protocol';
+import { ADMIN_TOKEN, READ_TOKEN, startTestCoordinator } from './helpers/coordinator-harness';
+import { SimSite, toyModel, uploadModel } from './helpers/sim-site';
+import { WEB_OUTPUT_DIR, launchTestBrowser, type TestBrowser } from './helpers/web-browser';
+
+type Coordinator = Awaited<ReturnType<typeof startTestCoordinator>>;
+
+let coordinator: Coordinator;
+let browser: TestBrowser;
+const sites: SimSite[] = [];
+
+beforeAll(async () => {
+  coordinator = await startTestCoordinator();
+  await uploadModel(coordinator.url, ADMIN_TOKEN, encodeModelBlob(toyModel(2000)));
+  for (const [i, name] of ['hospital-north', 'hospital-south'].entries()) {
+    const site = await SimSite.enroll(coordinator.url, ADMIN_TOKEN, name, 0.1 * (i + 1), { sampleCount: 10 * (i + 1), seed: i + 11 });
+    const reply = await site.connect();
+    expect(reply.ok).toBe(true);
+    sites.push(site);
+  }
+  browser = await launchTestBrowser();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  for (const site of sites) site.disconnect();
+  await coordinator?.dispose();
+});
+
+describe('coordinator dashboard', () => {
+  it('refuses a wrong token with a readable message', async () => {
+    const { page } = browser;
+    await page.goto(coordinator.url);
+    await page.getByLabel('Admin token').fill('not-the-admin-token-at-all');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect.poll(() => page.locator('#error').textContent()).toMatch(/Sign-in failed: invalid bearer token/);
+    expect(await page.locator('#app').isHidden()).toBe(true);
+  });
+
+  it('signs in, lists the online sites and starts an experiment whose rounds arrive live over socket.io', async () => {
+    const { page } = browser;
+    await page.getByLabel('Admin token').fill(ADMIN_TOKEN);
+    await page.getByLabel('Admin token').press('Enter');
+    await page.locator('#app').waitFor({ state: 'visible' });
+    await expect.poll(() => page.locator('#live').textContent()).toBe('● Live');
+    const siteRows = page.locator('#sites-table tbody tr');
+    await expect.poll(() => siteRows.count()).toBe(2);
+    await expect.poll(() => page.locator('#sites-table .badge.online').count()).toBe(2);
+    expect(await page.locator('#sites-table tbody').textContent()).toContain('hospital-north');
+    expect(await page.evaluate(() => sessionStorage.getItem('fedct.adminToken'))).toBe(ADMIN_TOKEN);
+
+    await page.getByLabel('Name', { exact: true }).fill('browser test');
+    await page.getByRole('spinbutton', { name: 'Rounds', exact: true }).fill('2');
+    await page.getByLabel('Minimum sites per round').fill('2');
+    await page.getByLabel('Round deadline (s)').fill('30');
+    await page.getByLabel('Initial model').selectOption('v1');
+    await page.getByRole('button', { name: 'Start experiment' }).click();
+
+    await page.locator('#experiment-detail').waitFor({ state: 'visible' });
+    await page.locator('#rounds-table tr[data-round="1"] .badge.published').waitFor({ timeout: 30_000 });
+    await expect.poll(() => page.locator('#detail-progress').textContent(), { timeout: 30_000 }).toMatch(/completed: 2 of 2 rounds published/);
+    // The round events came over the /admin socket (pushed), not from polling.
+    const pushed = await page.evaluate(() => {
+      const dashboard = (window as unknown as { fedctDashboard: { lastRound: Map<string, { state: string; round: number }> } }).fedctDashboard;
+      return [...dashboard.lastRound.values()].map((e) => `${e.round}:${e.state}`);
+    });
+    expect(pushed.length).toBeGreaterThan(0);
+    expect(await page.locator('#charts svg').count()).toBeGreaterThanOrEqual(2);
+    expect(await page.locator('#charts').textContent()).toContain('loss');
+    await expect.poll(() => page.locator('#models-table tr[data-version="v3"]').textContent()).toContain('v3 ← v2 ← v1');
+    expect(await page.locator('#audit-table tbody tr').count()).toBeGreaterThan(3);
+    await page.screenshot({ path: join(WEB_OUTPUT_DIR, 'dashboard.png'), fullPage: true });
+  });
+
+  it('creates an enrolment token and revokes a site from the keyboard-reachable controls', async () => {
+    const { page } = browser;
+    await page.getByLabel('Site name').fill('hospital-east');
+    await page.getByRole('button', { name: 'Create enrolment token' }).click();
+    await expect.poll(() => page.locator('#enrol-command').textContent()).toMatch(new RegExp(`^fedct-site enroll --coordinator ${coordinator.url} --token \\S{16,}$`));
+
+    page.once('dialog', (dialog) => void dialog.accept());
+    await page.getByRole('button', { name: 'Revoke hospital-south' }).click();
+    await expect.poll(() => page.locator('#sites-table .badge.revoked').count()).toBe(1);
+    await expect.poll(() => page.locator('#audit-table tbody').textContent()).toMatch(/revoke/);
+  });
+
+  it('downloads a model version with the token', async () => {
+    const { page } = browser;
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download model v3' }).click()]);
+    expect(download.suggestedFilename()).toMatch(/^fedct-v3-[0-9a-f]{12}\.fctm$/);
+  });
+
+  it('shows the read-only token what it cannot do, and signs out on request', async () => {
+    const { page } = browser;
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('Admin token').fill(READ_TOKEN);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.locator('#app').waitFor({ state: 'visible' });
+    await page.getByLabel('Site name').fill('hospital-west');
+    await page.getByRole('button', { name: 'Create enrolment token' }).click();
+    await expect.poll(() => page.locator('#error').textContent()).toMatch(/read-only token cannot change anything/);
+    expect(browser.errors.filter((e) => !/status of 40[13]/.test(e))).toEqual([]);
+  });
+});
