@@ -60,4 +60,34 @@ describe('coordinator end to end', () => {
     expect(models.map((m) => m.parent)).toEqual([null, 'v1', 'v2', 'v3']);
     expect(done.rounds[0]!.metrics.samples).toBe(100);
   });
+
+  it.each([
+    ['median', 0.2],
+    ['fedadam', null],
+  ] as const)('runs a %s round through the same engine', async (strategy, expectedDelta) => {
+    coordinator = await startTestCoordinator();
+    const { url } = coordinator;
+    const initial = toyModel(40_000);
+    const v1 = await uploadModel(url, ADMIN_TOKEN, encodeModelBlob(initial));
+    await enrolSites(url, [0.1, 0.2, 5], [1, 1, 1]);
+    const { id } = await api<{ id: string }>(url, '/api/experiments', ADMIN_TOKEN, 'POST', {
+      phase: 'denoiser',
+      rounds: 1,
+      minSites: 3,
+      strategy,
+      strategyOptions: { serverLearningRate: 0.01, tau: 1e-3 },
+      initialModel: v1.version,
+    });
+    const done = await waitForExperiment(url, id, (e) => e.status === 'completed');
+    const final = await downloadModel(url, done.currentModel!);
+    if (expectedDelta !== null) {
+      // Median of the deltas 0.1, 0.2, 5 is 0.2: the outlier has no effect.
+      for (const i of [0, 20_000, 39_999]) expect(final[i]).toBeCloseTo(initial.weights[i]! + expectedDelta, 5);
+    } else {
+      // FedAdam step from zero moments: Δ = 1.7667 everywhere, w + η·0.1Δ / (√(0.01Δ²) + τ).
+      const delta = (0.1 + 0.2 + 5) / 3;
+      const step = (0.01 * 0.1 * delta) / (Math.sqrt(0.01 * delta * delta) + 1e-3);
+      for (const i of [0, 39_999]) expect(final[i]).toBeCloseTo(initial.weights[i]! + step, 4);
+    }
+  });
 });

@@ -42,9 +42,6 @@ export class RobustStrategy implements Strategy {
   aggregate(input: AggregateInput): AggregateResult {
     if (!input.readBlock || input.accepted.length === 0) return { kind: 'keep', reason: 'no accepted updates' };
     const sites = input.accepted.length;
-    if (this.name === 'trimmed-mean' && sites - 2 * Math.floor(this.trimFraction * sites) < 1) {
-      return { kind: 'keep', reason: `trimming ${this.trimFraction} of ${sites} updates leaves none` };
-    }
     const out = new Float32Array(input.length);
     const column = new Float64Array(sites);
     for (let offset = 0; offset < input.length; offset += ROBUST_BLOCK) {
