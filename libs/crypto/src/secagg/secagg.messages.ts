@@ -98,7 +98,7 @@ export interface SiteSecAggState {
   site: string;
   encryptionSecretKey: string;
   maskingSecretKey: string;
-  /** Own advertisement, to check the server relays it unchanged. */
+  /** Own advertisement (its keys must differ from every neighbour's). */
   advertisement: AdvertiseKeysMessage;
   selfMaskSecret?: string;
   /** Neighbours that advertised (U1 ∩ N(u)) → their public keys. */
