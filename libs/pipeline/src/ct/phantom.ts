@@ -97,6 +97,8 @@ export interface PhantomStudy extends CtStudy {
   lesions: PhantomLesion[];
   /** ImagePositionPatient of the first slice's top-left pixel, mm. */
   originMm: [number, number, number];
+  /** z of the lung bases and apices, mm. */
+  lungZMm: [number, number];
   uids: { study: string; series: string; frameOfReference: string };
 }
 
@@ -322,7 +324,7 @@ function placePathology(m: Model, cls: PhantomClass, rnd: () => number): void {
     for (let i = 0; i < count; i++) {
       const side = i % 2 === 0 ? -1 : 1;
       // Lower lobes first: heights skewed towards the base.
-      const h = 0.06 + 0.75 * Math.pow(rnd(), 1.7);
+      const h = 0.05 + 0.7 * Math.pow(rnd(), 2.2);
       const z = m.lungBase + h * height;
       const section = lungSection(m, z);
       if (!section) continue;
@@ -638,6 +640,7 @@ export function generatePhantomStudy(options: PhantomOptions): PhantomStudy {
     scanner: m.profile,
     lesions: m.lesions,
     originMm: m.origin,
+    lungZMm: [m.lungBase, m.lungTop],
     uids,
   };
 }
