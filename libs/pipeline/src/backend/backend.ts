@@ -69,7 +69,7 @@ export async function initBackend(preference?: BackendName | 'auto'): Promise<Ba
   if (pending) await pending.catch(() => undefined);
   if (current && (wanted === 'auto' || wanted === current.name)) return current;
   // Keeps tfjs from printing its "install tfjs-node" banner: libraries never print.
-  tf.env().set('IS_TEST', true);
+  tf.env().set('PROD', true);
   pending = start(wanted);
   try {
     current = await pending;

@@ -26,10 +26,13 @@ async function runOn(backend: 'cpu' | 'wasm', kernel: string, inputs: Record<str
   for (const [name, { shape, seed }] of Object.entries(inputs)) {
     tensors[name] = tf.tensor(seeded(shape.reduce((a, b) => a * b, 1), seed), shape);
   }
-  const out = tf.engine().runKernel(kernel, tensors, attrs as tf.NamedAttrMap) as tf.Tensor;
-  const values = (await out.data()) as Float32Array;
-  const shape = out.shape;
-  out.dispose();
+  const result = tf.engine().runKernel(kernel, tensors, attrs as tf.NamedAttrMap) as tf.Tensor | tf.Tensor[];
+  const outs = Array.isArray(result) ? result : [result];
+  const parts = await Promise.all(outs.map((o) => o.data() as Promise<Float32Array>));
+  const values = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  parts.reduce((offset, p) => (values.set(p, offset), offset + p.length), 0);
+  const shape = outs.flatMap((o) => [...o.shape, -1]);
+  tf.dispose(outs);
   for (const t of Object.values(tensors)) t.dispose();
   expect(tf.memory().numTensors).toBe(before);
   return { values, shape };
@@ -115,6 +118,32 @@ describe('wasm kernels', () => {
     { a: [3, 7, 5], b: [3, 3, 7], transposeA: true, transposeB: true },
   ])('BatchMatMul matches cpu for a $a, b $b, transposeA $transposeA, transposeB $transposeB', async ({ a, b, transposeA, transposeB }) => {
     await compare('BatchMatMul', { a: { shape: a, seed: 11 }, b: { shape: b, seed: 12 } }, { transposeA, transposeB });
+  });
+
+  it.each([
+    { x: [2, 3, 4, 5], splits: [1, 3, 1], axis: 3 },
+    { x: [2, 6, 4, 40], splits: 3, axis: 1 },
+    { x: [4, 2, 3], splits: [1, 3], axis: 0 },
+  ])('SplitV matches cpu for x $x, splits $splits, axis $axis', async ({ x, splits, axis }) => {
+    await compare('SplitV', { x: { shape: x, seed: 17 } }, { numOrSizeSplits: splits, axis });
+  });
+
+  it.each([
+    { x: [2, 3, 4, 5, 8], perm: [1, 0, 2, 3, 4] },
+    { x: [3, 4, 5, 16], perm: [2, 0, 1, 3] },
+    { x: [3, 4, 5], perm: [2, 1, 0] },
+    { x: [6, 40], perm: [1, 0] },
+  ])('Transpose matches cpu for x $x, perm $perm', async ({ x, perm }) => {
+    await compare('Transpose', { x: { shape: x, seed: 18 } }, { perm });
+  });
+
+  it.each([
+    { x: [2, 3, 4, 20], dims: [1] },
+    { x: [5, 3, 4], dims: [0] },
+    { x: [3, 7], dims: [-1] },
+    { x: [3, 4, 5], dims: [0, 2] },
+  ])('Reverse matches cpu for x $x, dims $dims', async ({ x, dims }) => {
+    await compare('Reverse', { x: { shape: x, seed: 19 } }, { dims });
   });
 
   it('splits large problems into chunks and still matches cpu', async () => {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { backend_util, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
+import { backend_util, util, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { BackendError } from './backend.errors';
 
@@ -16,7 +16,8 @@ import { BackendError } from './backend.errors';
  */
 
 type KernelArgs = { inputs: Record<string, TensorInfo>; backend: BackendWasm; attrs?: NamedAttrMap };
-type WasmKernelFunc = (args: KernelArgs) => TensorInfo;
+type WasmKernelFunc = (args: KernelArgs) => TensorInfo | TensorInfo[];
+type SingleKernelFunc = (args: KernelArgs) => TensorInfo;
 
 /** Floats one temporary patch matrix may hold (default 64 MiB); larger problems are done in chunks. */
 let CHUNK_FLOATS = 16 * 1024 * 1024;
@@ -28,17 +29,18 @@ export function setWasmKernelChunkFloats(floats: number): void {
 }
 
 interface Originals {
-  batchMatMul: WasmKernelFunc;
-  conv2d: WasmKernelFunc;
-  transpose: WasmKernelFunc;
-  reshape: WasmKernelFunc;
+  batchMatMul: SingleKernelFunc;
+  conv2d: SingleKernelFunc;
+  transpose: SingleKernelFunc;
+  reshape: SingleKernelFunc;
+  reverse: SingleKernelFunc;
 }
 let originals: Originals | null = null;
 
-function originalKernel(name: string): WasmKernelFunc {
+function originalKernel(name: string): SingleKernelFunc {
   const config = tf.getKernel(name, 'wasm');
   if (!config) throw new BackendError(`the wasm backend has no ${name} kernel`);
-  return config.kernelFunc as unknown as WasmKernelFunc;
+  return config.kernelFunc as unknown as SingleKernelFunc;
 }
 
 function ops(): Originals {
@@ -99,47 +101,6 @@ function geometry2D(info: backend_util.Conv2DInfo): Geometry2D {
   };
 }
 
-/** Fills rows [m0, m1) of the patch matrix (row = output pixel, columns = (kh, kw, ci)) at `dst`. */
-function im2col(heap: Float32Array, x: number, dst: number, g: Geometry2D, m0: number, m1: number): void {
-  const { h, w, ci, kh, kw, oh, ow, sh, sw, dh, dw, top, left } = g;
-  const k = kh * kw * ci;
-  let ox = m0 % ow;
-  let oy = Math.floor(m0 / ow) % oh;
-  let n = Math.floor(m0 / (ow * oh));
-  let row = dst;
-  for (let m = m0; m < m1; m++) {
-    let col = row;
-    for (let fy = 0; fy < kh; fy++) {
-      const iy = oy * sh + fy * dh - top;
-      if (iy < 0 || iy >= h) {
-        heap.fill(0, col, col + kw * ci);
-        col += kw * ci;
-        continue;
-      }
-      const rowBase = x + (n * h + iy) * w * ci;
-      for (let fx = 0; fx < kw; fx++) {
-        const ix = ox * sw + fx * dw - left;
-        if (ix < 0 || ix >= w) {
-          heap.fill(0, col, col + ci);
-        } else {
-          const src = rowBase + ix * ci;
-          if (ci >= 16) heap.copyWithin(col, src, src + ci);
-          else for (let c = 0; c < ci; c++) heap[col + c] = heap[src + c] ?? 0;
-        }
-        col += ci;
-      }
-    }
-    row += k;
-    if (++ox === ow) {
-      ox = 0;
-      if (++oy === oh) {
-        oy = 0;
-        n++;
-      }
-    }
-  }
-}
-
 /** Adds the patch-gradient rows [m0, m1) at `src` into dx (the inverse of im2col). */
 function col2imAdd(heap: Float32Array, src: number, dx: number, g: Geometry2D, m0: number, m1: number): void {
   const { h, w, ci, kh, kw, oh, ow, sh, sw, dh, dw, top, left } = g;
@@ -177,40 +138,88 @@ function col2imAdd(heap: Float32Array, src: number, dx: number, g: Geometry2D, m
   }
 }
 
+/** Output pixels handled per block by {@link im2colT}: its reads and writes stay in cache. */
+const IM2COL_BLOCK = 256;
+const blockSources = new Int32Array(IM2COL_BLOCK);
+
+/**
+ * Fills the transposed patch matrix for output pixels [m0, m1): row (kh, kw, ci), column m - m0, at
+ * `dst` (so `patches^T · dy` multiplies untransposed). Works in blocks of output pixels so that the
+ * ci row streams it writes do not thrash the cache.
+ */
+function im2colT(heap: Float32Array, x: number, dst: number, g: Geometry2D, m0: number, m1: number): void {
+  const { h, w, ci, kh, kw, oh, ow, sh, sw, dh, dw, top, left } = g;
+  const mc = m1 - m0;
+  for (let b0 = m0; b0 < m1; b0 += IM2COL_BLOCK) {
+    const b1 = Math.min(m1, b0 + IM2COL_BLOCK);
+    const count = b1 - b0;
+    for (let fy = 0; fy < kh; fy++) {
+      for (let fx = 0; fx < kw; fx++) {
+        let ox = b0 % ow;
+        let oy = Math.floor(b0 / ow) % oh;
+        let n = Math.floor(b0 / (ow * oh));
+        for (let j = 0; j < count; j++) {
+          const iy = oy * sh + fy * dh - top;
+          const ix = ox * sw + fx * dw - left;
+          blockSources[j] = iy < 0 || iy >= h || ix < 0 || ix >= w ? -1 : x + ((n * h + iy) * w + ix) * ci;
+          if (++ox === ow) {
+            ox = 0;
+            if (++oy === oh) {
+              oy = 0;
+              n++;
+            }
+          }
+        }
+        const rowBase = dst + (fy * kw + fx) * ci * mc + (b0 - m0);
+        for (let c = 0; c < ci; c++) {
+          const row = rowBase + c * mc;
+          for (let j = 0; j < count; j++) {
+            const src = blockSources[j] ?? -1;
+            heap[row + j] = src < 0 ? 0 : (heap[src + c] ?? 0);
+          }
+        }
+      }
+    }
+  }
+}
+
 /** dW [kh, kw, ci, co] of a 2-D convolution, channels last; x [n,h,w,ci], dy [n,oh,ow,co]. */
 function conv2dFilterGrad(backend: BackendWasm, x: TensorInfo, dy: TensorInfo, g: Geometry2D): TensorInfo {
   const k = g.kh * g.kw * g.ci;
   const rows = g.n * g.oh * g.ow;
   const chunk = Math.max(1, Math.min(rows, Math.floor(CHUNK_FLOATS / k)));
-  // dy^T [co, rows], so that each chunk multiplies untransposed: dy^T[:, chunk] · patches[chunk, :].
-  const dy2d = reshape(backend, dy, [rows, g.co]);
-  const dyT = ops().transpose({ inputs: { x: dy2d }, backend, attrs: { perm: [1, 0] } });
-  dispose(backend, dy2d);
-  const acc = new Float32Array(g.co * k);
+  let acc: Float32Array | null = null;
+  let single: TensorInfo | null = null;
   for (let m0 = 0; m0 < rows; m0 += chunk) {
     const m1 = Math.min(rows, m0 + chunk);
     const mc = m1 - m0;
-    const patches = backend.makeOutput([1, mc, k], 'float32');
-    const dyc = mc === rows ? reshape(backend, dyT, [1, g.co, rows]) : backend.makeOutput([1, g.co, mc], 'float32');
-    const heap = heapOf(backend, patches);
-    im2col(heap, offsetOf(backend, x), offsetOf(backend, patches), g, m0, m1);
+    // patches^T [k, mc] · dy[m0:m1] [mc, co] = dW part [k, co], already in filter layout.
+    const patchesT = backend.makeOutput([1, k, mc], 'float32');
+    const dyc = mc === rows ? reshape(backend, dy, [1, rows, g.co]) : backend.makeOutput([1, mc, g.co], 'float32');
+    const heap = heapOf(backend, patchesT);
+    im2colT(heap, offsetOf(backend, x), offsetOf(backend, patchesT), g, m0, m1);
     if (mc !== rows) {
-      const src = offsetOf(backend, dyT);
-      const dst = offsetOf(backend, dyc);
-      for (let c = 0; c < g.co; c++) heap.copyWithin(dst + c * mc, src + c * rows + m0, src + c * rows + m1);
+      const src = offsetOf(backend, dy);
+      heap.copyWithin(offsetOf(backend, dyc), src + m0 * g.co, src + m1 * g.co);
     }
-    const part = matMul(backend, dyc, patches);
-    const values = backend.typedArrayFromHeap(part);
-    for (let i = 0; i < acc.length; i++) acc[i] = (acc[i] ?? 0) + (values[i] ?? 0);
-    dispose(backend, patches, dyc, part);
+    const part = matMul(backend, patchesT, dyc);
+    dispose(backend, patchesT, dyc);
+    if (mc === rows) {
+      single = part;
+    } else {
+      const values = backend.typedArrayFromHeap(part);
+      if (acc === null) acc = Float32Array.from(values);
+      else for (let i = 0; i < acc.length; i++) acc[i] = (acc[i] ?? 0) + (values[i] ?? 0);
+      dispose(backend, part);
+    }
   }
-  dispose(backend, dyT);
-  const out = backend.makeOutput([g.kh, g.kw, g.ci, g.co], 'float32');
-  const outValues = backend.typedArrayFromHeap(out);
-  for (let c = 0; c < g.co; c++) {
-    for (let i = 0; i < k; i++) outValues[i * g.co + c] = acc[c * k + i] ?? 0;
+  const shape = [g.kh, g.kw, g.ci, g.co];
+  if (single) {
+    const out = reshape(backend, single, shape);
+    dispose(backend, single);
+    return out;
   }
-  return out;
+  return backend.makeOutput(shape, 'float32', undefined, acc ?? new Float32Array(k * g.co));
 }
 
 /** dx [n,h,w,ci] of a 2-D convolution, channels last; dy [n,oh,ow,co], filter [kh,kw,ci,co]. */
@@ -457,7 +466,103 @@ function batchMatMul({ inputs, backend, attrs }: KernelArgs): TensorInfo {
   return out;
 }
 
+/** Copies `count` floats inside the heap: copyWithin for long runs, a loop for short ones. */
+function copyRun(heap: Float32Array, dst: number, src: number, count: number): void {
+  if (count >= 16) heap.copyWithin(dst, src, src + count);
+  else for (let i = 0; i < count; i++) heap[dst + i] = heap[src + i] ?? 0;
+}
+
+/** SplitV as block copies (the built-in one runs a strided slice per output and is very slow). */
+function splitV({ inputs, backend, attrs }: KernelArgs): TensorInfo[] {
+  const { x } = inputs as { x: TensorInfo };
+  const { numOrSizeSplits, axis } = attrs as unknown as tf.SplitVAttrs;
+  const $axis = util.parseAxisParam(axis, x.shape)[0] ?? 0;
+  const sizes = backend_util.prepareSplitSize(x, numOrSizeSplits, $axis);
+  const outer = util.sizeFromShape(x.shape.slice(0, $axis));
+  const inner = util.sizeFromShape(x.shape.slice($axis + 1));
+  const along = x.shape[$axis] ?? 0;
+  const outputs = sizes.map((size) => {
+    const shape = [...x.shape];
+    shape[$axis] = size;
+    return backend.makeOutput(shape, x.dtype);
+  });
+  const bytes = x.dtype === 'float32' || x.dtype === 'int32' ? 4 : 1;
+  if (bytes !== 4) throw new BackendError(`SplitV on wasm supports 32-bit data, got ${x.dtype}`);
+  let begin = 0;
+  outputs.forEach((out, j) => {
+    const size = sizes[j] ?? 0;
+    const heap = heapOf(backend, out);
+    const src = offsetOf(backend, x);
+    const dst = offsetOf(backend, out);
+    const run = size * inner;
+    for (let o = 0; o < outer; o++) copyRun(heap, dst + o * run, src + (o * along + begin) * inner, run);
+    begin += size;
+  });
+  return outputs;
+}
+
+/** Transpose by block copies when the trailing axes stay in place; otherwise the built-in kernel. */
+function transpose({ inputs, backend, attrs }: KernelArgs): TensorInfo {
+  const { x } = inputs as { x: TensorInfo };
+  const { perm } = attrs as unknown as tf.TransposeAttrs;
+  const rank = x.shape.length;
+  let kept = 0;
+  while (kept < rank && perm[rank - 1 - kept] === rank - 1 - kept) kept++;
+  const block = util.sizeFromShape(x.shape.slice(rank - kept));
+  if (kept === rank || block < 8 || x.dtype === 'bool' || x.dtype === 'string') {
+    return ops().transpose({ inputs, backend, attrs });
+  }
+  const outer = rank - kept;
+  const outShape = perm.map((p) => x.shape[p] ?? 0);
+  const srcStrides = util.computeStrides(x.shape);
+  const out = backend.makeOutput(outShape, x.dtype);
+  const heap = heapOf(backend, out);
+  const src = offsetOf(backend, x);
+  let dst = offsetOf(backend, out);
+  const coord = new Array<number>(outer).fill(0);
+  const total = util.sizeFromShape(outShape.slice(0, outer));
+  for (let i = 0; i < total; i++) {
+    let from = src;
+    for (let d = 0; d < outer; d++) from += (coord[d] ?? 0) * (srcStrides[perm[d] ?? 0] ?? 0);
+    copyRun(heap, dst, from, block);
+    dst += block;
+    for (let d = outer - 1; d >= 0; d--) {
+      coord[d] = (coord[d] ?? 0) + 1;
+      if ((coord[d] ?? 0) < (outShape[d] ?? 0)) break;
+      coord[d] = 0;
+    }
+  }
+  return out;
+}
+
+/** Reverse along one axis by block copies; several axes go to the built-in kernel. */
+function reverse({ inputs, backend, attrs }: KernelArgs): TensorInfo {
+  const { x } = inputs as { x: TensorInfo };
+  const { dims } = attrs as unknown as tf.ReverseAttrs;
+  const axes = util.parseAxisParam(dims, x.shape).filter((a) => (x.shape[a] ?? 1) > 1);
+  const axis = axes[0];
+  if (axes.length !== 1 || axis === undefined || x.dtype === 'bool' || x.dtype === 'string') {
+    return ops().reverse({ inputs, backend, attrs });
+  }
+  const outer = util.sizeFromShape(x.shape.slice(0, axis));
+  const inner = util.sizeFromShape(x.shape.slice(axis + 1));
+  const along = x.shape[axis] ?? 0;
+  const out = backend.makeOutput([...x.shape], x.dtype);
+  const heap = heapOf(backend, out);
+  const src = offsetOf(backend, x);
+  const dst = offsetOf(backend, out);
+  for (let o = 0; o < outer; o++) {
+    for (let i = 0; i < along; i++) {
+      copyRun(heap, dst + (o * along + i) * inner, src + (o * along + (along - 1 - i)) * inner, inner);
+    }
+  }
+  return out;
+}
+
 const KERNELS: [string, WasmKernelFunc][] = [
+  ['SplitV', splitV],
+  ['Transpose', transpose],
+  ['Reverse', reverse],
   ['Conv2DBackpropFilter', conv2DBackpropFilter],
   ['Conv2DBackpropInput', conv2DBackpropInput],
   ['Conv3D', conv3D],
@@ -477,6 +582,7 @@ export function registerWasmKernels(): string[] {
     conv2d: originalKernel('Conv2D'),
     transpose: originalKernel('Transpose'),
     reshape: originalKernel('Reshape'),
+    reverse: originalKernel('Reverse'),
   };
   for (const [kernelName, kernelFunc] of KERNELS) {
     if (tf.getKernel(kernelName, 'wasm')) tf.unregisterKernel(kernelName, 'wasm');

@@ -1,4 +1,5 @@
 import * as tfl from '@tensorflow/tfjs-layers';
+import { useFusedConvLstm } from './convlstm-fused';
 import { ModelError } from './models.errors';
 import { mulberry32, quietly, withSeededRandom } from './seeded-random';
 
@@ -36,6 +37,7 @@ function validate(cfg: BcduNetConfig): void {
  */
 export function createBcduNet(cfg: BcduNetConfig, options: { seed?: number } = {}): tfl.LayersModel {
   validate(cfg);
+  useFusedConvLstm();
   const rng = mulberry32(options.seed ?? 0);
   return quietly(() => withSeededRandom(rng, () => build(cfg)));
 }
