@@ -68,7 +68,12 @@ export interface SimulateResult {
   };
 }
 
-/** Runs all five stages for `siteCount` sites in memory. */
+/** Every message and site state crosses a JSON round trip, as it would over socket.io or a restart. */
+function wire<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value)) as T;
+}
+
+/** Runs all five stages for `siteCount` sites in memory, passing every message and state through JSON. */
 export function simulateSecAgg(options: SimulateOptions): SimulateResult {
   const rng = seededRandomBytes(`secagg-sim/${options.seed}`);
   const ids = Array.from({ length: options.siteCount }, (_, i) => `site-${String(i).padStart(2, '0')}`);
@@ -98,8 +103,8 @@ export function simulateSecAgg(options: SimulateOptions): SimulateResult {
   for (const id of ids) {
     if (gone.has(id)) continue;
     const { state, message } = advertiseKeys(params, id, signingKey(id), rng);
-    states.set(id, state);
-    advertisements.push(message);
+    states.set(id, wire(state));
+    advertisements.push(wire(message));
   }
   const routedAds = routeAdvertisements(params, advertisements);
 
@@ -108,9 +113,9 @@ export function simulateSecAgg(options: SimulateOptions): SimulateResult {
   for (const [id, request] of Object.entries(routedAds.requests)) {
     const state = states.get(id);
     if (gone.has(id) || !state) continue;
-    const out = shareKeys(state, request, rng);
-    states.set(id, out.state);
-    shareMessages.push(out.message);
+    const out = shareKeys(state, wire(request), rng);
+    states.set(id, wire(out.state));
+    shareMessages.push(wire(out.message));
   }
   const routedShares = routeShares(params, routedAds.accepted.map((a) => a.site), shareMessages);
 
@@ -125,12 +130,13 @@ export function simulateSecAgg(options: SimulateOptions): SimulateResult {
     const index = ids.indexOf(id);
     const update = options.update(index);
     const count = options.sampleCount(index);
+    const inbound = wire(request);
     const t0 = performance.now();
-    const out = maskedInput(state, request, update, count);
+    const out = maskedInput(state, inbound, update, count);
     maskSeconds.push((performance.now() - t0) / 1000);
-    states.set(id, out.state);
+    states.set(id, wire(out.state));
     addMaskedInput(params, aggregate, out.message, out.maskedVector);
-    maskedMessages.push(out.message);
+    maskedMessages.push(wire(out.message));
     survivors.push(id);
   }
 
@@ -140,8 +146,8 @@ export function simulateSecAgg(options: SimulateOptions): SimulateResult {
     const state = states.get(id);
     if (!state) continue;
     const out = consistencyCheck(state, checkRequest, signingKey(id));
-    states.set(id, out.state);
-    consistency.push(out.message);
+    states.set(id, wire(out.state));
+    consistency.push(wire(out.message));
   }
   const { request } = unmaskRequest(params, routedShares.accepted.map((m) => m.site), survivors, consistency);
 
@@ -150,9 +156,9 @@ export function simulateSecAgg(options: SimulateOptions): SimulateResult {
   for (const id of survivors) {
     const state = states.get(id);
     if (silent.has(id) || !state) continue;
-    const out = unmask(state, request);
-    states.set(id, out.state);
-    unmaskMessages.push(out.message);
+    const out = unmask(state, wire(request));
+    states.set(id, wire(out.state));
+    unmaskMessages.push(wire(out.message));
   }
   const t0 = performance.now();
   const sum = unmaskAggregate(params, { advertisements: routedAds.accepted, shareMessages: routedShares.accepted, survivors, aggregate, unmaskMessages });
