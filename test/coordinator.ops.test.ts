@@ -72,7 +72,7 @@ describe('coordinator operations', () => {
     cleanup.push(() => site.disconnect());
     await site.connect();
     const dropped = new Promise<void>((r) => site.socket!.once('disconnect', () => r()));
-    site.socket!.emit('heartbeat', { backend: 'cpu', gpu: false, datasets: {}, agentVersion: 'x'.repeat(300_000) });
+    site.socket!.emit('heartbeat', { backend: 'cpu', gpu: false, datasets: {}, agentVersion: 'x'.repeat(300_000) }, () => undefined);
     await dropped;
   });
 
