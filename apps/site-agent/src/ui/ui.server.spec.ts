@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DicomError } from '@fedct/pipeline';
-import { overlayRange, resampleDepth, startUiServer, type UiServer } from './ui.server';
+import { overlayRange, resampleVolume, startUiServer, type UiServer } from './ui.server';
 import type { ViewerPrediction } from './ui.types';
 
 const dir = mkdtempSync(join(tmpdir(), 'fedct-ui-'));
@@ -56,12 +56,20 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe(resampleDepth.name, () => {
+describe(resampleVolume.name, () => {
   it('interpolates linearly between slice centres and keeps the physical extent', () => {
-    const out = resampleDepth({ data: Float32Array.from([0, 10]), shape: [2, 1, 1], spacingMm: [4, 1, 1] }, 4);
+    const out = resampleVolume({ data: Float32Array.from([0, 10]), shape: [2, 1, 1], spacingMm: [4, 1, 1] }, [4, 1, 1]);
     // Centres of 4 output slices in input slice units: -0.25, 0.25, 0.75, 1.25 (clamped to [0, 1]).
     expect(Array.from(out.data)).toEqual([0, 2.5, 7.5, 10]);
     expect(out.spacingMm[0]).toBe(2);
+  });
+
+  it('upsamples in-plane as the bilinear blend of the four neighbours', () => {
+    // 2 × 2 plane [[0, 1], [2, 3]] to 4 × 4: sample centres at -0.25, 0.25, 0.75, 1.25 per axis.
+    const out = resampleVolume({ data: Float32Array.from([0, 1, 2, 3]), shape: [1, 2, 2], spacingMm: [1, 2, 2] }, [1, 4, 4]);
+    const expected = [0, 0.25, 0.75, 1, 0.5, 0.75, 1.25, 1.5, 1.5, 1.75, 2.25, 2.5, 2, 2.25, 2.75, 3];
+    expect(Array.from(out.data)).toEqual(expected);
+    expect(out.spacingMm).toEqual([1, 1, 1]);
   });
 });
 

@@ -89,27 +89,59 @@ function findInNodeModules(relative: string): string {
   }
 }
 
+function axisSamples(from: number, to: number): { i0: Int32Array; i1: Int32Array; w: Float32Array } {
+  const i0 = new Int32Array(to);
+  const i1 = new Int32Array(to);
+  const w = new Float32Array(to);
+  for (let k = 0; k < to; k++) {
+    const pos = Math.min(Math.max(((k + 0.5) * from) / to - 0.5, 0), from - 1);
+    const a = Math.floor(pos);
+    i0[k] = a;
+    i1[k] = Math.min(a + 1, from - 1);
+    w[k] = pos - a;
+  }
+  return { i0, i1, w };
+}
+
 /**
- * Resamples a volume along z to `depth` slices (linear interpolation between slice centres, edges
- * clamped), keeping the physical extent. Used to put the infection map on the CT volume's slices.
+ * Resamples a volume to `shape` ([z, y, x]) by trilinear interpolation between voxel centres (edges
+ * clamped), keeping the physical extent. Puts the infection map (e.g. 50 × 32 × 32) on the CT volume's
+ * voxels (e.g. 240 × 128 × 128).
  */
-export function resampleDepth(volume: ViewerVolume, depth: number): ViewerVolume {
+export function resampleVolume(volume: ViewerVolume, shape: [number, number, number]): ViewerVolume {
   const [nz, ny, nx] = volume.shape;
-  if (nz === depth) return volume;
-  const plane = ny * nx;
-  const out = new Float32Array(depth * plane);
-  for (let k = 0; k < depth; k++) {
-    const pos = Math.min(Math.max(((k + 0.5) * nz) / depth - 0.5, 0), nz - 1);
-    const k0 = Math.floor(pos);
-    const k1 = Math.min(k0 + 1, nz - 1);
-    const w = pos - k0;
-    for (let i = 0; i < plane; i++) {
-      const a = volume.data[k0 * plane + i] ?? 0;
-      const b = volume.data[k1 * plane + i] ?? 0;
-      out[k * plane + i] = a + (b - a) * w;
+  const [tz, ty, tx] = shape;
+  if (nz === tz && ny === ty && nx === tx) return volume;
+  const zs = axisSamples(nz, tz);
+  const ys = axisSamples(ny, ty);
+  const xs = axisSamples(nx, tx);
+  const src = volume.data;
+  const out = new Float32Array(tz * ty * tx);
+  let o = 0;
+  for (let k = 0; k < tz; k++) {
+    const z0 = (zs.i0[k] ?? 0) * ny * nx;
+    const z1 = (zs.i1[k] ?? 0) * ny * nx;
+    const wz = zs.w[k] ?? 0;
+    for (let j = 0; j < ty; j++) {
+      const y0 = (ys.i0[j] ?? 0) * nx;
+      const y1 = (ys.i1[j] ?? 0) * nx;
+      const wy = ys.w[j] ?? 0;
+      for (let i = 0; i < tx; i++, o++) {
+        const x0 = xs.i0[i] ?? 0;
+        const x1 = xs.i1[i] ?? 0;
+        const wx = xs.w[i] ?? 0;
+        const lerp = (a: number, b: number, t: number) => a + (b - a) * t;
+        const plane = (zOff: number) =>
+          lerp(lerp(src[zOff + y0 + x0] ?? 0, src[zOff + y0 + x1] ?? 0, wx), lerp(src[zOff + y1 + x0] ?? 0, src[zOff + y1 + x1] ?? 0, wx), wy);
+        out[o] = lerp(plane(z0), plane(z1), wz);
+      }
     }
   }
-  return { data: out, shape: [depth, ny, nx], spacingMm: [(volume.spacingMm[0] * nz) / depth, volume.spacingMm[1], volume.spacingMm[2]] };
+  return {
+    data: out,
+    shape: [tz, ty, tx],
+    spacingMm: [(volume.spacingMm[0] * nz) / tz, (volume.spacingMm[1] * ny) / ty, (volume.spacingMm[2] * nx) / tx],
+  };
 }
 
 /** The positive part's high end (99.5th percentile), used as the overlay's default display maximum. */
@@ -136,7 +168,10 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
   let busy = false;
   let port = 0;
 
+  const loopback = host === '127.0.0.1' || host === 'localhost' || host === '::1';
   const allowedHost = (header: string | undefined): boolean => {
+    // On loopback, a page from another site must not reach the viewer through a rebound DNS name.
+    if (!loopback) return true;
     if (!header) return false;
     const names = new Set(['127.0.0.1', 'localhost', '[::1]', host.includes(':') ? `[${host}]` : host]);
     return [...names].some((name) => header === `${name}:${port}`);
@@ -163,7 +198,7 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
       busy = false;
     }
     const id = randomBytes(8).toString('hex');
-    const infection = prediction.infection ? resampleDepth(prediction.infection, prediction.volume.shape[0]) : null;
+    const infection = prediction.infection ? resampleVolume(prediction.infection, prediction.volume.shape) : null;
     const range = infection ? overlayRange(infection.data) : null;
     results.set(id, {
       volume: encodeNifti1(prediction.volume, { calMin: 0, calMax: 1 }),

@@ -13,9 +13,9 @@ export interface ViewerPrediction {
   /** The model-ready volume (spec §1: values in [0, 1] = (HU + 1000) / 1400, 128 × 128 slices). */
   volume: ViewerVolume;
   /**
-   * The infection map (spec §4: signed residual x − BCDU-Net(x)), with the same in-plane size as
-   * `volume`; its slice count may differ (e.g. 50 after the depth resize): the server resamples it to
-   * the volume's slices. `null` when the predictor has none.
+   * The infection map (spec §4: signed residual x − BCDU-Net(x)) on its own grid (e.g. 50 × 32 × 32
+   * after the depth resize at the denoiser's input size); the server resamples it onto `volume`'s
+   * voxels, assuming both cover the same extent. `null` when the predictor has none.
    */
   infection: ViewerVolume | null;
   warnings: string[];
