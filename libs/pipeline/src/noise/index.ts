@@ -1,1 +1,2 @@
-export {};
+export { addPerlinNoise, perlin2, perlinNoise2d, permutation, randomPerlinParams } from './perlin';
+export type { PerlinParams } from './perlin';
