@@ -1,0 +1,140 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { z } from 'zod';
+import { CLASS_NAMES } from './report/report.types';
+import { DemoError } from './errors';
+
+const countsSchema = z.object({ control: z.number().int().nonnegative(), 'covid-19': z.number().int().nonnegative(), cap: z.number().int().nonnegative() }).strict();
+
+const hospitalSchema = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9._-]+$/),
+    /** Phantom scanner profile name (`fedct-site phantom --scanner`). */
+    scanner: z.string().min(1),
+    train: countsSchema,
+    val: countsSchema,
+  })
+  .strict();
+
+const phaseSchema = z
+  .object({
+    rounds: z.number().int().positive(),
+    localEpochs: z.number().int().positive(),
+    batchSize: z.number().int().positive(),
+    learningRate: z.number().positive(),
+    minSites: z.number().int().positive(),
+    strategy: z.enum(['fedavg', 'fedprox', 'fedadam', 'fedyogi', 'trimmed-mean', 'median']).default('fedavg'),
+    secureAgg: z.boolean().default(false),
+    roundDeadlineSeconds: z.number().positive().default(600),
+  })
+  .strict();
+
+/** The `demo:` section of a profile (configs/profiles/NAME.yaml); every key has a built-in default. */
+export const demoSettingsSchema = z
+  .object({
+    seed: z.number().int().nonnegative(),
+    hospitals: z.array(hospitalSchema).min(1),
+    external: z.object({ name: z.string().regex(/^[A-Za-z0-9._-]+$/), scanner: z.string().min(1), counts: countsSchema }).strict(),
+    denoiser: phaseSchema,
+    classifier: phaseSchema,
+    /** How studies are written: `cli` = `fedct-site phantom` per study, `library` = the same writer in-process (faster). */
+    phantoms: z.enum(['cli', 'library']),
+    /** Sample slices with infection maps in the HTML report. */
+    samples: z.number().int().nonnegative(),
+    /** The whole demo must finish within this (a stuck run fails instead of hanging). */
+    timeoutMinutes: z.number().positive(),
+  })
+  .strict();
+export type DemoSettings = z.infer<typeof demoSettingsSchema>;
+
+const c = (control: number, covid: number, cap: number): z.infer<typeof countsSchema> => ({ control, 'covid-19': covid, cap });
+
+/**
+ * Built-in settings per profile. Three hospitals with different scanners and class balances
+ * (non-identical data, as in real consortia) and a fourth, external hospital for the test set.
+ */
+export const DEMO_DEFAULTS: Record<'tiny' | 'default' | 'paper', DemoSettings> = {
+  tiny: {
+    seed: 1,
+    hospitals: [
+      { name: 'hospital-a', scanner: 'tiny', train: c(4, 2, 2), val: c(1, 1, 1) },
+      { name: 'hospital-b', scanner: 'uih-low-dose', train: c(2, 4, 2), val: c(1, 1, 1) },
+      { name: 'hospital-c', scanner: 'toshiba-aquilion', train: c(2, 2, 4), val: c(1, 1, 1) },
+    ],
+    external: { name: 'external-hospital', scanner: 'ge-lightspeed', counts: c(5, 5, 5) },
+    denoiser: { rounds: 2, localEpochs: 1, batchSize: 4, learningRate: 1e-3, minSites: 3, strategy: 'fedavg', secureAgg: false, roundDeadlineSeconds: 300 },
+    classifier: { rounds: 3, localEpochs: 2, batchSize: 4, learningRate: 1e-3, minSites: 3, strategy: 'fedavg', secureAgg: false, roundDeadlineSeconds: 300 },
+    phantoms: 'library',
+    samples: 3,
+    timeoutMinutes: 10,
+  },
+  default: {
+    seed: 1,
+    hospitals: [
+      { name: 'hospital-a', scanner: 'siemens-definition', train: c(10, 4, 4), val: c(2, 2, 2) },
+      { name: 'hospital-b', scanner: 'ge-lightspeed', train: c(4, 10, 4), val: c(2, 2, 2) },
+      { name: 'hospital-c', scanner: 'philips-ingenuity', train: c(4, 4, 10), val: c(2, 2, 2) },
+    ],
+    external: { name: 'external-hospital', scanner: 'toshiba-aquilion', counts: c(10, 10, 10) },
+    denoiser: { rounds: 3, localEpochs: 1, batchSize: 5, learningRate: 1e-3, minSites: 3, strategy: 'fedavg', secureAgg: true, roundDeadlineSeconds: 900 },
+    classifier: { rounds: 5, localEpochs: 2, batchSize: 4, learningRate: 3e-4, minSites: 3, strategy: 'fedavg', secureAgg: true, roundDeadlineSeconds: 900 },
+    phantoms: 'cli',
+    samples: 3,
+    timeoutMinutes: 30,
+  },
+  paper: {
+    seed: 1,
+    hospitals: [
+      { name: 'hospital-a', scanner: 'siemens-definition', train: c(30, 20, 20), val: c(5, 5, 5) },
+      { name: 'hospital-b', scanner: 'ge-lightspeed', train: c(20, 30, 20), val: c(5, 5, 5) },
+      { name: 'hospital-c', scanner: 'philips-ingenuity', train: c(20, 20, 30), val: c(5, 5, 5) },
+    ],
+    external: { name: 'external-hospital', scanner: 'toshiba-aquilion', counts: c(15, 15, 15) },
+    denoiser: { rounds: 10, localEpochs: 1, batchSize: 5, learningRate: 1e-3, minSites: 3, strategy: 'fedavg', secureAgg: true, roundDeadlineSeconds: 86_400 },
+    classifier: { rounds: 20, localEpochs: 5, batchSize: 16, learningRate: 1e-4, minSites: 3, strategy: 'fedavg', secureAgg: true, roundDeadlineSeconds: 86_400 },
+    phantoms: 'cli',
+    samples: 4,
+    timeoutMinutes: 7 * 24 * 60,
+  },
+};
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Deep merge of plain objects; arrays and scalars in `override` replace. */
+export function deepMerge(base: unknown, override: unknown): unknown {
+  if (!isRecord(base) || !isRecord(override)) return override === undefined ? base : override;
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(override)) out[k] = deepMerge(base[k], v);
+  return out;
+}
+
+/**
+ * The demo settings for a profile: built-in defaults, then the `demo:` section of
+ * `configs/profiles/NAME.yaml` (when the file has one) merged on top, validated once.
+ */
+export function loadDemoSettings(profile: string, repoRoot: string): DemoSettings {
+  const base = (DEMO_DEFAULTS as Record<string, DemoSettings | undefined>)[profile];
+  if (!base) throw new DemoError(`unknown demo profile "${profile}": use tiny, default or paper`);
+  const file = join(repoRoot, 'configs', 'profiles', `${profile}.yaml`);
+  let override: unknown = undefined;
+  if (existsSync(file)) {
+    const doc: unknown = parse(readFileSync(file, 'utf8'));
+    if (isRecord(doc)) override = doc.demo;
+  }
+  const parsed = demoSettingsSchema.safeParse(deepMerge(base, override));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new DemoError(`Invalid configuration in ${file}: demo.${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`);
+  }
+  return parsed.data;
+}
+
+/** Total studies per class over a list of count records. */
+export function sumCounts(counts: readonly z.infer<typeof countsSchema>[]): z.infer<typeof countsSchema> {
+  const out = c(0, 0, 0);
+  for (const k of counts) for (const name of CLASS_NAMES) out[name] += k[name];
+  return out;
+}

@@ -1,0 +1,139 @@
+import { decodeModelBlob, type ModelBlob } from '@fedct/protocol';
+import { preprocessPath } from '@fedct/pipeline';
+import type { DemoSettings } from './demo-settings';
+import { createDemoEngine, type DemoEngine, type InfectionVolume } from './engine';
+import { planPhantoms, type PhantomJob } from './hospitals';
+import type { ReportImage } from './report/html';
+import { computeTestMetrics } from './report/metrics';
+import { sliceWithInfectionPng } from './report/png';
+import { CLASS_NAMES, type BaselineResult, type TestMetrics } from './report/report.types';
+
+export interface EvaluationInput {
+  profile: string;
+  settings: DemoSettings;
+  dataRoot: string;
+  /** Encoded blobs of the published federated models. */
+  denoiserBlob: Uint8Array;
+  classifierBlob: Uint8Array;
+  print: (line: string) => void;
+}
+
+export interface EvaluationResult {
+  backend: string;
+  inputShape: [number, number, number];
+  federated: TestMetrics;
+  singleSite: BaselineResult[];
+  centralized: BaselineResult;
+  images: ReportImage[];
+  timingsMs: { federatedEvaluation: number; baselines: number };
+}
+
+interface LabelledInfection extends InfectionVolume {
+  label: number;
+  owner: string;
+}
+
+/** Label index of a class name (spec §5: 0 control, 1 covid-19, 2 cap). */
+const labelOf = (cls: (typeof CLASS_NAMES)[number]): number => CLASS_NAMES.indexOf(cls);
+
+/**
+ * Reads each study from its DICOM folder with the same preprocessing as `fedct-site import`
+ * (spec §1) and turns it into an infection volume with the given frozen denoiser (spec §4). The
+ * model-ready volume is dropped at once; only the small infection volume is kept.
+ */
+async function infectionVolumes(engine: DemoEngine, denoiser: ModelBlob, jobs: readonly PhantomJob[], onSample?: (job: PhantomJob, volume: { data: Float32Array; shape: [number, number, number] }, infection: InfectionVolume) => void): Promise<LabelledInfection[]> {
+  const out: LabelledInfection[] = [];
+  for (const job of jobs) {
+    const volume = await preprocessPath(job.dir);
+    const infection = await engine.extractInfection(denoiser, volume);
+    onSample?.(job, volume, infection);
+    out.push({ ...infection, label: labelOf(job.cls), owner: job.owner });
+  }
+  return out;
+}
+
+async function testMetrics(engine: DemoEngine, classifier: ModelBlob, test: readonly LabelledInfection[]): Promise<TestMetrics> {
+  const probabilities = await engine.classify(classifier, test);
+  return computeTestMetrics(probabilities, test.map((t) => t.label));
+}
+
+/** Nearest-neighbour resize of one slice (display only). */
+function resizeSlice(data: Float32Array, h: number, w: number, toH: number, toW: number): Float32Array {
+  if (h === toH && w === toW) return data;
+  const out = new Float32Array(toH * toW);
+  for (let y = 0; y < toH; y++) for (let x = 0; x < toW; x++) out[y * toW + x] = data[Math.floor((y * h) / toH) * w + Math.floor((x * w) / toW)] ?? 0;
+  return out;
+}
+
+/**
+ * Evaluates the federated model on the external hospital's studies and trains, in-process, the two
+ * baselines on the same infection volumes: each hospital alone and all hospitals pooled, each for the
+ * same number of epochs as the federated classifier saw (rounds × local epochs), from the same
+ * initial seed. Everything is measured on the same external test set.
+ */
+export async function evaluateDemo(input: EvaluationInput): Promise<EvaluationResult> {
+  const { settings, print } = input;
+  const t0 = Date.now();
+  const engine = await createDemoEngine(input.profile);
+  const denoiser = decodeModelBlob(input.denoiserBlob);
+  const classifier = decodeModelBlob(input.classifierBlob);
+  const jobs = planPhantoms(settings, input.dataRoot);
+  const images: ReportImage[] = [];
+  const wanted = new Set<string>();
+  const sampleClasses = ['covid-19', 'cap', 'control'] as const;
+  const testJobs = jobs.filter((j) => j.split === 'test');
+  for (let i = 0; i < settings.samples; i++) {
+    const cls = sampleClasses[i % sampleClasses.length];
+    const job = testJobs.filter((j) => j.cls === cls)[Math.floor(i / sampleClasses.length)];
+    if (job) wanted.add(job.dir);
+  }
+  print(`  preprocessing ${testJobs.length} external studies and extracting infection volumes with the federated denoiser ...`);
+  const test = await infectionVolumes(engine, denoiser, testJobs, (job, volume, infection) => {
+    if (!wanted.has(job.dir)) return;
+    const [depth, h, w] = infection.shape;
+    const z = Math.floor(depth / 2);
+    const [vd, vh, vw] = volume.shape;
+    const vz = Math.min(vd - 1, Math.floor(((z + 0.5) * vd) / depth));
+    const slice = resizeSlice(volume.data.subarray(vz * vh * vw, (vz + 1) * vh * vw), vh, vw, h, w);
+    const residual = infection.data.subarray(z * h * w, (z + 1) * h * w);
+    images.push({ title: `${job.cls} (external, seed ${job.seed}), slice ${z + 1}/${depth}`, dataUri: sliceWithInfectionPng({ title: job.cls, slice, residual, height: h, width: w }) });
+  });
+  const federated = await testMetrics(engine, classifier, test);
+  print(`  federated model: accuracy ${(federated.accuracy * 100).toFixed(1)} %, AUC Covid-19 ${federated.auc.toFixed(3)}`);
+  const t1 = Date.now();
+
+  print('  baselines: extracting infection volumes of every hospital\'s training studies ...');
+  const train = await infectionVolumes(
+    engine,
+    denoiser,
+    jobs.filter((j) => j.split === 'train'),
+  );
+  const epochs = settings.classifier.rounds * settings.classifier.localEpochs;
+  const baseline = async (name: string, data: readonly LabelledInfection[]): Promise<BaselineResult> => {
+    const started = Date.now();
+    const weights = await engine.trainClassifier({
+      initSeed: settings.seed,
+      seed: settings.seed,
+      volumes: data,
+      epochs,
+      batchSize: settings.classifier.batchSize,
+      learningRate: settings.classifier.learningRate,
+    });
+    const trainMs = Date.now() - started;
+    const metrics = await testMetrics(engine, weights, test);
+    print(`  ${name}: ${data.length} studies, ${epochs} epochs, ${(trainMs / 1000).toFixed(1)} s → accuracy ${(metrics.accuracy * 100).toFixed(1)} %`);
+    return { name, epochs, trainStudies: data.length, trainMs, test: metrics };
+  };
+  const singleSite: BaselineResult[] = [];
+  for (const h of settings.hospitals) singleSite.push(await baseline(h.name, train.filter((v) => v.owner === h.name)));
+  const centralized = await baseline('pooled', train);
+  return {
+    backend: engine.backend,
+    inputShape: engine.classifierInputShape(classifier),
+    federated,
+    singleSite,
+    centralized,
+    images,
+    timingsMs: { federatedEvaluation: t1 - t0, baselines: Date.now() - t1 },
+  };
+}
