@@ -22,3 +22,5 @@ export { ToyEngine } from './testing/toy-engine';
 export { renderOverlayPng, representativeSlices } from './predict/overlay';
 export { createLogger, memoryLogger, silentLogger, type Logger, type LogFields } from './util/logger';
 export { SiteAgentError, SiteFolderError, PolicyViolationError, CoordinatorError } from './util/errors';
+export { PipelineEngine, createPipelineEngine, resizeSlices, type PipelineEngineOptions } from './training/pipeline-engine';
+export { predictStudy, overlayPicture, classifierDepth, type PredictResult, type LoadedModel } from './predict/predict.service';

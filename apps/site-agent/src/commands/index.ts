@@ -6,6 +6,8 @@ import { registerInit } from './init.command';
 import { registerEnroll } from './enroll.command';
 import { registerStatus } from './status.command';
 import { registerData } from './data.command';
+import { registerRun } from './run.command';
+import { registerPredict } from './predict.command';
 import { registerImport } from './import.command';
 
 /** Every `fedct-site` sub-command, in the order `--help` lists them. */
@@ -15,6 +17,8 @@ export function registerCommands(program: Command): void {
   registerStatus(program);
   registerImport(program);
   registerData(program);
+  registerRun(program);
+  registerPredict(program);
   registerInfo(program);
   registerPreprocess(program);
   registerPhantom(program);

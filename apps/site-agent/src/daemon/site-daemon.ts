@@ -7,6 +7,7 @@ import type { SiteFolder } from '../site/site-folder';
 import { checkTask, effectiveDp } from '../site/site-policy';
 import { controlSlices, infectionVolumes, localSampleCount } from '../training/local-data';
 import { privacyWithRound, privatiseUpdate } from '../training/privacy';
+import { classifierDepth } from '../predict/predict.service';
 import type { TrainingEngine } from '../training/training-engine';
 import { CoordinatorError, oneLine, PolicyViolationError } from '../util/errors';
 import type { Logger } from '../util/logger';
@@ -231,6 +232,11 @@ export class SiteDaemon extends EventEmitter {
     const terms = { phase: task.phase, localEpochs: task.hyper.localEpochs, modelBytes: task.baseModel?.bytes ?? null, secureAggregation: task.hyper.secureAgg, dp: dpTask };
     try {
       checkTask(site.policy, terms, localSampleCount(site, task.phase));
+      if (task.hyper.secureAgg) {
+        // Until @fedct/protocol carries the secure-aggregation stages, a masked round cannot run; sending
+        // the update unmasked instead would break the experiment's promise to every site.
+        throw new PolicyViolationError('this agent cannot take part in secure aggregation rounds yet (the protocol has no stage messages)', 'secureAggregation');
+      }
     } catch (error) {
       if (!(error instanceof PolicyViolationError)) throw error;
       logger.warn('task refused by site policy', { experiment: task.experiment, round: task.round, rule: error.rule, reason: error.message });
@@ -264,10 +270,11 @@ export class SiteDaemon extends EventEmitter {
     } else {
       if (!task.denoiser) throw new CoordinatorError('classifier task names no frozen BCDU-Net (denoiser)', 'bad_task');
       const denoiser = await this.fetchModel(task.denoiser, 'denoiser');
-      const train = await infectionVolumes(site, engine, denoiser, 'train');
+      const depth = base ? classifierDepth(base.blob) : undefined;
+      const train = await infectionVolumes(site, engine, denoiser, 'train', depth);
       logger.info('training classifier', { studies: train.length, epochs: task.hyper.localEpochs, denoiser: denoiser.sha256.slice(0, 12) });
       outcome = await engine.trainClassifier({ base: base?.blob ?? null, initSeed: task.initSeed, hyper: task.hyper, seed, volumes: train });
-      const val = await infectionVolumes(site, engine, denoiser, 'val');
+      const val = await infectionVolumes(site, engine, denoiser, 'val', depth);
       if (val.length > 0) validation = await engine.evaluateClassifier({ weights: outcome.weights, volumes: val });
     }
     const { weights, report } = privatiseUpdate(base?.blob ?? outcome.initial, outcome.weights, { dp, normBound: task.normBound, ...(this.options.dpRandom ? { random: this.options.dpRandom } : {}) });

@@ -62,7 +62,7 @@ export function renderOverlayPng(panels: readonly OverlayPanel[], infectionScale
         const iy = Math.min(panel.infectionHeight - 1, Math.floor((sy * panel.infectionHeight) / panel.sliceHeight));
         const ix = Math.min(panel.infectionWidth - 1, Math.floor((sx * panel.infectionWidth) / panel.sliceWidth));
         const v = clamp01((panel.infection[iy * panel.infectionWidth + ix] ?? 0) / norm);
-        const alpha = v > 0.05 ? Math.min(0.85, 0.25 + v) : 0;
+        const alpha = v > 0.1 ? Math.min(0.6, 0.15 + 0.5 * v) : 0;
         const r = grey * (1 - alpha) + 255 * alpha;
         const g = grey * (1 - alpha) + 255 * v * alpha;
         const b = grey * (1 - alpha);

@@ -38,7 +38,8 @@ export async function predictStudy(args: { path: string; engine: TrainingEngine;
   const study = volume;
   const t2 = performance.now();
   const shape: [number, number, number] = [volume.shape[0], volume.shape[1], volume.shape[2]];
-  const infection = await args.engine.extractInfection({ denoiser: args.denoiser.blob, volume: volume.data, shape });
+  const depth = classifierDepth(args.classifier.blob);
+  const infection = await args.engine.extractInfection({ denoiser: args.denoiser.blob, volume: volume.data, shape, ...(depth ? { depth } : {}) });
   const t3 = performance.now();
   const probs = await args.engine.classify({ weights: args.classifier.blob, volume: infection.data, shape: infection.shape });
   const t4 = performance.now();
@@ -92,4 +93,10 @@ function ms(v: number): number {
 
 function safeName(text: string): string {
   return text.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 120);
+}
+
+/** The input depth a classifier blob was built for (its manifest config), if it says. */
+export function classifierDepth(blob: ModelBlob): number | undefined {
+  const inputShape = (blob.manifest.config as { inputShape?: unknown }).inputShape;
+  return Array.isArray(inputShape) && typeof inputShape[0] === 'number' ? inputShape[0] : undefined;
 }

@@ -31,7 +31,7 @@ export function controlSlices(site: SiteFolder, split: Split): SliceSet {
 
 /**
  * Infection volumes of the studies of one split for a frozen BCDU-Net, cached on disk per BCDU-Net
- * sha256 (`cache/infection/<denoiserSha>/<volumeSha>.f32` + `.json`): a new global denoiser means
+ * sha256 (`cache/infection/<denoiserSha>/<volumeSha>[.d<depth>].f32` + `.json`): a new global denoiser means
  * new infection volumes, the same one means none are recomputed.
  */
 export async function infectionVolumes(
@@ -39,12 +39,13 @@ export async function infectionVolumes(
   engine: TrainingEngine,
   denoiser: { blob: ModelBlob; sha256: string },
   split: Split,
+  depth?: number,
   onProgress?: (done: number, total: number) => void,
 ): Promise<LabelledVolume[]> {
   const studies = site.index.list({ split });
   const out: LabelledVolume[] = [];
   for (const [i, study] of studies.entries()) {
-    out.push({ ...(await infectionOf(site, engine, denoiser, study)), label: LABEL_INDEX[study.label] });
+    out.push({ ...(await infectionOf(site, engine, denoiser, study, depth)), label: LABEL_INDEX[study.label] });
     onProgress?.(i + 1, studies.length);
   }
   return out;
@@ -56,10 +57,12 @@ export async function infectionOf(
   engine: TrainingEngine,
   denoiser: { blob: ModelBlob; sha256: string },
   study: Pick<StudyRecord, 'volumeSha256'>,
+  depth?: number,
 ): Promise<{ data: Float32Array; shape: [number, number, number] }> {
   const dir = join(site.paths.infection, denoiser.sha256);
-  const file = join(dir, `${study.volumeSha256}.f32`);
-  const header = join(dir, `${study.volumeSha256}.json`);
+  const name = `${study.volumeSha256}${depth ? `.d${depth}` : ''}`;
+  const file = join(dir, `${name}.f32`);
+  const header = join(dir, `${name}.json`);
   if (existsSync(file) && existsSync(header)) {
     const shape = (JSON.parse(readFileSync(header, 'utf8')) as { shape: [number, number, number] }).shape;
     const bytes = readFileSync(file);
@@ -71,7 +74,7 @@ export async function infectionOf(
   }
   const volume = site.volumes.get(study.volumeSha256);
   const shape = volume.header.shape as [number, number, number];
-  const infection = await engine.extractInfection({ denoiser: denoiser.blob, volume: volume.data, shape });
+  const infection = await engine.extractInfection({ denoiser: denoiser.blob, volume: volume.data, shape, ...(depth ? { depth } : {}) });
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   writeFileSync(`${header}.tmp`, JSON.stringify({ shape: infection.shape, denoiserSha256: denoiser.sha256 }), { mode: 0o600 });
   renameSync(`${header}.tmp`, header);

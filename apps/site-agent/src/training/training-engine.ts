@@ -49,8 +49,8 @@ export interface TrainingEngine {
   trainDenoiser(request: TrainRequest & { slices: SliceSet }): Promise<TrainOutcome>;
   /** Denoiser metrics on held-out control slices (same noise recipe, fixed seed). */
   evaluateDenoiser(request: { weights: ModelBlob; slices: SliceSet; seed: number }): Promise<Record<string, number>>;
-  /** Infection volume of a model-ready study with a frozen BCDU-Net (spec §4), resized to the classifier's depth. */
-  extractInfection(request: { denoiser: ModelBlob; volume: Float32Array; shape: [number, number, number] }): Promise<{ data: Float32Array; shape: [number, number, number] }>;
+  /** Infection volume of a model-ready study with a frozen BCDU-Net (spec §4), resized to `depth` slices (default 50). */
+  extractInfection(request: { denoiser: ModelBlob; volume: Float32Array; shape: [number, number, number]; depth?: number }): Promise<{ data: Float32Array; shape: [number, number, number] }>;
   /** Trains the 3-D CNN on infection volumes (spec §5). */
   trainClassifier(request: TrainRequest & { volumes: LabelledVolume[] }): Promise<TrainOutcome>;
   /** Classifier metrics on labelled infection volumes (spec §6 names). */

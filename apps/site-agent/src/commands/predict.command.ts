@@ -1,0 +1,66 @@
+import { existsSync } from 'node:fs';
+import { basename } from 'node:path';
+import type { Command } from 'commander';
+import { decodeModelBlob, sha256Hex } from '@fedct/protocol';
+import { readFileSync } from 'node:fs';
+import { predictStudy, type LoadedModel } from '../predict/predict.service';
+import { SiteFolder } from '../site/site-folder';
+import { resolveSiteDir } from '../site/site-paths';
+import { modelFile } from '../daemon/transfers';
+import { createPipelineEngine } from '../training/pipeline-engine';
+import { SiteAgentError } from '../util/errors';
+import { createLogger } from '../util/logger';
+import { printJson, printLines } from './common';
+
+function loadModelFile(file: string, version: string): LoadedModel {
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(readFileSync(file));
+  } catch (cause) {
+    throw new SiteAgentError(`cannot read model file ${file}: ${(cause as NodeJS.ErrnoException).code ?? String(cause)}`, 'model_missing', { cause });
+  }
+  return { blob: decodeModelBlob(bytes), sha256: sha256Hex(bytes), version };
+}
+
+export function registerPredict(program: Command): void {
+  program
+    .command('predict')
+    .description('classify one CT study locally (control / CAP / Covid-19) and draw where the network found infection; nothing leaves this machine')
+    .argument('<path>', 'a DICOM series folder, DICOM files or a NIfTI file')
+    .option('--model <file|latest>', 'classifier (3-D CNN) model file, or "latest": the newest global model the daemon fetched', 'latest')
+    .option('--denoiser <file>', 'BCDU-Net model file (default: the newest global denoiser the daemon fetched)')
+    .option('-s, --site <dir>', 'site folder, for "latest" models and the profile (default: $FEDCT_SITE_DIR or the current folder)')
+    .option('--profile <name>', 'model profile when no site folder is used', 'default')
+    .option('--backend <name>', 'compute backend: auto, tensorflow-gpu, tensorflow, wasm, cpu')
+    .option('--out <dir>', 'write a PNG of representative slices with the infection map overlaid')
+    .option('--json', 'print one JSON object (the contract in DESIGN.md §7)')
+    .action(async (path: string, options: { model: string; denoiser?: string; site?: string; profile: string; backend?: string; out?: string; json?: boolean }) => {
+      if (!existsSync(path)) throw new SiteAgentError(`no such study: ${path}`, 'not_found');
+      const siteDir = resolveSiteDir(options.site);
+      const site = existsSync(`${siteDir}/site.yaml`) ? SiteFolder.open(siteDir) : null;
+      const latest = site?.latestModels() ?? { denoiser: null, classifier: null };
+      const fromSite = (phase: 'denoiser' | 'classifier'): LoadedModel => {
+        const ref = latest[phase];
+        if (!site || !ref) {
+          throw new SiteAgentError(`no ${phase === 'classifier' ? 'classifier' : 'denoiser'} model: pass --${phase === 'classifier' ? 'model' : 'denoiser'} FILE, or run the daemon until it has fetched a global model (--site DIR)`, 'model_missing');
+        }
+        return loadModelFile(modelFile(site.paths.models, ref.sha256), ref.version);
+      };
+      const classifier = options.model === 'latest' ? fromSite('classifier') : loadModelFile(options.model, `file:${basename(options.model)}`);
+      const denoiser = options.denoiser ? loadModelFile(options.denoiser, `file:${basename(options.denoiser)}`) : fromSite('denoiser');
+      const logger = createLogger({ level: 'warn' });
+      const backend = options.backend ?? site?.config.backend ?? 'auto';
+      const engine = createPipelineEngine({ profile: site?.config.profile ?? options.profile, backend, logger });
+      site?.close();
+      const result = await predictStudy({ path, engine, denoiser, classifier, ...(options.out ? { outDir: options.out } : {}) });
+      if (options.json) return printJson(result);
+      const p = result.probabilities;
+      printLines([
+        `${result.prediction.toUpperCase()}  (control ${(p.control * 100).toFixed(1)} %, covid-19 ${(p['covid-19'] * 100).toFixed(1)} %, cap ${(p.cap * 100).toFixed(1)} %)`,
+        `model ${result.model.version} (${result.model.sha256.slice(0, 12)}), denoiser ${result.model.denoiser.version}; backend ${result.backend}; ${(result.timingMs.total / 1000).toFixed(1)} s`,
+        ...(result.picture ? [`picture: ${result.picture}`] : []),
+        ...result.warnings.map((w) => `warning: ${w}`),
+        'Research software: not a medical device; a clinician must read the study.',
+      ]);
+    });
+}

@@ -1,0 +1,67 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { PNG } from 'pngjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createBcduNet, createCnn3d, generatePhantomStudy, getModelBlob, initBackend, writePhantomDicom } from '@fedct/pipeline';
+import { encodeModelBlob, sha256Hex, type ModelBlob } from '@fedct/protocol';
+import { createLogger, PipelineEngine, predictStudy } from '@fedct/site-agent';
+
+const REAL_SERIES = resolve(__dirname, '..', '..', 'shared', 'data', 'ct', 'lung-pet-ct-dx-A0002-8mm');
+const BIN = resolve(__dirname, '..', 'apps', 'site-agent', 'bin', 'fedct-site.js');
+
+/** Small untrained networks with the paper's structure (the contract does not depend on training). */
+function smallModels(): { denoiser: ModelBlob; classifier: ModelBlob } {
+  const bcdu = { size: 32, base: 4 };
+  const cnn = { inputShape: [10, 32, 32] as [number, number, number], filters: [2, 4], denseUnits: 4, dropout: 0, classes: 3 };
+  const denoiser = getModelBlob(createBcduNet(bcdu, { seed: 1 }), 'bcdunet', bcdu);
+  const classifier = getModelBlob(createCnn3d(cnn, { seed: 2 }), 'cnn3d', cnn);
+  return { denoiser, classifier };
+}
+
+describe(predictStudy.name, () => {
+  beforeAll(async () => {
+    await initBackend();
+  });
+
+  it('classifies a phantom study and draws the infection overlay', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'fedct-predict-'));
+    await writePhantomDicom(generatePhantomStudy({ cls: 'covid-19', seed: 5, scanner: 'tiny' }), join(root, 'study'));
+    const { denoiser, classifier } = smallModels();
+    const engine = new PipelineEngine({ profile: 'test', backend: 'auto', logger: createLogger({ level: 'error' }) });
+    const result = await predictStudy({
+      path: join(root, 'study'),
+      engine,
+      denoiser: { blob: denoiser, sha256: sha256Hex(encodeModelBlob(denoiser)), version: 'v1' },
+      classifier: { blob: classifier, sha256: sha256Hex(encodeModelBlob(classifier)), version: 'v2' },
+      outDir: join(root, 'out'),
+    });
+    expect(['control', 'cap', 'covid-19']).toContain(result.prediction);
+    const p = result.probabilities;
+    expect(p.control + p.cap + p['covid-19']).toBeCloseTo(1, 5);
+    expect(Math.max(p.control, p.cap, p['covid-19'])).toBe(p[result.prediction]);
+    expect(result.model).toMatchObject({ version: 'v2', denoiser: { version: 'v1' } });
+    expect(result.timingMs.total).toBeGreaterThan(0);
+    expect(result.study.modelReadyShape.slice(1)).toEqual([128, 128]);
+    const png = PNG.sync.read(readFileSync(result.picture ?? ''));
+    expect(png.height).toBe(256);
+    expect(png.width).toBeGreaterThanOrEqual(4 * 256);
+  });
+
+  it.runIf(existsSync(REAL_SERIES))('prints the contract JSON for the real series from the command line', () => {
+    const root = mkdtempSync(join(tmpdir(), 'fedct-predict-cli-'));
+    const { denoiser, classifier } = smallModels();
+    writeFileSync(join(root, 'bcdunet.fctm'), encodeModelBlob(denoiser));
+    writeFileSync(join(root, 'cnn3d.fctm'), encodeModelBlob(classifier));
+    const run = spawnSync(process.execPath, [BIN, 'predict', REAL_SERIES, '--json', '--model', join(root, 'cnn3d.fctm'), '--denoiser', join(root, 'bcdunet.fctm'), '--out', join(root, 'out'), '--site', root], { encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    const out = JSON.parse(run.stdout) as { prediction: string; probabilities: Record<string, number>; model: { version: string; sha256: string }; timingMs: Record<string, number>; picture: string };
+    expect(Object.keys(out.probabilities).sort()).toEqual(['cap', 'control', 'covid-19']);
+    expect(out.model.sha256).toBe(sha256Hex(encodeModelBlob(classifier)));
+    expect(out.model.version).toBe('file:cnn3d.fctm');
+    expect(out.timingMs.total).toBeGreaterThan(0);
+    expect(existsSync(out.picture)).toBe(true);
+  });
+});
