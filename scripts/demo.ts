@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { DemoError } from './demo/errors';
 import { parseDemoArgs } from './demo/options';
 import { runDemo } from './demo/run-demo';
+import { checkReport } from './demo/thresholds';
 
 async function main(): Promise<void> {
   const args = parseDemoArgs(process.argv.slice(2));
@@ -34,6 +35,12 @@ async function main(): Promise<void> {
       '',
     ].join('\n'),
   );
+  const problems = checkReport(report);
+  if (problems.length === 0) process.stdout.write(`thresholds of the ${report.profile} profile: met\n`);
+  else {
+    process.stdout.write(`thresholds of the ${report.profile} profile NOT met:\n${problems.map((p) => `  - ${p}`).join('\n')}\n`);
+    if (args.check) process.exitCode = 3;
+  }
 }
 
 main().catch((error: unknown) => {
