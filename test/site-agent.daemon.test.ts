@@ -171,8 +171,11 @@ describe(SiteDaemon.name, () => {
     }
   });
 
-  it('resumes an upload after the connection drops in the middle of it', async () => {
-    const { coordinator, proxy, engine, base, site, logger } = await setup({ chunkSize: 16 * 1024, size: 50_000 });
+  it('resumes a model download from an earlier run and an upload after the connection drops in the middle of it', async () => {
+    const { coordinator, proxy, engine, initial, base, site, logger } = await setup({ chunkSize: 16 * 1024, size: 50_000 });
+    // An earlier run fetched the first 5 chunks of the base model before it stopped.
+    const baseBytes = encodeModelBlob(initial);
+    writeFileSync(join(site.paths.transfers, `${base.sha256}.part`), baseBytes.subarray(0, 5 * 16 * 1024));
     let dropped = false;
     const daemon = new SiteDaemon({
       site,
@@ -186,6 +189,13 @@ describe(SiteDaemon.name, () => {
         }
       },
     });
+    const chunkRequests: number[] = [];
+    daemon.connection.io.on('open', () =>
+      daemon.connection.io.engine.on('packetCreate', (packet: { data?: unknown }) => {
+        const match = typeof packet.data === 'string' ? /"model\.chunk",\{[^}]*"index":(\d+)/.exec(packet.data) : null;
+        if (match) chunkRequests.push(Number(match[1]));
+      }),
+    );
     const submitted = daemon.next('submitted');
     startDaemon(daemon);
     await daemon.next('authenticated');
@@ -194,12 +204,45 @@ describe(SiteDaemon.name, () => {
     });
     const result = await submitted;
     expect(dropped).toBe(true);
+    const totalChunks = Math.ceil(baseBytes.length / (16 * 1024));
+    expect(chunkRequests).toEqual(Array.from({ length: totalChunks - 5 }, (_, i) => i + 5));
+    expect(logger.events.some((e) => e.msg === 'model download resumed' && e.fields.chunks === 5)).toBe(true);
+    expect(readFileSync(join(site.paths.models, `${base.sha256}.fctm`)).equals(Buffer.from(baseBytes))).toBe(true);
     expect(result.resumedAt).toBeGreaterThanOrEqual(4);
     expect(result.bytesSent).toBeLessThan(result.sealedBytes);
     expect(engine.calls).toHaveLength(1); // trained once, not again after the reconnect
     expect(logger.events.some((e) => e.msg === 'update upload resumed')).toBe(true);
     const done = await waitForExperiment(coordinator.url, id, (e) => e.status === 'completed', 30_000);
     expect(done.rounds[0]?.state).toBe('published');
+  });
+
+  it('applies the differential privacy its own policy requires, whatever the experiment asks', async () => {
+    const policy = 'requireDp:\n  maxClipNorm: 1\n  minNoiseMultiplier: 0.3\n';
+    const { coordinator, engine, initial, base, site, logger } = await setup({ chunkSize: 64 * 1024, size: 4000, policy });
+    const daemon = new SiteDaemon({ site, engine, logger, heartbeatMs: 60_000 });
+    const submitted = daemon.next('submitted');
+    startDaemon(daemon);
+    await daemon.next('authenticated');
+    const { id } = await api<{ id: string }>(coordinator.url, '/api/experiments', ADMIN_TOKEN, 'POST', {
+      phase: 'denoiser', rounds: 1, minSites: 1, localEpochs: 1, learningRate: 0.5, initialModel: base.version, roundDeadlineSeconds: 60,
+    });
+    const result = await submitted;
+    expect(result.metrics.dp_noise_stddev).toBeCloseTo(0.3, 6);
+    expect(result.metrics.dp_epsilon).toBeGreaterThan(0);
+    const done = await waitForExperiment(coordinator.url, id, (e) => e.status === 'completed', 30_000);
+    const response = await fetch(`${coordinator.url}/api/models/${done.currentModel}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    const published = decodeModelBlob(new Uint8Array(await response.arrayBuffer())).weights;
+    // The delta (norm ≈ 0.5·√4000 ≈ 32 before clipping) is clipped to norm 1, then N(0, 0.3²) noise per weight.
+    let sum = 0;
+    let sq = 0;
+    for (let i = 0; i < published.length; i++) {
+      const d = (published[i] ?? 0) - (initial.weights[i] ?? 0);
+      sum += d;
+      sq += d * d;
+    }
+    const std = Math.sqrt(sq / published.length - (sum / published.length) ** 2);
+    expect(std).toBeGreaterThan(0.28);
+    expect(std).toBeLessThan(0.32);
   });
 
   it('refuses a task that breaks the site policy and tells the coordinator why', async () => {
