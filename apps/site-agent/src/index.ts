@@ -24,3 +24,4 @@ export { createLogger, memoryLogger, silentLogger, type Logger, type LogFields }
 export { SiteAgentError, SiteFolderError, PolicyViolationError, CoordinatorError } from './util/errors';
 export { PipelineEngine, createPipelineEngine, resizeSlices, type PipelineEngineOptions } from './training/pipeline-engine';
 export { predictStudy, overlayPicture, classifierDepth, type PredictResult, type LoadedModel } from './predict/predict.service';
+export * from './ui';

@@ -9,6 +9,7 @@ import { registerData } from './data.command';
 import { registerRun } from './run.command';
 import { registerPredict } from './predict.command';
 import { registerImport } from './import.command';
+import { registerUi } from './ui.command';
 
 /** Every `fedct-site` sub-command, in the order `--help` lists them. */
 export function registerCommands(program: Command): void {
@@ -19,6 +20,7 @@ export function registerCommands(program: Command): void {
   registerData(program);
   registerRun(program);
   registerPredict(program);
+  registerUi(program);
   registerInfo(program);
   registerPreprocess(program);
   registerPhantom(program);

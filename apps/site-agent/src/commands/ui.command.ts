@@ -1,0 +1,106 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import type { Command } from 'commander';
+import { decodeModelBlob, sha256Hex } from '@fedct/protocol';
+import { modelFile } from '../daemon/transfers';
+import type { LoadedModel } from '../predict/predict.service';
+import { SiteFolder } from '../site/site-folder';
+import { resolveSiteDir } from '../site/site-paths';
+import { createPipelineEngine } from '../training/pipeline-engine';
+import { SiteAgentError } from '../util/errors';
+import { createLogger } from '../util/logger';
+import { createEnginePredictor, type ViewerModels } from '../ui/ui.predictor';
+import { startUiServer } from '../ui/ui.server';
+import type { ViewerStudy } from '../ui/ui.types';
+
+interface UiOptions {
+  port: string;
+  host: string;
+  site?: string;
+  model?: string;
+  denoiser?: string;
+  profile: string;
+  backend?: string;
+}
+
+const cache = new Map<string, LoadedModel>();
+
+function loadModel(file: string, version: string): LoadedModel {
+  const hit = cache.get(file);
+  if (hit) return hit;
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(readFileSync(file));
+  } catch (cause) {
+    throw new SiteAgentError(`cannot read model file ${file}: ${(cause as NodeJS.ErrnoException).code ?? String(cause)}`, 'model_missing', { cause });
+  }
+  const loaded = { blob: decodeModelBlob(bytes), sha256: sha256Hex(bytes), version };
+  cache.set(file, loaded);
+  return loaded;
+}
+
+/** The models for the next prediction: files given on the command line, else the daemon's latest. */
+function resolveModels(site: SiteFolder | null, options: UiOptions): ViewerModels {
+  const latest = site?.latestModels() ?? { denoiser: null, classifier: null };
+  const pick = (phase: 'denoiser' | 'classifier', file: string | undefined): LoadedModel => {
+    if (file) return loadModel(file, `file:${basename(file)}`);
+    const ref = latest[phase];
+    if (!site || !ref) {
+      const flag = phase === 'classifier' ? '--model' : '--denoiser';
+      throw new SiteAgentError(`no global ${phase} model yet: start fedct-site ui with ${flag} FILE, or let the daemon fetch one (fedct-site run)`, 'model_missing');
+    }
+    return loadModel(modelFile(site.paths.models, ref.sha256), ref.version);
+  };
+  return { denoiser: pick('denoiser', options.denoiser), classifier: pick('classifier', options.model) };
+}
+
+export function registerUi(program: Command): void {
+  program
+    .command('ui')
+    .description('open the clinicians\' viewer in a browser: pick a study, run the prediction locally, scroll the slices with the infection map; nothing leaves this machine')
+    .option('--port <n>', 'port to listen on (0 = any free port)', '8642')
+    .option('--host <addr>', 'interface to listen on; keep 127.0.0.1 unless the viewer must be reached from another machine', '127.0.0.1')
+    .option('-s, --site <dir>', 'site folder: the local dataset and the latest global models (default: $FEDCT_SITE_DIR or the current folder)')
+    .option('--model <file>', 'classifier (3-D CNN) model file instead of the latest global model')
+    .option('--denoiser <file>', 'BCDU-Net model file instead of the latest global denoiser')
+    .option('--profile <name>', 'model profile when no site folder is used', 'default')
+    .option('--backend <name>', 'compute backend: auto, tensorflow-gpu, tensorflow, wasm, cpu')
+    .action(async (options: UiOptions) => {
+      const port = Number(options.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new SiteAgentError(`--port must be a port number, got "${options.port}"`, 'bad_option');
+      const siteDir = resolveSiteDir(options.site);
+      const site = existsSync(join(siteDir, 'site.yaml')) ? SiteFolder.open(siteDir) : null;
+      const logger = createLogger({ level: 'info' });
+      const engine = createPipelineEngine({ profile: site?.config.profile ?? options.profile, backend: options.backend ?? site?.config.backend ?? 'auto', logger });
+      const listStudies = (): ViewerStudy[] =>
+        (site?.index.list() ?? []).map((s) => ({ id: s.seriesInstanceUid, label: s.label, split: s.split, slices: s.shape[0], sourcePath: s.sourcePath, importedAt: s.importedAt }));
+      const server = await startUiServer({
+        host: options.host,
+        port,
+        logger,
+        predictor: createEnginePredictor({ engine, models: () => resolveModels(site, options) }),
+        listStudies,
+        info: () => {
+          let model: { version: string | null; sha256: string } | null = null;
+          try {
+            const classifier = resolveModels(site, options).classifier;
+            model = { version: classifier.version, sha256: classifier.sha256 };
+          } catch {
+            model = null;
+          }
+          return { siteName: site?.config.site.name ?? null, model };
+        },
+      });
+      process.stdout.write(`fedct-site ui: open ${server.url} in a browser (Ctrl-C to stop)\n`);
+      if (options.host !== '127.0.0.1' && options.host !== 'localhost' && options.host !== '::1') {
+        logger.warn('the viewer is reachable from other machines: it shows patient images and has no login', { host: options.host });
+      }
+      await new Promise<void>((resolve) => {
+        const stop = () => resolve();
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+      await server.close();
+      site?.close();
+    });
+}

@@ -1,0 +1,138 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PNG } from 'pngjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createBcduNet, createCnn3d, generatePhantomStudy, getModelBlob, writePhantomDicom } from '@fedct/pipeline';
+import { encodeModelBlob, sha256Hex, type ModelBlob } from '@fedct/protocol';
+import { PipelineEngine, createEnginePredictor, createLogger, startUiServer, type UiServer } from '@fedct/site-agent';
+import { WEB_OUTPUT_DIR, launchTestBrowser, type TestBrowser } from './helpers/web-browser';
+
+const root = mkdtempSync(join(tmpdir(), 'fedct-viewer-'));
+const studyDir = join(root, 'covid-phantom');
+const emptyDir = join(root, 'not-a-study');
+let server: UiServer;
+let browser: TestBrowser;
+
+function loaded(blob: ModelBlob, version: string): { blob: ModelBlob; sha256: string; version: string } {
+  return { blob, sha256: sha256Hex(encodeModelBlob(blob)), version };
+}
+
+/** What the page exposes for tests (`window.fedctViewer`). */
+interface ViewerGlobals {
+  fedctViewer: { nv: { volumes: { cal_min: number; cal_max: number }[] } | null };
+}
+
+/** Pixels whose colour is far from grey: the overlay's warm colours (the CT itself is grey). */
+function colouredPixels(png: Buffer): number {
+  const image = PNG.sync.read(png);
+  let count = 0;
+  for (let i = 0; i < image.data.length; i += 4) {
+    const r = image.data[i] ?? 0;
+    const b = image.data[i + 2] ?? 0;
+    if (r - b > 60) count++;
+  }
+  return count;
+}
+
+beforeAll(async () => {
+  await writePhantomDicom(generatePhantomStudy({ cls: 'covid-19', seed: 5, scanner: 'tiny' }), studyDir);
+  mkdirSync(emptyDir);
+  const engine = new PipelineEngine({ profile: 'test', backend: 'auto', logger: createLogger({ level: 'error' }) });
+  await engine.backend();
+  // Small untrained networks with the paper's structure: the page must show whatever the models give.
+  const bcdu = { size: 32, base: 4 };
+  const cnn = { inputShape: [10, 32, 32] as [number, number, number], filters: [2, 4], denseUnits: 4, dropout: 0, classes: 3 };
+  const models = {
+    denoiser: loaded(getModelBlob(createBcduNet(bcdu, { seed: 1 }), 'bcdunet', bcdu), 'v4'),
+    classifier: loaded(getModelBlob(createCnn3d(cnn, { seed: 2 }), 'cnn3d', cnn), 'v7'),
+  };
+  server = await startUiServer({
+    predictor: createEnginePredictor({ engine, models: () => models }),
+    listStudies: () => [{ id: '1.2.3', label: 'covid-19', split: 'test', slices: 248, sourcePath: studyDir, importedAt: new Date().toISOString() }],
+    info: () => ({ siteName: 'hospital-north', model: { version: 'v7', sha256: models.classifier.sha256 } }),
+  });
+  browser = await launchTestBrowser({ width: 1280, height: 860 });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe('clinician viewer', () => {
+  it('explains a missing folder and an unreadable study in one line', async () => {
+    const { page } = browser;
+    await page.goto(server.url);
+    await page.getByLabel('Open a study folder or file').fill(join(root, 'nowhere'));
+    await page.getByRole('button', { name: 'Run prediction' }).click();
+    await expect.poll(() => page.locator('#error').textContent()).toBe(`${join(root, 'nowhere')} does not exist`);
+
+    await page.getByLabel('Open a study folder or file').fill(emptyDir);
+    await page.getByLabel('Open a study folder or file').press('Enter');
+    await expect.poll(() => page.locator('#error').textContent(), { timeout: 20_000 }).toMatch(/^study unreadable: /);
+  });
+
+  it('runs the prediction on a phantom study from the dataset list and shows the probabilities and the overlay', async () => {
+    const { page } = browser;
+    expect(await page.locator('#site-info').textContent()).toContain('hospital-north');
+    const predict = page.getByRole('button', { name: 'Run the prediction on covid-phantom' });
+    await predict.focus();
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => (globalThis as unknown as ViewerGlobals).fedctViewer.nv?.volumes.length === 2, undefined, { timeout: 90_000 });
+    expect(await page.locator('#error').isHidden()).toBe(true);
+
+    const percents = await page.locator('.prob').allTextContents();
+    expect(percents).toHaveLength(3);
+    const total = percents.map((t) => Number.parseFloat(t)).reduce((a, b) => a + b, 0);
+    expect(total).toBeGreaterThan(99.8);
+    expect(total).toBeLessThan(100.2);
+    expect(await page.locator('#model-line').textContent()).toMatch(/^Model v7 · sha256 [0-9a-f]{16}/);
+
+    // The overlay is drawn: coloured pixels with it, none without it.
+    const canvas = page.locator('#viewer-canvas');
+    await page.waitForTimeout(300);
+    const withOverlay = colouredPixels(await canvas.screenshot());
+    await page.getByLabel('Infection map').uncheck();
+    await page.waitForTimeout(300);
+    const withoutOverlay = colouredPixels(await canvas.screenshot());
+    await page.getByLabel('Infection map').check();
+    expect(withOverlay).toBeGreaterThan(200);
+    expect(withoutOverlay).toBeLessThan(withOverlay / 20);
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: join(WEB_OUTPUT_DIR, 'viewer.png') });
+  });
+
+  it('scrolls slices from the keyboard and changes the window', async () => {
+    const { page } = browser;
+    const label = page.locator('#slice-label');
+    const before = Number.parseInt((await label.textContent()) ?? '', 10);
+    await page.locator('#viewer-canvas').focus();
+    await page.keyboard.press(before > 1 ? 'ArrowDown' : 'ArrowUp');
+    await expect.poll(async () => Number.parseInt((await label.textContent()) ?? '', 10)).toBe(before > 1 ? before - 1 : before + 1);
+    await page.keyboard.press('Home');
+    await expect.poll(() => label.textContent()).toMatch(/^1 \/ \d+$/);
+
+    await page.getByLabel('Window', { exact: true }).selectOption('full');
+    // Full range W 1400 / L -300 HU is exactly the model-ready range [0, 1].
+    const cal = await page.evaluate(() => {
+      const volume = (globalThis as unknown as ViewerGlobals).fedctViewer.nv?.volumes[0];
+      return [volume?.cal_min, volume?.cal_max];
+    });
+    expect(cal[0]).toBeCloseTo(0, 6);
+    expect(cal[1]).toBeCloseTo(1, 6);
+  });
+
+  it('saves a PNG summary', async () => {
+    const { page } = browser;
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Save PNG summary' }).click()]);
+    expect(download.suggestedFilename()).toMatch(/^fedct-summary-[0-9a-f]{16}\.png$/);
+    const file = join(WEB_OUTPUT_DIR, 'viewer-summary.png');
+    await download.saveAs(file);
+    const png = PNG.sync.read(readFileSync(file));
+    expect(png.width).toBe(3 * 256 + 40);
+    expect(colouredPixels(readFileSync(file))).toBeGreaterThan(50);
+    expect(browser.errors.filter((e) => !/status of 40[0-9]|status of 422/.test(e))).toEqual([]);
+  });
+});
