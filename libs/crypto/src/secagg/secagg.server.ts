@@ -26,6 +26,22 @@ import { type SecAggParams, contextHash, neighbourGraph, validateParams } from '
 import { checkAdvertisement } from './secagg.site';
 import { consistencySignedBytes, decodeKey, selfMaskCommitment } from './secagg.wire';
 
+/** Most t-subsets of shares tried per secret before giving up on wrong shares. */
+const MAX_SUBSETS = 2000;
+
+/** The k-subsets of {0..n-1} in lexicographic order. */
+function* subsets(n: number, k: number): Generator<number[]> {
+  const idx = Array.from({ length: k }, (_, i) => i);
+  while (true) {
+    yield [...idx];
+    let i = k - 1;
+    while (i >= 0 && idx[i] === n - k + i) i--;
+    if (i < 0) return;
+    idx[i] = (idx[i] as number) + 1;
+    for (let j = i + 1; j < k; j++) idx[j] = (idx[j - 1] as number) + 1;
+  }
+}
+
 /** A message the server set aside, and why. */
 export interface Rejection {
   site: string;
@@ -200,10 +216,11 @@ export interface UnmaskInput {
 
 /**
  * Stage 4: rebuilds each survivor's self-mask secret and each dropout's masking key from t shares,
- * checks them against the commitment / advertised public key, and removes every mask. Returns the
+ * checks them against the commitment / advertised public key (trying other t-subsets if some shares
+ * are wrong), and removes every mask. Returns the
  * exact sum of the survivors' quantised inputs mod 2^32 (decode it with `dequantize`); `aggregate`
  * is not modified. Throws {@link SecAggError} `too_few_shares` if some secret has fewer than t shares,
- * or `bad_share` if a rebuilt secret does not match.
+ * or `bad_share` if no t-subset of its shares rebuilds a secret that matches.
  */
 export function unmaskAggregate(params: SecAggParams, input: UnmaskInput): Uint32Array {
   const context = contextHash(params);
@@ -239,30 +256,37 @@ export function unmaskAggregate(params: SecAggParams, input: UnmaskInput): Uint3
     collect(keyShares, m.maskKeyShares, (o) => dropped.includes(o));
   }
 
-  const rebuild = (owner: string, shares: Share[] | undefined, what: string): Uint8Array => {
+  /**
+   * Rebuilds a secret from t of the shares, accepting the first t-subset that passes `verify`, so a
+   * few wrong shares (a faulty or lying responder) are tolerated when more than t arrived. At most
+   * MAX_SUBSETS subsets are tried.
+   */
+  const rebuild = (owner: string, shares: Share[] | undefined, what: string, verify: (secret: Uint8Array) => boolean): Uint8Array => {
     const have = shares?.length ?? 0;
     if (!shares || have < params.threshold) {
       throw new SecAggError(`Only ${have} shares of ${owner}'s ${what}; ${params.threshold} are needed`, 'too_few_shares');
     }
-    return combine(shares.slice(0, params.threshold));
+    let tried = 0;
+    for (const subset of subsets(shares.length, params.threshold)) {
+      const secret = combine(subset.map((i) => shares[i] as Share));
+      if (verify(secret)) return secret;
+      if (++tried >= MAX_SUBSETS) break;
+    }
+    throw new SecAggError(`No ${params.threshold} of the ${have} shares of ${owner}'s ${what} rebuild it`, 'bad_share');
   };
 
   const result = new Uint32Array(input.aggregate);
   for (const owner of [...survivors].sort()) {
-    const secret = rebuild(owner, selfShares.get(owner), 'self-mask secret');
-    if (selfMaskCommitment(context, owner, secret) !== commitments.get(owner)) {
-      throw new SecAggError(`The rebuilt self-mask secret of ${owner} does not match its commitment`, 'bad_share');
-    }
+    const commitment = commitments.get(owner);
+    const secret = rebuild(owner, selfShares.get(owner), 'self-mask secret', (b) => selfMaskCommitment(context, owner, b) === commitment);
     applyMask(result, selfMaskSeed(secret, context), -1);
   }
   for (const owner of dropped) {
     const liveNeighbours = (graph.get(owner) ?? []).filter((v) => survivors.has(v));
     if (liveNeighbours.length === 0) continue;
-    const secretKey = rebuild(owner, keyShares.get(owner), 'masking key');
     const ad = ads.get(owner);
-    if (!ad || toBase64(nacl.scalarMult.base(secretKey)) !== ad.maskingPublicKey) {
-      throw new SecAggError(`The rebuilt masking key of ${owner} does not match its advertised key`, 'bad_share');
-    }
+    if (!ad) throw new SecAggError(`Dropped site ${owner} has no advertisement`, 'inconsistent_sets');
+    const secretKey = rebuild(owner, keyShares.get(owner), 'masking key', (k) => toBase64(nacl.scalarMult.base(k)) === ad.maskingPublicKey);
     for (const v of liveNeighbours) {
       const peer = ads.get(v);
       if (!peer) throw new SecAggError(`Survivor ${v} has no advertisement`, 'inconsistent_sets');

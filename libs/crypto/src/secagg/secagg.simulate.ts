@@ -53,6 +53,8 @@ export interface SimulateResult {
   survivors: string[];
   dropped: string[];
   sum: Uint32Array;
+  /** The survivors' masked vectors summed, before unmasking. */
+  aggregate: Uint32Array;
   decoded: DecodedAggregate;
   /** Seconds each surviving site spent in `maskedInput`. */
   maskSeconds: number[];
@@ -169,6 +171,7 @@ export function simulateSecAgg(options: SimulateOptions): SimulateResult {
     survivors: [...survivors].sort(),
     dropped: request.dropped,
     sum,
+    aggregate,
     decoded: dequantize(sum, params),
     maskSeconds,
     unmaskSeconds,

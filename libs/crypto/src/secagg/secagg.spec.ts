@@ -52,6 +52,24 @@ describe(simulateSecAgg.name, () => {
     }
   });
 
+  it('tolerates one wrong share when more than t arrive, and refuses when too many are wrong', () => {
+    const result = simulateSecAgg({ ...base, siteCount: 10, neighbours: 9, threshold: 5, dropAfterShare: ['site-02', 'site-05', 'site-09'], seed: 'liar' });
+    const { params, transcript } = result;
+    const ads = routeAdvertisements(params, transcript.advertisements).accepted;
+    const lie = (m: (typeof transcript.unmaskMessages)[number]) => ({
+      ...m,
+      selfMaskShares: m.selfMaskShares.map((s) => ({ ...s, share: toBase64(fromBase64(s.share).map((b) => b ^ 0x5a)) })),
+      maskKeyShares: m.maskKeyShares.map((s) => ({ ...s, share: toBase64(fromBase64(s.share).map((b) => b ^ 0x5a)) })),
+    });
+    const [first, second, ...others] = transcript.unmaskMessages;
+    if (!first || !second) throw new Error('missing replies');
+    const input = { advertisements: ads, shareMessages: transcript.shareMessages, survivors: result.survivors, aggregate: result.aggregate };
+    const oneLiar = unmaskAggregate(params, { ...input, unmaskMessages: [lie(first), second, ...others] });
+    expect(Buffer.from(oneLiar.buffer).equals(Buffer.from(result.sum.buffer))).toBe(true);
+    // Two liars leave some secret (6 shares, t = 5) with no consistent 5-subset.
+    expect(() => unmaskAggregate(params, { ...input, unmaskMessages: [lie(first), lie(second), ...others] })).toThrow(/rebuild it/);
+  });
+
   it('5 sites, complete graph, nobody drops: the sum is exact', () => {
     const result = simulateSecAgg({ ...base, siteCount: 5, neighbours: 4, threshold: 3, seed: 'look' });
     expect(result.transcript.maskedMessages).toHaveLength(5);
@@ -131,8 +149,9 @@ function makeParams(n: number, neighbours: number, threshold: number): { params:
 }
 
 describe(neighbourGraph.name, () => {
+  const { params } = makeParams(100, 20, 14);
+
   it('is symmetric, has degree k, and changes with the seed', () => {
-    const { params } = makeParams(100, 20, 14);
     const graph = neighbourGraph(params);
     for (const [site, neighbours] of graph) {
       expect(neighbours).toHaveLength(20);
@@ -147,7 +166,6 @@ describe(neighbourGraph.name, () => {
     expect(recommendedNeighbours(100)).toBe(20);
     expect(recommendedNeighbours(10)).toBe(9);
     expect(recommendedThreshold(20)).toBe(14);
-    const { params } = makeParams(100, 20, 14);
     expect(() => validateParams(params)).not.toThrow();
     expect(() => validateParams({ ...params, threshold: 10 })).toThrow(/threshold/);
     expect(() => validateParams({ ...params, neighbours: 21 })).toThrow(/even/);
