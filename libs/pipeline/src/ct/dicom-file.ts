@@ -314,29 +314,61 @@ export function storedToHu(
   offset = 0,
 ): void {
   const n = h.rows * h.columns;
-  let samples: Uint8Array | Uint16Array;
-  if (h.bitsAllocated === 8) {
-    samples = bytes;
-  } else if ((bytes.byteOffset & 1) === 0) {
-    samples = new Uint16Array(bytes.buffer, bytes.byteOffset, n);
-  } else {
-    samples = new Uint16Array(bytes.slice(0, 2 * n).buffer, 0, n);
-  }
   const bits = Math.min(h.bitsStored, h.bitsAllocated);
   const signed = h.pixelRepresentation === 1;
-  const shift = 32 - bits;
-  const mask = bits >= 32 ? 0xffffffff : (1 << bits) - 1;
-  const slope = h.slope;
-  const intercept = h.intercept;
-  const padLo = h.padding ? h.padding[0] : 1;
-  const padHi = h.padding ? h.padding[1] : 0;
+  // Padding is tested on the HU value: v → v·slope + intercept is monotonic, so the stored range maps to an HU range.
+  let padLo = Infinity;
+  let padHi = -Infinity;
+  if (h.padding) {
+    const a = h.padding[0] * h.slope + h.intercept;
+    const b = h.padding[1] * h.slope + h.intercept;
+    padLo = Math.min(a, b);
+    padHi = Math.max(a, b);
+  }
+  const dst = out.subarray(offset, offset + n);
+  if (h.bitsAllocated === 8) {
+    huFromUint8(bytes.subarray(0, n), signed ? 32 - bits : 0, (1 << bits) - 1, h.slope, h.intercept, padLo, padHi, dst);
+    return;
+  }
+  const aligned = (bytes.byteOffset & 1) === 0 ? bytes : bytes.slice(0, 2 * n);
+  if (signed && bits === 16) {
+    huFromInt16(new Int16Array(aligned.buffer, aligned.byteOffset, n), h.slope, h.intercept, padLo, padHi, dst);
+  } else {
+    huFromUint16(new Uint16Array(aligned.buffer, aligned.byteOffset, n), signed ? 32 - bits : 0, bits >= 16 ? 0xffff : (1 << bits) - 1, h.slope, h.intercept, padLo, padHi, dst);
+  }
+}
+
+// Monomorphic loops: one element type each, so V8 keeps them tight.
+
+function huFromInt16(src: Int16Array, slope: number, intercept: number, padLo: number, padHi: number, out: Float32Array): void {
+  const n = out.length;
   for (let i = 0; i < n; i++) {
-    const raw = samples[i] ?? 0;
-    const v = signed ? (raw << shift) >> shift : raw & mask;
-    if (v >= padLo && v <= padHi) {
-      out[offset + i] = -1000;
-    } else {
-      out[offset + i] = v * slope + intercept;
+    const v = (src[i] as number) * slope + intercept;
+    out[i] = v >= padLo && v <= padHi ? -1000 : v;
+  }
+}
+
+/** shift > 0: sign-extend from (32 − shift) bits; shift = 0: mask. */
+function huFromUint16(src: Uint16Array, shift: number, mask: number, slope: number, intercept: number, padLo: number, padHi: number, out: Float32Array): void {
+  const n = out.length;
+  if (shift > 0) {
+    for (let i = 0; i < n; i++) {
+      const v = (((src[i] as number) << shift) >> shift) * slope + intercept;
+      out[i] = v >= padLo && v <= padHi ? -1000 : v;
     }
+  } else {
+    for (let i = 0; i < n; i++) {
+      const v = ((src[i] as number) & mask) * slope + intercept;
+      out[i] = v >= padLo && v <= padHi ? -1000 : v;
+    }
+  }
+}
+
+function huFromUint8(src: Uint8Array, shift: number, mask: number, slope: number, intercept: number, padLo: number, padHi: number, out: Float32Array): void {
+  const n = out.length;
+  for (let i = 0; i < n; i++) {
+    const raw = src[i] as number;
+    const v = (shift > 0 ? (raw << shift) >> shift : raw & mask) * slope + intercept;
+    out[i] = v >= padLo && v <= padHi ? -1000 : v;
   }
 }

@@ -76,9 +76,6 @@ export async function preprocessSource(source: SliceSource, options: PreprocessO
   };
 
   let k = 0;
-  const lo = HU_WINDOW.min;
-  const hi = HU_WINDOW.max;
-  const scale = 1 / (hi - lo);
   for (let i = 0; i < zOut; i++) {
     const q = p0 + (zOut > 1 ? (i * extent) / (zOut - 1) : 0);
     while (k < slices - 2 && (positions[k + 1] ?? 0) < q) k++;
@@ -88,12 +85,7 @@ export async function preprocessSource(source: SliceSource, options: PreprocessO
     t = t < 0 ? 0 : t > 1 ? 1 : t;
     const a = await load(k);
     const b = t > 0 ? await load(k + 1) : a;
-    const ta = 1 - t;
-    for (let j = 0; j < planeArea; j++) {
-      let v = (a[j] as number) * ta + (b[j] as number) * t;
-      if (v > hi || v < lo) v = lo;
-      mixed[j] = (v - lo) * scale;
-    }
+    mixWindowNormalize(a, b, t, mixed);
     resamplePlaneSparse(mixed, aaY, aaX, out, tmpResize, i * size * size);
     options.onProgress?.(i + 1, zOut);
   }
@@ -103,6 +95,20 @@ export async function preprocessSource(source: SliceSource, options: PreprocessO
     spacingMm: [zOut > 1 ? extent / (zOut - 1) : step, (rows * dy) / size, (columns * dx) / size],
     warnings: [...source.warnings],
   };
+}
+
+/** out = windowNormalize((1 − t)·a + t·b), elementwise (spec §1 steps 3–5 on one output slice). */
+function mixWindowNormalize(a: Float32Array, b: Float32Array, t: number, out: Float32Array): void {
+  const lo = HU_WINDOW.min;
+  const hi = HU_WINDOW.max;
+  const scale = 1 / (hi - lo);
+  const ta = 1 - t;
+  const n = out.length;
+  for (let j = 0; j < n; j++) {
+    let v = (a[j] as number) * ta + (b[j] as number) * t;
+    if (v > hi || v < lo) v = lo;
+    out[j] = (v - lo) * scale;
+  }
 }
 
 /** Spec §1 on a study already in memory (see preprocessSource). */

@@ -1,5 +1,5 @@
 /** Reading a CT study from DICOM files or a NIfTI volume (issue 3 steps 1–4). */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { checkPixelFormat, parseDicomBuffer, readFrameHu, type FrameHeader, type ParsedDicom } from './dicom-file';
 import { DicomError } from './errors';
@@ -28,6 +28,30 @@ export interface SliceSource {
   otherSeries: OtherSeries[];
   warnings: string[];
   read(k: number, out: Float32Array, offset?: number): Promise<void>;
+}
+
+/**
+ * Reads whole files into one reused buffer (grown as needed), so that streaming a series allocates
+ * nothing per slice. The returned view is valid until the next call.
+ */
+class FileReader {
+  private pool = Buffer.alloc(0);
+  read(file: string): Buffer {
+    const fd = openSync(file, 'r');
+    try {
+      const size = fstatSync(fd).size;
+      if (size > this.pool.length) this.pool = Buffer.allocUnsafe(Math.max(size, Math.ceil(this.pool.length * 1.5)));
+      let done = 0;
+      while (done < size) {
+        const n = readSync(fd, this.pool, done, size - done, done);
+        if (n === 0) break;
+        done += n;
+      }
+      return this.pool.subarray(0, done);
+    } finally {
+      closeSync(fd);
+    }
+  }
 }
 
 function isNiftiPath(p: string): boolean {
@@ -69,6 +93,7 @@ function scanFiles(files: string[]): Scan {
   const frames: FrameHeader[] = [];
   const skipped: Scan['skipped'] = [];
   const niftiFiles: string[] = [];
+  const reader = new FileReader();
   for (const file of files) {
     if (isNiftiPath(file)) {
       niftiFiles.push(file);
@@ -77,7 +102,7 @@ function scanFiles(files: string[]): Scan {
     const base = file.split(/[\\/]/).pop() ?? file;
     if (SKIP_NAMES.test(base) && files.length > 1) continue;
     try {
-      const parsed = parseDicomBuffer(readFileSync(file), file);
+      const parsed = parseDicomBuffer(reader.read(file), file);
       checkPixelLength(parsed);
       frames.push(...parsed.frames);
     } catch (error) {
@@ -216,6 +241,7 @@ export async function openStudy(input: string | string[], options: ReadStudyOpti
 
   let cachedFile = '';
   let cached: ParsedDicom | undefined;
+  const reader = new FileReader();
   const frames = sorted.frames;
   return {
     rows: sorted.rows,
@@ -230,7 +256,7 @@ export async function openStudy(input: string | string[], options: ReadStudyOpti
       const h = frames[k];
       if (!h) throw new RangeError(`slice ${k} out of range`);
       if (h.file !== cachedFile || !cached) {
-        cached = parseDicomBuffer(readFileSync(h.file), h.file);
+        cached = parseDicomBuffer(reader.read(h.file), h.file);
         cachedFile = h.file;
       }
       await readFrameHu(cached, h, out, offset);
