@@ -8,6 +8,7 @@ import { WEB_OUTPUT_DIR, launchTestBrowser, type TestBrowser } from './helpers/w
 type Coordinator = Awaited<ReturnType<typeof startTestCoordinator>>;
 
 let coordinator: Coordinator;
+let coordinatorStopped = false;
 let browser: TestBrowser;
 const sites: SimSite[] = [];
 
@@ -26,7 +27,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   for (const site of sites) site.disconnect();
-  await coordinator?.dispose();
+  if (!coordinatorStopped) await coordinator?.dispose();
 });
 
 describe('coordinator dashboard', () => {
@@ -99,5 +100,15 @@ describe('coordinator dashboard', () => {
     await page.getByRole('button', { name: 'Create enrolment token' }).click();
     await expect.poll(() => page.locator('#error').textContent()).toMatch(/read-only token cannot change anything/);
     expect(browser.errors.filter((e) => !/status of 40[13]/.test(e))).toEqual([]);
+  });
+
+  it('tells the admin when the coordinator is unreachable', async () => {
+    const { page } = browser;
+    await expect.poll(() => page.locator('#live').textContent()).toBe('● Live');
+    coordinatorStopped = true;
+    await coordinator.dispose();
+    await expect.poll(() => page.locator('#live').textContent()).toMatch(/Connection lost|unreachable/);
+    await page.getByRole('button', { name: 'Verify hash chain' }).click();
+    await expect.poll(() => page.locator('#error').textContent()).toBe(`The coordinator at ${coordinator.url} is not reachable. Is it running?`);
   });
 });
