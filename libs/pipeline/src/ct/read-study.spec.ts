@@ -337,6 +337,42 @@ describe('bad input', () => {
   });
 });
 
+describe('geometry problems in DICOM series, end to end', () => {
+  function slice(z: number, ippX: number, dir: string, name: string, pixels: Int16Array, rows = 128): void {
+    const els = ctElements({ z, rows, pixels, instance: Math.round(z) + 1 }).map((e) =>
+      e.tag === 0x00200032 ? { ...e, value: `${ippX}\\0\\${z}` } : e,
+    );
+    writeCt(dir, name, els);
+  }
+
+  it('corrects a gantry tilt: a structure fixed in the patient stays in place after preprocessing', async () => {
+    // 1 mm pixels, 128 x 128; slice k starts 3k mm further right, so a column fixed at x = 60..67 mm moves 3k pixels left.
+    const dir = join(tmp, 'tilt');
+    for (let k = 0; k < 4; k++) {
+      const px = new Int16Array(128 * 128).fill(-1000);
+      for (let i = 0; i < 128; i++) for (let j = 60 - 3 * k; j < 68 - 3 * k; j++) px[i * 128 + j] = 0;
+      slice(2 * k, 3 * k, dir, `s${k}.dcm`, px);
+    }
+    const v = await preprocessPath(dir);
+    expect(v.warnings.join()).toMatch(/gantry tilt or table shift \(56\.31°, up to 9 pixels\): slices shifted back into line/);
+    const plane = 128 * 128;
+    for (let z = 0; z < v.shape[0]; z++) {
+      expect(v.data[z * plane + 64 * 128 + 63]).toBeCloseTo(1000 / 1400, 4);
+      expect(v.data[z * plane + 64 * 128 + 40]).toBeCloseTo(0, 4);
+    }
+  });
+
+  it('fills a missing slice by interpolation and says so', async () => {
+    const dir = join(tmp, 'missing');
+    for (const z of [0, 1, 2, 4, 5]) slice(z, 0, dir, `m${z}.dcm`, new Int16Array(128 * 128).fill(-1000 + 100 * z));
+    const v = await preprocessPath(dir);
+    expect(v.warnings.join()).toMatch(/1 missing slice/);
+    expect(v.shape[0]).toBe(6);
+    // z = 3 mm is between the slices at 2 and 4 mm: HU -700.
+    expect(v.data[3 * 128 * 128 + 500]).toBeCloseTo(300 / 1400, 4);
+  });
+});
+
 describe('multi-frame (enhanced) CT', () => {
   it('reads frames with per-frame positions and shared pixel measures, sorted by position', async () => {
     const zs = [10, 0, 5];
