@@ -146,6 +146,15 @@ describe('wasm kernels', () => {
     await compare('Reverse', { x: { shape: x, seed: 19 } }, { dims });
   });
 
+  it.each([
+    { x: [4, 6, 5, 3], axis: [0, 1, 2], keepDims: false },
+    { x: [4, 6, 5, 3], axis: [1, 0], keepDims: true },
+    { x: [4, 6, 5], axis: [2], keepDims: false },
+    { x: [4, 6, 5], axis: [0, 2], keepDims: false },
+  ])('Sum matches cpu for x $x, axis $axis, keepDims $keepDims', async ({ x, axis, keepDims }) => {
+    await compare('Sum', { x: { shape: x, seed: 20 } }, { axis, keepDims });
+  });
+
   it('splits large problems into chunks and still matches cpu', async () => {
     setWasmKernelChunkFloats(1000);
     try {

@@ -1,0 +1,109 @@
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import type { ModelBlob } from '@fedct/protocol';
+import { CNN3D_MODEL, createCnn3d, type Cnn3dConfig } from '../models/cnn3d';
+import { mulberry32 } from '../models/seeded-random';
+import { getModelBlob } from '../models/weights';
+import { fitModel, startFrom, validateFitOptions, type FitOptions } from './fit';
+import { classificationMetrics, flattenMetrics, type ClassificationMetrics } from './metrics';
+import { modelFromBlob } from './model-from-blob';
+import { shuffled, type LabelledVolume, type TrainResult } from './data';
+import { TrainError } from './train.errors';
+
+/** Options of {@link trainClassifier}. */
+export interface ClassifierTrainOptions extends FitOptions {
+  config: Cnn3dConfig;
+  /** Weights to start from (the global model), or null to start from `initSeed`'s initialisation. */
+  initialWeights: ModelBlob | null;
+  /** Seed of the initial weights when `initialWeights` is null: the same on every site. Default 0. */
+  initSeed?: number;
+  /** Infection volumes of shape `config.inputShape` with labels 0 control, 1 covid-19, 2 cap. */
+  data: LabelledVolume[];
+  /** Seed of shuffling and dropout: the same seed gives the same weights. */
+  seed: number;
+}
+
+function checkVolumes(volumes: readonly LabelledVolume[], shape: readonly number[], classes: number): void {
+  volumes.forEach((v, i) => {
+    if (v.shape.join(',') !== shape.join(',')) {
+      throw new TrainError(`volume ${i} is ${v.shape.join('×')}, the classifier expects ${shape.join('×')}`);
+    }
+    if (v.data.length !== v.shape[0] * v.shape[1] * v.shape[2]) throw new TrainError(`volume ${i} holds ${v.data.length} values for shape ${v.shape.join('×')}`);
+    if (!Number.isInteger(v.label) || v.label < 0 || v.label >= classes) throw new TrainError(`volume ${i} has label ${v.label}; use 0..${classes - 1}`);
+  });
+}
+
+function stack(volumes: readonly LabelledVolume[], indices: readonly number[], shape: readonly number[]): tf.Tensor5D {
+  const size = (shape[0] ?? 0) * (shape[1] ?? 0) * (shape[2] ?? 0);
+  const x = new Float32Array(indices.length * size);
+  indices.forEach((index, b) => x.set((volumes[index] as LabelledVolume).data, b * size));
+  return tf.tensor5d(x, [indices.length, shape[0] ?? 0, shape[1] ?? 0, shape[2] ?? 0, 1]);
+}
+
+/**
+ * Trains the 3-D CNN (`covidctnet-spec.md` §5) on labelled infection volumes: categorical
+ * cross-entropy, Adam. Returns the new weights, the number of volumes and `{ loss }` (last epoch).
+ * @throws TrainError on empty data, shapes other than `config.inputShape`, or invalid options.
+ */
+export async function trainClassifier(options: ClassifierTrainOptions): Promise<TrainResult> {
+  validateFitOptions(options);
+  const { config, data } = options;
+  if (data.length === 0) throw new TrainError('no volumes to train the classifier on');
+  checkVolumes(data, config.inputShape, config.classes);
+  const rng = mulberry32(options.seed);
+  const model = createCnn3d(config, { seed: options.initSeed ?? 0 });
+  try {
+    startFrom(model, options.initialWeights, CNN3D_MODEL);
+    const loss = await fitModel(
+      model, options, rng,
+      () => {
+        const order = shuffled(data.length, rng);
+        const batches: number[][] = [];
+        for (let i = 0; i < order.length; i += options.batchSize) batches.push(order.slice(i, i + options.batchSize));
+        return batches;
+      },
+      (batch) => ({
+        x: stack(data, batch, config.inputShape),
+        y: tf.oneHot(tf.tensor1d(batch.map((i) => (data[i] as LabelledVolume).label), 'int32'), config.classes),
+      }),
+      (yTrue, yPred) => tf.mean(tfl.metrics.categoricalCrossentropy(yTrue, yPred)),
+    );
+    return { weights: getModelBlob(model, CNN3D_MODEL, config), sampleCount: data.length, metrics: { loss } };
+  } finally {
+    model.dispose();
+  }
+}
+
+/** Class probabilities (rows [control, covid-19, cap]) of each volume. */
+export async function predictClasses(model: tfl.LayersModel, volumes: readonly LabelledVolume[] | readonly Omit<LabelledVolume, 'label'>[], batchSize = 4): Promise<number[][]> {
+  const shape = (model.inputs[0]?.shape ?? []).slice(1, 4).map((d) => d ?? 0);
+  const out: number[][] = [];
+  for (let start = 0; start < volumes.length; start += batchSize) {
+    const indices = Array.from({ length: Math.min(batchSize, volumes.length - start) }, (_, i) => start + i);
+    const probs = tf.tidy(() => (model.predict(stack(volumes as LabelledVolume[], indices, shape)) as tf.Tensor2D).arraySync());
+    out.push(...probs);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return out;
+}
+
+/**
+ * Evaluates a classifier on labelled infection volumes: every `covidctnet-spec.md` §6 metric, the
+ * same as a flat record (for round results), and the probabilities.
+ */
+export async function evaluateClassifier(options: { weights: ModelBlob | tfl.LayersModel; data: LabelledVolume[]; batchSize?: number }): Promise<{
+  metrics: ClassificationMetrics; flat: Record<string, number>; probabilities: number[][];
+}> {
+  if (options.data.length === 0) throw new TrainError('no volumes to evaluate');
+  const owned = !(options.weights instanceof tfl.LayersModel);
+  const model = options.weights instanceof tfl.LayersModel ? options.weights : modelFromBlob(options.weights, CNN3D_MODEL);
+  try {
+    const shape = (model.inputs[0]?.shape ?? []).slice(1, 4).map((d) => d ?? 0);
+    checkVolumes(options.data, shape, 3);
+    const probabilities = await predictClasses(model, options.data, options.batchSize);
+    const metrics = classificationMetrics(options.data.map((v) => v.label), probabilities);
+    return { metrics, flat: flattenMetrics(metrics), probabilities };
+  } finally {
+    if (owned) model.dispose();
+  }
+}

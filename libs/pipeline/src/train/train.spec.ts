@@ -1,0 +1,126 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../backend';
+import { resizeDepth } from '../ct';
+import { createBcduNet } from '../models/bcdunet';
+import { mulberry32 } from '../models/seeded-random';
+import { getModelBlob, setModelWeights } from '../models/weights';
+import { trainClassifier, evaluateClassifier } from './classifier';
+import { evaluateDenoiser, extractInfection, trainDenoiser } from './denoiser';
+import type { LabelledVolume, SliceSet } from './data';
+import { TrainError } from './train.errors';
+
+const BCDU = { size: 16, base: 2 };
+const CNN = { inputShape: [6, 8, 8] as [number, number, number], filters: [2, 2], denseUnits: 4, dropout: 0.3, classes: 3 };
+
+function slices(count: number, size: number, seed: number): SliceSet {
+  const rng = mulberry32(seed);
+  return { data: Float32Array.from({ length: count * size * size }, () => rng()), count, height: size, width: size };
+}
+
+function volumes(count: number, seed: number): LabelledVolume[] {
+  const rng = mulberry32(seed);
+  return Array.from({ length: count }, (_, i) => ({
+    data: Float32Array.from({ length: 6 * 8 * 8 }, () => rng() + (i % 3) * 0.5),
+    shape: [6, 8, 8] as [number, number, number],
+    label: i % 3,
+  }));
+}
+
+function distance(a: Float32Array, b: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += ((a[i] ?? 0) - (b[i] ?? 0)) ** 2;
+  return Math.sqrt(s);
+}
+
+describe('training', () => {
+  beforeAll(async () => {
+    await initBackend('wasm');
+  });
+
+  it('trains the denoiser reproducibly: same seed, same weights; another seed, other weights; no leaked tensors', async () => {
+    const data = slices(6, 32, 1);
+    const options = { config: BCDU, initialWeights: null, data, epochs: 1, batchSize: 3, learningRate: 1e-3, seed: 5 };
+    const before = tf.memory().numTensors;
+    const a = await trainDenoiser(options);
+    expect(tf.memory().numTensors).toBe(before);
+    const b = await trainDenoiser(options);
+    const c = await trainDenoiser({ ...options, seed: 6 });
+    expect(a.sampleCount).toBe(6);
+    expect(Number.isFinite(a.metrics.loss)).toBe(true);
+    expect(a.weights.manifest.model).toBe('bcdunet');
+    expect(b.weights.weights).toEqual(a.weights.weights);
+    expect(c.weights.weights).not.toEqual(a.weights.weights);
+    const start = createBcduNet(BCDU, { seed: 0 });
+    expect(distance(a.weights.weights, getModelBlob(start, 'bcdunet', BCDU).weights)).toBeGreaterThan(0);
+    start.dispose();
+  });
+
+  it('reports progress after every step and rejects bad options', async () => {
+    const seen: string[] = [];
+    await trainDenoiser({
+      config: BCDU, initialWeights: null, data: slices(4, 16, 2), epochs: 2, batchSize: 2, learningRate: 1e-3, seed: 1,
+      onProgress: (p) => seen.push(`${p.epoch}/${p.epochs}:${p.step}/${p.steps}`),
+    });
+    expect(seen).toEqual(['1/2:1/2', '1/2:2/2', '2/2:1/2', '2/2:2/2']);
+    await expect(trainDenoiser({ config: BCDU, initialWeights: null, data: slices(0, 16, 2), epochs: 1, batchSize: 2, learningRate: 1e-3, seed: 1 }))
+      .rejects.toThrow(TrainError);
+    await expect(trainDenoiser({ config: BCDU, initialWeights: null, data: slices(2, 16, 2), epochs: 0, batchSize: 2, learningRate: 1e-3, seed: 1 }))
+      .rejects.toThrow(/epochs/);
+  });
+
+  it('keeps FedProx updates closer to the starting weights than plain training', async () => {
+    const data = volumes(6, 3);
+    const base = { config: CNN, initialWeights: null, data, epochs: 3, batchSize: 3, learningRate: 0.05, seed: 2 };
+    const start = (await trainClassifier({ ...base, epochs: 1, learningRate: 1e-9 })).weights;
+    const plain = await trainClassifier({ ...base, initialWeights: start });
+    const prox = await trainClassifier({ ...base, initialWeights: start, proximalMu: 100 });
+    expect(distance(prox.weights.weights, start.weights)).toBeLessThan(0.8 * distance(plain.weights.weights, start.weights));
+  });
+
+  it('trains the classifier reproducibly, evaluates it and leaks no tensors', async () => {
+    const data = volumes(6, 4);
+    const options = { config: CNN, initialWeights: null, data, epochs: 2, batchSize: 2, learningRate: 1e-2, seed: 9 };
+    const before = tf.memory().numTensors;
+    const a = await trainClassifier(options);
+    const b = await trainClassifier(options);
+    expect(b.weights.weights).toEqual(a.weights.weights);
+    const evaluation = await evaluateClassifier({ weights: a.weights, data });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(evaluation.probabilities).toHaveLength(6);
+    evaluation.probabilities.forEach((p) => expect(p.reduce((s, v) => s + v, 0)).toBeCloseTo(1, 5));
+    expect(evaluation.flat.count).toBe(6);
+    expect(evaluation.metrics.confusion.flat().reduce((s, v) => s + v, 0)).toBe(6);
+    await expect(trainClassifier({ ...options, data: [{ ...data[0]!, shape: [6, 8, 4] }] })).rejects.toThrow(/6×8×4/);
+  });
+
+  it('extracts the infection volume as x − BCDUNet(x) per slice, resized to the requested depth', async () => {
+    const model = createBcduNet(BCDU, { seed: 3 });
+    const blob = getModelBlob(model, 'bcdunet', BCDU);
+    const volume = slices(5, 16, 7);
+    const before = tf.memory().numTensors;
+    const out = await extractInfection({ denoiser: blob, volume: volume.data, shape: [5, 16, 16], depth: 3, batchSize: 2 });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(out.shape).toEqual([3, 16, 16]);
+    const expected = tf.tidy(() => {
+      const x = tf.tensor4d(volume.data, [5, 16, 16, 1]);
+      return tf.sub(x, model.predict(x) as tf.Tensor).dataSync() as Float32Array;
+    });
+    const reference = resizeDepth({ data: expected, shape: [5, 16, 16] }, 3);
+    expect(distance(out.data, reference) / Math.sqrt(reference.length)).toBeLessThan(1e-5);
+    // Slices larger than the model are block-averaged to its size first.
+    const big = await extractInfection({ denoiser: model, volume: new Float32Array(2 * 32 * 32).fill(0.5), shape: [2, 32, 32], depth: 2 });
+    expect(big.shape).toEqual([2, 16, 16]);
+    setModelWeights(model, blob);
+    model.dispose();
+  });
+
+  it('scores a denoiser on noisy held-out slices against doing nothing', async () => {
+    const model = createBcduNet(BCDU, { seed: 3 });
+    const metrics = await evaluateDenoiser({ weights: getModelBlob(model, 'bcdunet', BCDU), data: slices(3, 16, 8), seed: 1 });
+    model.dispose();
+    expect(metrics.count).toBe(3);
+    expect(metrics.noisy_mse).toBeGreaterThan(0);
+    expect(Number.isFinite(metrics.bce)).toBe(true);
+  });
+});
