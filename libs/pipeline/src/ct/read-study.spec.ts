@@ -373,6 +373,52 @@ describe('geometry problems in DICOM series, end to end', () => {
   });
 });
 
+describe('a data set without preamble (implicit VR little endian, as some old exports write)', () => {
+  function implicitFile(z: number, value: number): Buffer {
+    const parts: Buffer[] = [];
+    const el = (group: number, element: number, data: Buffer): void => {
+      const h = Buffer.alloc(8);
+      h.writeUInt16LE(group, 0);
+      h.writeUInt16LE(element, 2);
+      h.writeUInt32LE(data.length, 4);
+      parts.push(h, data);
+    };
+    const text = (v: string): Buffer => Buffer.from(v.length % 2 ? `${v} ` : v, 'latin1');
+    const us = (v: number): Buffer => {
+      const b = Buffer.alloc(2);
+      b.writeUInt16LE(v);
+      return b;
+    };
+    el(0x0008, 0x0060, text('CT'));
+    el(0x0020, 0x000e, text('7.7'));
+    el(0x0020, 0x0032, text(`0\\0\\${z}`));
+    el(0x0020, 0x0037, text('1\\0\\0\\0\\1\\0'));
+    el(0x0028, 0x0002, us(1));
+    el(0x0028, 0x0004, text('MONOCHROME2'));
+    el(0x0028, 0x0010, us(2));
+    el(0x0028, 0x0011, us(2));
+    el(0x0028, 0x0030, text('1\\1'));
+    el(0x0028, 0x0100, us(16));
+    el(0x0028, 0x0101, us(16));
+    el(0x0028, 0x0103, us(1));
+    el(0x0028, 0x1052, text('-1024'));
+    el(0x0028, 0x1053, text('1'));
+    el(0x7fe0, 0x0010, Buffer.from(Int16Array.of(value, value, value, value).buffer));
+    return Buffer.concat(parts);
+  }
+
+  it('is read like a Part 10 file', async () => {
+    const dir = join(tmp, 'raw-implicit');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'a'), implicitFile(0, 24));
+    writeFileSync(join(dir, 'b'), implicitFile(3, 1024));
+    const study = await readStudy(dir);
+    expect(study.shape).toEqual([2, 2, 2]);
+    expect(study.spacingMm[0]).toBe(3);
+    expect(Array.from(study.hu)).toEqual([-1000, -1000, -1000, -1000, 0, 0, 0, 0]);
+  });
+});
+
 describe('multi-frame (enhanced) CT', () => {
   it('reads frames with per-frame positions and shared pixel measures, sorted by position', async () => {
     const zs = [10, 0, 5];
