@@ -275,7 +275,7 @@ function buildModel(options: PhantomOptions): Model {
       [side * 0.7, -0.4, -0.8],
       [side * 0.4, 0.8, -0.3],
     ] as [number, number, number][]) {
-      branch(vessels, rnd, hilum, [dx + (rnd() - 0.5) * 0.3, dy, dz], 38 * scale, 5.5 * scale, 5);
+      branch(vessels, rnd, hilum, [dx + (rnd() - 0.5) * 0.3, dy, dz], 36 * scale, 5.5 * scale, 6);
     }
     const bronchus: [number, number, number] = [side * 22 * scale, lungCy - 6 * scale, hilumZ + 10];
     airways.push({ a: [0, lungCy - 10 * scale, hilumZ + 25], b: bronchus, r: 6.5 * scale });
@@ -288,6 +288,22 @@ function buildModel(options: PhantomOptions): Model {
     }
   }
   airways.push({ a: [0, lungCy - 10 * scale, hilumZ + 25], b: [0, lungCy - 14 * scale, lungTop + 200], r: 9 * scale });
+  // Peripheral vessels everywhere in the lungs: short, thin, randomly oriented segments.
+  const peripheral = Math.round(70 * scale);
+  for (const side of [-1, 1]) {
+    for (let i = 0; i < peripheral; i++) {
+      const z = lungBase + rnd() * lungHeight * 0.95;
+      const h = (z - lungBase) / lungHeight;
+      const taper = Math.min(1, 1.35 * Math.sqrt(Math.max(0, 1 - h)));
+      const t = rnd() * 2 * Math.PI;
+      const rr = Math.sqrt(rnd()) * 0.9;
+      const a: [number, number, number] = [side * ribA * 0.5 + Math.cos(t) * rr * lungA * taper, lungCy + Math.sin(t) * rr * lungB * (0.55 + 0.45 * taper), z];
+      const len = 12 + 18 * rnd();
+      const d = [rnd() - 0.5, rnd() - 0.5, rnd() - 0.5];
+      const n = Math.hypot(d[0] ?? 0, d[1] ?? 0, d[2] ?? 0) || 1;
+      vessels.push({ a, b: [a[0] + ((d[0] ?? 0) / n) * len, a[1] + ((d[1] ?? 0) / n) * len, a[2] + ((d[2] ?? 0) / n) * len], r: (0.7 + 1.3 * rnd()) * scale });
+    }
+  }
 
   const model: Model = {
     profile, slices, spacing, z0, origin, cy, bodyA, bodyB, fat, ribA, ribB,
@@ -483,7 +499,11 @@ function renderSlice(m: Model, k: number, out: Float32Array, lung: Uint8Array): 
     }
   }
   drawPathology(m, z, out, lung);
-  drawTubes(m, m.vessels, z, out, lung, (d, r, cur) => (d < r ? 40 : d < r + 0.7 ? Math.max(cur, -300) : cur));
+  // Vessels with a one-pixel partial-volume edge; airway lumens (air) with a thin wall.
+  drawTubes(m, m.vessels, z, out, lung, (d, r, cur) => {
+    const a = Math.min(1, Math.max(0, r + 0.5 - d));
+    return a > 0 ? cur + (Math.max(cur, 40) - cur) * a : cur;
+  });
   drawTubes(m, m.airways, z, out, lung, (d, r, cur) => (d < r ? -985 : d < r + 1.6 ? Math.max(cur, 20) : cur), true);
 }
 
