@@ -3,3 +3,4 @@ export * from './backend';
 export * from './models';
 export * from './noise';
 export * from './train';
+export * from './profile';
