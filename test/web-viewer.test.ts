@@ -100,6 +100,14 @@ describe('clinician viewer', () => {
     await page.getByLabel('Infection map').check();
     expect(withOverlay).toBeGreaterThan(200);
     expect(withoutOverlay).toBeLessThan(withOverlay / 20);
+    // A higher threshold shows fewer pixels of the map.
+    const counted = async () => Number(/: (\d+) pixels/.exec((await page.locator('#overlay-info').textContent()) ?? '')?.[1]);
+    const atDefault = await counted();
+    expect(atDefault).toBeGreaterThan(0);
+    await page.getByLabel('Threshold').fill('90');
+    await expect.poll(counted).toBeLessThan(atDefault);
+    await page.getByLabel('Threshold').fill('25');
+    await expect.poll(counted).toBe(atDefault);
     await page.waitForTimeout(300);
     await page.screenshot({ path: join(WEB_OUTPUT_DIR, 'viewer.png') });
   });

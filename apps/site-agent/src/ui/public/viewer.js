@@ -18,6 +18,8 @@ const state = {
   infection: null,
   slice: 0,
   busy: false,
+  /** Display threshold of the infection map (values below are transparent). */
+  overlayMin: 0,
 };
 
 function showError(message) {
@@ -171,7 +173,7 @@ function sliceSums(infection, shape, threshold) {
 
 function mostInfectedSlice() {
   if (!state.infection || !state.result?.overlay) return Math.floor(state.shape[0] / 2);
-  const sums = sliceSums(state.infection, state.shape, state.result.overlay.min);
+  const sums = sliceSums(state.infection, state.shape, state.overlayMin);
   let best = 0;
   for (let z = 1; z < sums.length; z++) if (sums[z] > sums[best]) best = z;
   return best;
@@ -211,12 +213,32 @@ async function showImages(result) {
   if (result.infectionUrl) {
     list.push({ url: result.infectionUrl, name: 'infection.nii', colormap: 'warm', opacity: overlayOpacity(), cal_min: result.overlay.min, cal_max: result.overlay.max });
   }
+  state.overlayMin = result.overlay ? thresholdValue() : 0;
+  if (result.infectionUrl) list[1].cal_min = state.overlayMin;
   await nv.loadVolumes(list);
   const slider = $('slice');
   slider.max = String(result.shape[0]);
   $('overlay-on').disabled = !result.infectionUrl;
+  $('overlay-threshold').disabled = !result.infectionUrl;
   $('jump-max').disabled = !result.infectionUrl;
   setSlice(mostInfectedSlice());
+}
+
+function thresholdValue() {
+  const fraction = Number($('overlay-threshold').value) / 100;
+  return state.result?.overlay ? state.result.overlay.max * fraction : 0;
+}
+
+function applyThreshold() {
+  $('overlay-threshold-label').textContent = `${$('overlay-threshold').value} % of the map's high end`;
+  if (!state.result?.overlay) return;
+  state.overlayMin = thresholdValue();
+  const nv = state.nv;
+  if (nv && nv.volumes.length > 1) {
+    nv.volumes[1].cal_min = state.overlayMin;
+    nv.updateGLVolume();
+  }
+  updateOverlayInfo();
 }
 
 function overlayOpacity() {
@@ -271,7 +293,7 @@ function updateOverlayInfo() {
   const [, ny, nx] = state.shape;
   const plane = ny * nx;
   let count = 0;
-  for (let i = state.slice * plane; i < (state.slice + 1) * plane; i++) if (state.infection[i] > state.result.overlay.min) count++;
+  for (let i = state.slice * plane; i < (state.slice + 1) * plane; i++) if (state.infection[i] > state.overlayMin) count++;
   $('overlay-info').textContent = `Infection map on this slice: ${count} pixels above the display threshold.`;
 }
 
@@ -293,7 +315,7 @@ function drawSummarySlice(ctx, z, x0, y0, size) {
   const [, ny, nx] = state.shape;
   const image = ctx.createImageData(nx, ny);
   const [calMin, calMax] = windowToCal(...readWindow());
-  const overlay = state.result.overlay;
+  const overlay = state.result.overlay ? { min: state.overlayMin, max: state.result.overlay.max } : null;
   const alpha = $('overlay-on').checked ? Number($('overlay-opacity').value) / 100 : 0;
   const plane = ny * nx;
   for (let i = 0; i < plane; i++) {
@@ -346,7 +368,7 @@ function saveSummary() {
   ctx.fillStyle = '#bbb';
   ctx.fillText(`model ${result.model.version ?? '(file)'} · sha256 ${result.model.sha256.slice(0, 16)}… · ${new Date().toISOString()}`, 10, 80);
   ctx.fillText(`${result.description ?? result.path}`.slice(0, 110), 10, 102);
-  const sums = state.infection && result.overlay ? sliceSums(state.infection, state.shape, result.overlay.min) : null;
+  const sums = state.infection && result.overlay ? sliceSums(state.infection, state.shape, state.overlayMin) : null;
   const order = sums ? [...sums.keys()].sort((a, b) => sums[b] - sums[a]).filter((z) => z !== state.slice) : [];
   const fallback = [Math.floor(state.shape[0] / 4), Math.floor((3 * state.shape[0]) / 4)];
   const slices = [state.slice, order[0] ?? fallback[0], order[1] ?? fallback[1]];
@@ -391,6 +413,7 @@ function wire() {
   };
   $('overlay-on').addEventListener('change', overlayChanged);
   $('overlay-opacity').addEventListener('input', overlayChanged);
+  $('overlay-threshold').addEventListener('input', applyThreshold);
   $('jump-max').addEventListener('click', () => setSlice(mostInfectedSlice()));
   $('save-png').addEventListener('click', saveSummary);
   $('viewer-canvas').addEventListener('pointerup', () => {
