@@ -37,6 +37,24 @@ describe(generatePhantomStudy.name, () => {
     expect(c.lesions).not.toEqual(a.lesions);
   });
 
+  it('keeps the patient of a seed across classes: pathology only adds density, in a small part of the volume', () => {
+    const control = generatePhantomStudy({ cls: 'control', seed: 21 });
+    for (const cls of ['covid-19', 'cap'] as const) {
+      const sick = generatePhantomStudy({ cls, seed: 21 });
+      expect(sick.shape).toEqual(control.shape);
+      let changed = 0;
+      let lower = 0;
+      for (let i = 0; i < control.hu.length; i++) {
+        const d = (sick.hu[i] as number) - (control.hu[i] as number);
+        if (d !== 0) changed++;
+        if (d < 0) lower++;
+      }
+      expect(lower).toBe(0);
+      expect(changed).toBeGreaterThan(0.001 * control.hu.length);
+      expect(changed).toBeLessThan(0.1 * control.hu.length);
+    }
+  });
+
   it('generates a tiny-profile study well under a second', () => {
     generatePhantomStudy({ cls: 'control', seed: 1 }); // warm-up (JIT)
     const t0 = performance.now();

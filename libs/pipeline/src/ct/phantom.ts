@@ -233,7 +233,8 @@ function branch(out: Tube[], rnd: () => number, start: [number, number, number],
 
 function buildModel(options: PhantomOptions): Model {
   const profile = scannerProfile(options.scanner);
-  const rnd = mulberry32(hashSeed('anatomy', options.seed, options.cls));
+  // Anatomy depends on the seed only: the same seed gives the same patient in every class.
+  const rnd = mulberry32(hashSeed('anatomy', options.seed));
   const fov = profile.matrix * profile.pixelSpacingMm;
   // Patient size: adult ranges, shrunk to fit the reconstruction field of view.
   const scale = Math.min(0.85 + 0.25 * rnd(), (0.86 * fov) / 340);
