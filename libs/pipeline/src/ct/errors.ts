@@ -11,7 +11,8 @@ export type DicomErrorCode =
   | 'unsupported-pixel-format'
   | 'bad-geometry'
   | 'decode-failed'
-  | 'nifti';
+  | 'nifti'
+  | 'invalid-argument';
 
 /**
  * A study that cannot be used: `message` is one line saying what was wrong and what to do,

@@ -107,7 +107,7 @@ export function scannerProfile(scanner: ScannerProfile | string | undefined): Sc
   if (scanner === undefined) return SCANNER_PROFILES.tiny as ScannerProfile;
   if (typeof scanner !== 'string') return scanner;
   const p = SCANNER_PROFILES[scanner];
-  if (!p) throw new DicomError(`unknown scanner "${scanner}"; use one of: ${Object.keys(SCANNER_PROFILES).join(', ')}`, 'empty');
+  if (!p) throw new DicomError(`unknown scanner "${scanner}"; use one of: ${Object.keys(SCANNER_PROFILES).join(', ')}`, 'invalid-argument');
   return p;
 }
 
@@ -615,9 +615,9 @@ function finishSlice(m: Model, k: number, plane: Float32Array): void {
  */
 export function generatePhantomStudy(options: PhantomOptions): PhantomStudy {
   if (!PHANTOM_CLASSES.includes(options.cls)) {
-    throw new DicomError(`unknown class "${String(options.cls)}"; use control, cap or covid-19`, 'empty');
+    throw new DicomError(`unknown class "${String(options.cls)}"; use control, cap or covid-19`, 'invalid-argument');
   }
-  if (!Number.isInteger(options.seed)) throw new DicomError(`seed must be an integer, got ${options.seed}`, 'empty');
+  if (!Number.isInteger(options.seed)) throw new DicomError(`seed must be an integer, got ${options.seed}`, 'invalid-argument');
   const m = buildModel(options);
   const n = m.profile.matrix;
   const plane = n * n;

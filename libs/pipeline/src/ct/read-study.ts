@@ -162,7 +162,7 @@ function chooseSeries(frames: FrameHeader[], options: ReadStudyOptions): { chose
   let chosen: Candidate | undefined;
   if (options.seriesInstanceUid !== undefined) {
     chosen = candidates.find((c) => c.uid === options.seriesInstanceUid);
-    if (!chosen) throw new DicomError(`series ${options.seriesInstanceUid} is not in the input`, 'empty');
+    if (!chosen) throw new DicomError(`series ${options.seriesInstanceUid} is not in the input`, 'not-found');
     chosen.reason = undefined;
   } else {
     const usable = candidates.filter((c) => c.reason === undefined).sort((a, b) => b.frames.length - a.frames.length);
