@@ -65,6 +65,8 @@ export interface SimSiteOptions {
   autopilot?: boolean;
   /** Manifest used in round 1 when the task has no base model. */
   initModel?: ModelBlob;
+  /** Keep downloaded models in memory (default true; the bench turns it off to hold 100 sites in one process). */
+  cacheDownloads?: boolean;
 }
 
 /** What "training" returns: the base plus `delta` on every weight (delta = site-specific). */
@@ -174,7 +176,7 @@ export class SimSite {
       out.set(bytes, i * manifest.data.chunkSize);
     }
     if (sha256Hex(out) !== sha256) throw new Error('model hash mismatch');
-    this.cache.set(sha256, out);
+    if (this.options.cacheDownloads !== false) this.cache.set(sha256, out);
     return out;
   }
 

@@ -96,11 +96,6 @@ CREATE TABLE IF NOT EXISTS uploads (
   manifest TEXT NOT NULL,
   created_at TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS upload_chunks (
-  upload_id TEXT NOT NULL,
-  idx INTEGER NOT NULL,
-  PRIMARY KEY (upload_id, idx)
-);
 CREATE TABLE IF NOT EXISTS audit (
   seq INTEGER PRIMARY KEY,
   time TEXT NOT NULL,

@@ -1,4 +1,4 @@
-import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { Inject, Injectable } from '@nestjs/common';
@@ -29,6 +29,7 @@ interface OpenUpload {
   manifest: ChunkManifestMessage;
   received: Set<number>;
   lastActivity: number;
+  fd: number | null;
 }
 
 /** An upload that saw no chunk for this long no longer counts against `maxConcurrentUploads`. */
@@ -36,8 +37,9 @@ const IDLE_UPLOAD_MS = 60_000;
 
 /**
  * Update uploads: chunks are verified against the manifest and written straight into a spool file
- * (`uploads/<id>.part`, preallocated), with received chunk indices in SQLite, so memory stays
- * O(chunk) per upload and an upload resumes after a disconnect or a coordinator restart.
+ * (`uploads/<id>.part`, preallocated), so memory stays O(chunk) per upload. Which chunks are there is
+ * kept in memory and, after a coordinator restart, recovered by hashing the spool file against the
+ * manifest (no per-chunk database write), so an upload resumes after a disconnect or a restart.
  * `commit` verifies the whole file, opens the envelope and checks it (signature, replay, round,
  * base model, shapes, NaN/Inf, norm); every rejection is audited and counted.
  */
@@ -105,14 +107,9 @@ export class UploadsService {
     const digest = createHash('sha256').update(request.bytes).digest('hex');
     if (digest !== m.chunkSha256[request.index]) throw new CoordinatorError(`chunk ${request.index} does not match its sha256`, 'bad_chunk');
     if (!upload.received.has(request.index)) {
-      const fd = openSync(this.file(upload.row.id), 'r+');
-      try {
-        let done = 0;
-        while (done < request.bytes.length) done += writeSync(fd, request.bytes, done, request.bytes.length - done, request.index * m.chunkSize + done);
-      } finally {
-        closeSync(fd);
-      }
-      this.db.prepare('INSERT OR IGNORE INTO upload_chunks (upload_id, idx) VALUES (?, ?)').run(upload.row.id, request.index);
+      upload.fd ??= openSync(this.file(upload.row.id), 'r+');
+      let done = 0;
+      while (done < request.bytes.length) done += writeSync(upload.fd, request.bytes, done, request.bytes.length - done, request.index * m.chunkSize + done);
       upload.received.add(request.index);
       this.metrics.inc('fedct_bytes_in_total', request.bytes.length);
     }
@@ -126,6 +123,7 @@ export class UploadsService {
     if (!upload || upload.row.site_id !== siteId) throw new CoordinatorError(`no upload ${uploadId}`, 'not_found');
     const missing = nextMissing(upload);
     if (missing !== null) throw new CoordinatorError(`chunk ${missing} is still missing`, 'incomplete');
+    this.release(upload);
     const file = this.file(uploadId);
     const sealed = readFileSync(file);
     const whole = createHash('sha256').update(sealed).digest('hex');
@@ -174,24 +172,50 @@ export class UploadsService {
     if (cached) return cached;
     const row = this.db.prepare<[string], UploadRow>('SELECT * FROM uploads WHERE id = ?').get(id);
     if (!row || !existsSync(this.file(id))) return null;
-    const received = new Set(this.db.prepare<[string], { idx: number }>('SELECT idx FROM upload_chunks WHERE upload_id = ?').all(id).map((r) => r.idx));
-    const upload: OpenUpload = { row, manifest: JSON.parse(row.manifest) as ChunkManifestMessage, received, lastActivity: Date.now() };
+    const manifest = JSON.parse(row.manifest) as ChunkManifestMessage;
+    const upload: OpenUpload = { row, manifest, received: this.chunksOnDisk(id, manifest), lastActivity: Date.now(), fd: null };
     this.open.set(id, upload);
     return upload;
   }
 
+  /** Chunks of a spool file that already match the manifest (after a restart or an idle eviction). */
+  private chunksOnDisk(id: string, manifest: ChunkManifestMessage): Set<number> {
+    const received = new Set<number>();
+    const fd = openSync(this.file(id), 'r');
+    const buffer = Buffer.allocUnsafe(manifest.chunkSize);
+    try {
+      for (let i = 0; i < manifest.count; i++) {
+        const length = Math.min(manifest.chunkSize, manifest.totalBytes - i * manifest.chunkSize);
+        const n = readSync(fd, buffer, 0, length, i * manifest.chunkSize);
+        if (n === length && createHash('sha256').update(buffer.subarray(0, length)).digest('hex') === manifest.chunkSha256[i]) received.add(i);
+      }
+    } finally {
+      closeSync(fd);
+    }
+    return received;
+  }
+
+  private release(upload: OpenUpload): void {
+    if (upload.fd !== null) closeSync(upload.fd);
+    upload.fd = null;
+  }
+
   private discard(id: string): void {
+    const upload = this.open.get(id);
+    if (upload) this.release(upload);
     this.open.delete(id);
-    this.db.transaction(() => {
-      this.db.prepare('DELETE FROM upload_chunks WHERE upload_id = ?').run(id);
-      this.db.prepare('DELETE FROM uploads WHERE id = ?').run(id);
-    })();
+    this.db.prepare('DELETE FROM uploads WHERE id = ?').run(id);
     rmSync(this.file(id), { force: true });
   }
 
   private pruneIdle(): void {
     const now = Date.now();
-    for (const [id, u] of this.open) if (now - u.lastActivity > IDLE_UPLOAD_MS) this.open.delete(id);
+    for (const [id, u] of this.open) {
+      if (now - u.lastActivity > IDLE_UPLOAD_MS) {
+        this.release(u);
+        this.open.delete(id);
+      }
+    }
   }
 
   private file(id: string): string {

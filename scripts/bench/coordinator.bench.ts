@@ -1,0 +1,129 @@
+/**
+ * Coordinator bench: streaming FedAvg fold speed, and one real round (coordinator as its own process,
+ * simulated sites on loopback: chunked model download, sealed chunked upload, verification, fold,
+ * publish) for a BCDU-Net-sized model (5,167,365 floats) with 10, 50 and 100 sites.
+ * `coordinator.rss_mb` is the coordinator process's peak RSS during the round (from /metrics).
+ * The simulated sites run in this process, at most SITE_CONCURRENCY at a time (one process cannot
+ * hold 100 sites' 20.7 MB buffers at once), on the same CPU cores as the coordinator.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { WeightedSum } from '@fedct/coordinator';
+import { encodeModelBlob, type Task } from '@fedct/protocol';
+import { SimSite, api, uploadModel } from '../../test/helpers/sim-site';
+import type { BenchSuite } from './types';
+
+const PARAMS = 5_167_365;
+const TOKEN = 'bench-admin-token-0123456789';
+const SITE_CONCURRENCY = 8;
+
+function startCoordinator(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
+  const config = join(dataDir, 'coordinator.yaml');
+  writeFileSync(config, `host: 127.0.0.1\nport: 0\ndataDir: ${join(dataDir, 'data')}\nadminToken: ${TOKEN}\nschedulerIntervalMs: 100\nlogFormat: json\n`);
+  const bin = resolve(__dirname, '..', '..', 'apps', 'coordinator', 'bin', 'fedct-coordinator.js');
+  const child = spawn(process.execPath, [bin, 'start', '--config', config], { stdio: ['ignore', 'pipe', 'ignore'] });
+  return new Promise((resolvePromise, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const m = /listening on (\S+)$/.exec(line);
+      if (m) resolvePromise({ child, url: m[1]! });
+    });
+    child.once('exit', (code) => reject(new Error(`coordinator exited with ${code}`)));
+  });
+}
+
+async function rssBytes(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const m = /^process_resident_memory_bytes (\d+)/m.exec(text);
+  return m ? Number(m[1]) : NaN;
+}
+
+function bcdunetSized(): { manifest: { model: string; config: Record<string, unknown>; tensors: { name: string; shape: number[] }[] }; weights: Float32Array } {
+  const weights = new Float32Array(PARAMS);
+  for (let i = 0; i < PARAMS; i++) weights[i] = Math.sin(i * 0.001) * 0.05;
+  return { manifest: { model: 'bcdunet', config: {}, tensors: [{ name: 'all', shape: [PARAMS - 5] }, { name: 'bias', shape: [5] }] }, weights };
+}
+
+/** One round with `sites` simulated sites; returns the round's wall time and the coordinator's peak RSS. */
+async function oneRound(sites: number): Promise<{ seconds: number; peakMb: number; idleMb: number; bytesIn: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'fedct-bench-coord-'));
+  const { child, url } = await startCoordinator(dir);
+  try {
+    const model = await uploadModel(url, TOKEN, encodeModelBlob(bcdunetSized()));
+    const simulated: SimSite[] = [];
+    let running = 0;
+    const waiters: (() => void)[] = [];
+    const acquire = async (): Promise<void> => {
+      if (running < SITE_CONCURRENCY) {
+        running++;
+        return;
+      }
+      await new Promise<void>((r) => waiters.push(r));
+    };
+    const release = (): void => {
+      const next = waiters.shift();
+      if (next) next();
+      else running--;
+    };
+    for (let i = 0; i < sites; i++) {
+      const site = await SimSite.enroll(url, TOKEN, `bench-${i}`, 0.001 * (i + 1), { sampleCount: 10 + i, cacheDownloads: false });
+      site.onTask = async (task: Task) => {
+        await acquire();
+        try {
+          await site.trainAndUpload(task);
+        } finally {
+          release();
+        }
+      };
+      const reply = await site.connect();
+      if (!reply.ok) throw new Error(reply.message);
+      simulated.push(site);
+    }
+    if (typeof global.gc === 'function') global.gc();
+    await new Promise((r) => setTimeout(r, 500));
+    const idle = await rssBytes(url);
+    let peak = idle;
+    const t0 = performance.now();
+    const { id } = await api<{ id: string }>(url, '/api/experiments', TOKEN, 'POST', { phase: 'denoiser', rounds: 1, minSites: sites, roundDeadlineSeconds: 3600, initialModel: model.version });
+    for (;;) {
+      peak = Math.max(peak, await rssBytes(url));
+      const e = await api<{ status: string; rounds: { state: string }[] }>(url, `/api/experiments/${id}`, TOKEN);
+      if (e.status !== 'running') {
+        if (e.status !== 'completed') throw new Error(`experiment ended ${e.status}: ${JSON.stringify(e.rounds)}`);
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const failed = simulated.flatMap((s) => s.results.filter((r) => !r.reply.ok));
+    if (failed.length > 0) throw new Error(`an upload failed: ${JSON.stringify(failed[0]!.reply)}`);
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    const bytesIn = Number(/^fedct_bytes_in_total (\d+)/m.exec(metrics)?.[1] ?? NaN);
+    for (const s of simulated) s.disconnect();
+    return { seconds, peakMb: peak / 2 ** 20, idleMb: idle / 2 ** 20, bytesIn };
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const run: BenchSuite = async function* ({ quick }) {
+  const update = new Float32Array(PARAMS).map((_, i) => Math.cos(i));
+  const sum = new WeightedSum(PARAMS);
+  sum.fold(update, 1);
+  const reps = quick ? 5 : 20;
+  const t0 = performance.now();
+  for (let r = 0; r < reps; r++) sum.fold(update, r + 1);
+  const seconds = (performance.now() - t0) / 1000;
+  yield { metric: 'aggregate.gb_per_s', value: (reps * PARAMS * 4) / 1e9 / seconds, unit: 'GB/s', params: PARAMS, strategy: 'fedavg' };
+
+  for (const sites of quick ? [4, 8] : [10, 50, 100]) {
+    const r = await oneRound(sites);
+    yield { metric: 'coordinator.rss_mb', value: r.peakMb, unit: 'MB', sites, idleMb: Math.round(r.idleMb), params: PARAMS, siteConcurrency: SITE_CONCURRENCY };
+    yield { metric: 'coordinator.round_seconds', value: r.seconds, unit: 's', sites, updateGb: r.bytesIn / 1e9, params: PARAMS, siteConcurrency: SITE_CONCURRENCY };
+  }
+};
+export default run;
