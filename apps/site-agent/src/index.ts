@@ -22,6 +22,6 @@ export { ToyEngine } from './testing/toy-engine';
 export { renderOverlayPng, representativeSlices } from './predict/overlay';
 export { createLogger, memoryLogger, silentLogger, type Logger, type LogFields } from './util/logger';
 export { SiteAgentError, SiteFolderError, PolicyViolationError, CoordinatorError } from './util/errors';
-export { PipelineEngine, createPipelineEngine, resizeSlices, type PipelineEngineOptions } from './training/pipeline-engine';
+export { PipelineEngine, createPipelineEngine, PAPER_NETWORKS, DEFAULT_DEPTH, type PipelineEngineOptions, type NetworkConfigs } from './training/pipeline-engine';
 export { predictStudy, overlayPicture, classifierDepth, type PredictResult, type LoadedModel } from './predict/predict.service';
 export * from './ui';

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { loadProfile } from '@fedct/pipeline';
 import { SiteDaemon } from '../daemon/site-daemon';
 import { createPipelineEngine } from '../training/pipeline-engine';
 import { openSite, siteLogger, withSiteOption } from './common';
@@ -13,6 +14,7 @@ export function registerRun(program: Command): void {
     .action(async (options: { site?: string; jsonLogs?: boolean }) => {
       const site = openSite(options);
       const logger = siteLogger(site, options.jsonLogs);
+      loadProfile(site.config.profile); // a bad profile is a one-line error now, not in round 1
       const engine = createPipelineEngine({ profile: site.config.profile, backend: site.config.backend, logger });
       const daemon = new SiteDaemon({ site, engine, logger });
       await daemon.start();

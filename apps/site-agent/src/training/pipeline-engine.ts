@@ -1,14 +1,20 @@
-import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import {
   BCDUNET_MODEL,
   CNN3D_MODEL,
   createBcduNet,
   createCnn3d,
+  evaluateClassifier,
+  evaluateDenoiser,
+  extractInfection,
+  getModelBlob,
   initBackend,
   isBackendName,
-  resizeDepth,
-  setModelWeights,
+  loadProfile,
+  modelFromBlob,
+  predictClasses,
+  trainClassifier,
+  trainDenoiser,
   type BcduNetConfig,
   type Cnn3dConfig,
 } from '@fedct/pipeline';
@@ -17,12 +23,20 @@ import { SiteAgentError } from '../util/errors';
 import type { Logger } from '../util/logger';
 import type { BackendName, LabelledVolume, SliceSet, TrainingEngine, TrainOutcome, TrainRequest } from './training-engine';
 
+/** Network sizes used when a round starts without a global model (`baseModel: null`). */
+export interface NetworkConfigs {
+  bcdunet: BcduNetConfig;
+  cnn3d: Cnn3dConfig;
+}
+
 export interface PipelineEngineOptions {
-  /** Profile name or file (sizes and training settings of the networks). */
+  /** Profile name (`tiny`, `default`, `paper`) or file: network sizes for round 1 without a global model. */
   profile: string;
   /** `auto` or a backend name. */
   backend: string;
   logger: Logger;
+  /** Sizes for round 1 without a base model instead of the profile's. */
+  networks?: NetworkConfigs;
   /** Slices per BCDU-Net inference batch. */
   inferenceBatch?: number;
 }
@@ -30,15 +44,24 @@ export interface PipelineEngineOptions {
 /** Depth of the classifier input when nothing else says (spec §4: 50 slices). */
 export const DEFAULT_DEPTH = 50;
 
+/** The paper's network sizes (covidctnet-spec.md §2, §5). */
+export const PAPER_NETWORKS: NetworkConfigs = {
+  bcdunet: { size: 128, base: 32 },
+  cnn3d: { inputShape: [50, 128, 128], filters: [8, 16, 32, 64, 128], denseUnits: 32, dropout: 0.3, classes: 3 },
+};
+
 /**
  * The real networks (@fedct/pipeline) behind {@link TrainingEngine}. Models are rebuilt from the
  * configuration stored in each blob's manifest, so a site runs whatever sizes the consortium's global
- * models have; the profile gives sizes and settings only where no model exists yet (round 1).
+ * models have; the profile (or `networks`) gives the sizes only where no model exists yet (round 1
+ * from a seed) and the classifier depth when no classifier model says it.
+ * One model per kind stays built between calls (a round runs the same frozen denoiser over every study).
  */
 export class PipelineEngine implements TrainingEngine {
   readonly profileName: string;
   private backendInfo: Promise<{ name: BackendName; gpu: boolean; threads: number }> | null = null;
-  private readonly models = new WeakMap<ModelBlob, tfl.LayersModel>();
+  private readonly built = new Map<string, { blob: ModelBlob; model: tfl.LayersModel }>();
+  private profileNetworks: NetworkConfigs | null = null;
 
   constructor(private readonly options: PipelineEngineOptions) {
     this.profileName = options.profile;
@@ -56,82 +79,107 @@ export class PipelineEngine implements TrainingEngine {
     return this.backendInfo;
   }
 
+  async trainDenoiser(request: TrainRequest & { slices: SliceSet }): Promise<TrainOutcome> {
+    await this.backend();
+    const config = request.base ? (request.base.manifest.config as unknown as BcduNetConfig) : this.networks().bcdunet;
+    const result = await trainDenoiser({
+      config,
+      initialWeights: request.base,
+      initSeed: request.initSeed,
+      data: request.slices,
+      seed: request.seed,
+      epochs: request.hyper.localEpochs,
+      batchSize: request.hyper.batchSize,
+      learningRate: request.hyper.learningRate,
+      ...(request.hyper.proximalMu !== undefined ? { proximalMu: request.hyper.proximalMu } : {}),
+      ...(request.onProgress ? { onProgress: (p: { epoch: number; epochs: number; step: number; steps: number }) => request.onProgress?.((p.epoch - 1) * p.steps + p.step, p.epochs * p.steps) } : {}),
+    });
+    return { ...result, initial: request.base ?? this.initial(BCDUNET_MODEL, config, request.initSeed) };
+  }
+
+  async evaluateDenoiser(request: { weights: ModelBlob; slices: SliceSet; seed: number }): Promise<Record<string, number>> {
+    await this.backend();
+    return evaluateDenoiser({ weights: request.weights, data: request.slices, seed: request.seed });
+  }
+
   async extractInfection(request: { denoiser: ModelBlob; volume: Float32Array; shape: [number, number, number]; depth?: number }): Promise<{ data: Float32Array; shape: [number, number, number] }> {
     await this.backend();
-    const model = this.model(request.denoiser, BCDUNET_MODEL);
-    const config = request.denoiser.manifest.config as unknown as BcduNetConfig;
-    const [z, h, w] = request.shape;
-    const size = config.size;
-    const batch = this.options.inferenceBatch ?? 8;
-    const residual = new Float32Array(z * size * size);
-    for (let start = 0; start < z; start += batch) {
-      const n = Math.min(batch, z - start);
-      const values = tf.tidy(() => {
-        let x: tf.Tensor4D = tf.tensor4d(request.volume.subarray(start * h * w, (start + n) * h * w), [n, h, w, 1]);
-        x = resizeSlices(x, size);
-        const y = model.predict(x) as tf.Tensor4D;
-        return tf.sub(x, y);
-      });
-      residual.set(await values.data(), start * size * size);
-      values.dispose();
-    }
-    const depth = request.depth ?? DEFAULT_DEPTH;
-    return { data: resizeDepth({ data: residual, shape: [z, size, size] }, depth), shape: [depth, size, size] };
+    return extractInfection({
+      denoiser: this.model(request.denoiser, BCDUNET_MODEL),
+      volume: request.volume,
+      shape: request.shape,
+      depth: request.depth ?? this.networks().cnn3d.inputShape[0],
+      batchSize: this.options.inferenceBatch ?? 8,
+    });
+  }
+
+  async trainClassifier(request: TrainRequest & { volumes: LabelledVolume[] }): Promise<TrainOutcome> {
+    await this.backend();
+    const config = request.base ? (request.base.manifest.config as unknown as Cnn3dConfig) : this.networks().cnn3d;
+    const result = await trainClassifier({
+      config,
+      initialWeights: request.base,
+      initSeed: request.initSeed,
+      data: request.volumes,
+      seed: request.seed,
+      epochs: request.hyper.localEpochs,
+      batchSize: request.hyper.batchSize,
+      learningRate: request.hyper.learningRate,
+      ...(request.hyper.proximalMu !== undefined ? { proximalMu: request.hyper.proximalMu } : {}),
+    });
+    return { ...result, initial: request.base ?? this.initial(CNN3D_MODEL, config, request.initSeed) };
+  }
+
+  async evaluateClassifier(request: { weights: ModelBlob; volumes: LabelledVolume[] }): Promise<Record<string, number>> {
+    await this.backend();
+    return (await evaluateClassifier({ weights: request.weights, data: request.volumes })).flat;
   }
 
   async classify(request: { weights: ModelBlob; volume: Float32Array; shape: [number, number, number] }): Promise<[number, number, number]> {
     await this.backend();
     const model = this.model(request.weights, CNN3D_MODEL);
-    const config = request.weights.manifest.config as unknown as Cnn3dConfig;
-    if (config.inputShape.join(',') !== request.shape.join(',')) {
-      throw new SiteAgentError(`infection volume is ${request.shape.join('×')}, the classifier expects ${config.inputShape.join('×')}: the denoiser and classifier models do not belong together`, 'shape_mismatch');
+    const expected = (model.inputs[0]?.shape ?? []).slice(1, 4);
+    if (expected.join(',') !== request.shape.join(',')) {
+      throw new SiteAgentError(`infection volume is ${request.shape.join('×')}, the classifier expects ${expected.join('×')}: the denoiser and classifier models do not belong together`, 'shape_mismatch');
     }
-    const out = tf.tidy(() => model.predict(tf.tensor5d(request.volume, [1, ...request.shape, 1])) as tf.Tensor);
-    const probs = await out.data();
-    out.dispose();
-    return [probs[0] ?? 0, probs[1] ?? 0, probs[2] ?? 0];
+    const [probs] = await predictClasses(model, [{ data: request.volume, shape: request.shape }]);
+    return [probs?.[0] ?? 0, probs?.[1] ?? 0, probs?.[2] ?? 0];
   }
 
-  trainDenoiser(_request: TrainRequest & { slices: SliceSet }): Promise<TrainOutcome> {
-    return Promise.reject(new SiteAgentError('denoiser training needs @fedct/pipeline trainDenoiser (not available in this build)', 'not_available'));
+  /** Disposes the networks kept between calls. */
+  dispose(): void {
+    for (const { model } of this.built.values()) model.dispose();
+    this.built.clear();
   }
 
-  evaluateDenoiser(_request: { weights: ModelBlob; slices: SliceSet; seed: number }): Promise<Record<string, number>> {
-    return Promise.resolve({});
+  private networks(): NetworkConfigs {
+    this.profileNetworks ??= this.options.networks ?? (loadProfile(this.options.profile).models as NetworkConfigs);
+    return this.profileNetworks;
   }
 
-  trainClassifier(_request: TrainRequest & { volumes: LabelledVolume[] }): Promise<TrainOutcome> {
-    return Promise.reject(new SiteAgentError('classifier training needs @fedct/pipeline trainClassifier (not available in this build)', 'not_available'));
+  /** The seeded initial weights training started from in round 1 (the reference for DP and norm bounds). */
+  private initial(kind: string, config: BcduNetConfig | Cnn3dConfig, seed: number): ModelBlob {
+    const model = kind === BCDUNET_MODEL ? createBcduNet(config as BcduNetConfig, { seed }) : createCnn3d(config as Cnn3dConfig, { seed });
+    try {
+      return getModelBlob(model, kind, config);
+    } finally {
+      model.dispose();
+    }
   }
 
-  evaluateClassifier(_request: { weights: ModelBlob; volumes: LabelledVolume[] }): Promise<Record<string, number>> {
-    return Promise.resolve({});
-  }
-
-  /** The network for a blob, built from the blob's own configuration (cached per blob). */
+  /** The network for a blob (one kept per kind; a new blob replaces and disposes the old one). */
   private model(blob: ModelBlob, kind: string): tfl.LayersModel {
-    const cached = this.models.get(blob);
-    if (cached) return cached;
+    const kept = this.built.get(kind);
+    if (kept?.blob === blob) return kept.model;
     if (blob.manifest.model !== kind) throw new SiteAgentError(`model file holds a ${blob.manifest.model}, expected a ${kind}`, 'wrong_model');
-    const model = kind === BCDUNET_MODEL ? createBcduNet(blob.manifest.config as unknown as BcduNetConfig) : createCnn3d(blob.manifest.config as unknown as Cnn3dConfig);
-    setModelWeights(model, blob, kind);
-    this.models.set(blob, model);
+    const model = modelFromBlob(blob, kind);
+    kept?.model.dispose();
+    this.built.set(kind, { blob, model });
     return model;
   }
 }
 
-/**
- * Slices (n, h, w, 1) to (n, size, size, 1): a block mean when `h` is a multiple of `size` (exact
- * anti-aliasing for the tiny and default profiles), bilinear otherwise.
- */
-export function resizeSlices(x: tf.Tensor4D, size: number): tf.Tensor4D {
-  const [, h, w] = x.shape;
-  if (h === size && w === size) return x;
-  if (h % size === 0 && w % size === 0) return tf.avgPool(x, [h / size, w / size], [h / size, w / size], 'valid');
-  return tf.image.resizeBilinear(x, [size, size]);
-}
-
 /** The engine the CLI uses. */
-export function createPipelineEngine(options: PipelineEngineOptions): TrainingEngine {
+export function createPipelineEngine(options: PipelineEngineOptions): PipelineEngine {
   return new PipelineEngine(options);
 }

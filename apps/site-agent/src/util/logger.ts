@@ -54,10 +54,10 @@ export function createLogger(options: LoggerOptions = {}): Logger {
 export const silentLogger: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
 /** A logger that keeps every event in memory (tests). */
-export function memoryLogger(): Logger & { events: { level: LogLevel; msg: string; fields: LogFields }[] } {
-  const events: { level: LogLevel; msg: string; fields: LogFields }[] = [];
+export function memoryLogger(): Logger & { events: { level: LogLevel; msg: string; fields: LogFields; at: number }[] } {
+  const events: { level: LogLevel; msg: string; fields: LogFields; at: number }[] = [];
   const push = (level: LogLevel) => (msg: string, fields: LogFields = {}) => {
-    events.push({ level, msg, fields });
+    events.push({ level, msg, fields, at: Date.now() });
   };
   return { events, debug: push('debug'), info: push('info'), warn: push('warn'), error: push('error') };
 }
