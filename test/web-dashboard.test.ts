@@ -72,6 +72,24 @@ describe('coordinator dashboard', () => {
     await page.screenshot({ path: join(WEB_OUTPUT_DIR, 'dashboard.png'), fullPage: true });
   });
 
+  it('pauses, resumes and aborts an experiment that waits for more sites', async () => {
+    const { page } = browser;
+    await page.getByLabel('Name', { exact: true }).fill('needs three sites');
+    await page.getByLabel('Minimum sites per round').fill('3');
+    await page.getByRole('button', { name: 'Start experiment' }).click();
+    await expect.poll(() => page.locator('#detail-title').textContent()).toMatch(/^needs three sites · /);
+    await expect.poll(() => page.locator('#detail-progress').textContent()).toMatch(/^Waiting for 3 site\(s\) to be online for round 1 of 2\.$/);
+
+    await page.getByRole('button', { name: 'Pause' }).click();
+    await expect.poll(() => page.locator('#detail-progress').textContent()).toMatch(/^paused: 0 of 2 rounds published/);
+    expect(await page.getByRole('button', { name: 'Pause' }).isDisabled()).toBe(true);
+    await page.getByRole('button', { name: 'Resume' }).click();
+    await expect.poll(() => page.locator('#detail-progress').textContent()).toMatch(/^Waiting for 3 site/);
+    page.once('dialog', (dialog) => void dialog.accept());
+    await page.getByRole('button', { name: 'Abort' }).click();
+    await expect.poll(() => page.locator('#detail-progress').textContent()).toMatch(/^aborted: 0 of 2 rounds published \(aborted from the dashboard\)\.$/);
+  });
+
   it('creates an enrolment token and revokes a site from the keyboard-reachable controls', async () => {
     const { page } = browser;
     await page.getByLabel('Site name').fill('hospital-east');
