@@ -3,7 +3,9 @@ import { randomInt } from 'node:crypto';
 import { join } from 'node:path';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { decodeModelBlob, encodeModelBlob, type ExperimentSettings, type ModelManifest, type ModelRef, type RoundEvent, type Task, type TensorSpec } from '@fedct/protocol';
+import { fromBase64, open as openEnvelope, type Identity } from '@fedct/crypto';
 import { AuditService } from '../core/audit.service';
+import { COORDINATOR_IDENTITY } from '../core/identity';
 import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../core/coordinator.config';
 import { MetricsService } from '../core/metrics.service';
 import { SessionRegistry } from '../core/sessions.service';
@@ -33,8 +35,9 @@ export interface ActiveRound {
 /**
  * The round state machine: open → training → aggregating → published | failed, every transition in
  * an SQLite transaction. Accepted updates are folded into the strategy's running sum as they arrive
- * and spooled to `rounds/<experiment>/<round>/<site>.f32` so a restarted coordinator can rebuild the
- * sum (and robust strategies can read them back). A published model is written (fsynced) before the
+ * and spooled to `rounds/<experiment>/<round>/<site>.sealed` (the envelope as received, moved not
+ * copied) so a restarted coordinator can open them again and rebuild the sum; robust strategies spool
+ * decoded `<site>.f32` files instead and read them back block by block. A published model is written (fsynced) before the
  * transaction that records it.
  */
 @Injectable()
@@ -52,6 +55,7 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
     @Inject(SessionRegistry) private readonly sessions: SessionRegistry,
     @Inject(AuditService) private readonly audit: AuditService,
     @Inject(MetricsService) private readonly metrics: MetricsService,
+    @Inject(COORDINATOR_IDENTITY) private readonly identity: Identity,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -219,12 +223,17 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
    * Records an accepted update: spools the weights, folds them into the running sum, marks the site
    * accepted (one transaction), and closes the round when every participant has reported.
    */
-  accept(active: ActiveRound, siteId: string, manifest: ModelManifest, weights: Float32Array, sampleCount: number, siteMetrics: Record<string, number>): void {
+  accept(active: ActiveRound, siteId: string, manifest: ModelManifest, weights: Float32Array, sampleCount: number, siteMetrics: Record<string, number>, sealedFile: string): void {
     if (!active.manifest) {
       active.manifest = manifest;
       writeAtomically(join(active.dir, 'manifest.json'), Buffer.from(JSON.stringify(manifest)));
     }
-    writeAtomically(join(active.dir, `${siteId}.f32`), Buffer.from(weights.buffer, weights.byteOffset, weights.byteLength));
+    if (active.strategy.streaming) {
+      // Keep the sealed envelope itself (a rename, no copy): a restarted coordinator opens it again.
+      renameSync(sealedFile, join(active.dir, `${siteId}.sealed`));
+    } else {
+      writeAtomically(join(active.dir, `${siteId}.f32`), Buffer.from(weights.buffer, weights.byteOffset, weights.byteLength));
+    }
     if (active.strategy.streaming) {
       active.sum ??= new WeightedSum(weights.length);
       active.sum.fold(weights, sampleCount);
@@ -395,14 +404,13 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
       let refolded = 0;
       for (const r of this.repo.results(exp.id, record.round)) {
         if (r.status !== 'accepted') continue;
-        const file = join(active.dir, `${r.siteId}.f32`);
-        if (!existsSync(file)) {
+        const file = join(active.dir, `${r.siteId}.${active.strategy.streaming ? 'sealed' : 'f32'}`);
+        const weights = existsSync(file) ? (active.strategy.streaming ? this.reopen(file, r.siteId) : file) : null;
+        if (!weights) {
           this.repo.setResult(exp.id, record.round, r.siteId, 'dropped', { reason: 'spooled update lost in a crash' });
           continue;
         }
-        if (active.strategy.streaming) {
-          const bytes = readFileSync(file);
-          const weights = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+        if (weights instanceof Float32Array) {
           active.sum ??= new WeightedSum(weights.length);
           active.sum.fold(weights, r.sampleCount ?? 1);
         }
@@ -414,6 +422,14 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
       this.logger.log(`resumed experiment ${exp.id} round ${record.round} (${record.state}, ${refolded} accepted updates re-folded)`);
       if (record.state === 'aggregating') setImmediate(() => this.close(active, 'resumed after a restart during aggregation'));
     }
+  }
+
+  /** Opens a spooled, already-accepted envelope again (after a restart); null if it no longer opens. */
+  private reopen(file: string, siteId: string): Float32Array | null {
+    const site = this.sites.find(siteId);
+    if (!site) return null;
+    const opened = openEnvelope(new Uint8Array(readFileSync(file)), fromBase64(site.signingPublicKey), this.identity.box.secretKey);
+    return opened ? decodeModelBlob(opened.payload).weights : null;
   }
 
   private blockReader(active: ActiveRound, siteIds: string[]): { read: (offset: number, length: number) => Float32Array[]; close: () => void } {

@@ -56,11 +56,29 @@ export function checkUpdatePayload(
   if (expected && !sameTensors(blob.manifest.tensors, expected)) {
     return { ok: false, verdict: { code: 'rejected_shape', message: 'update tensors or shapes differ from the base model' } };
   }
-  const bad = firstNonFinite(blob.weights);
-  if (bad >= 0) return { ok: false, verdict: { code: 'rejected_non_finite', message: `update has a non-finite value at index ${bad}` } };
+  const w = blob.weights;
+  if (base && base.length !== w.length) return { ok: false, verdict: { code: 'rejected_shape', message: `update has ${w.length} values, the base model ${base.length}` } };
+  // One pass: finiteness and the distance to the base together.
+  let sum = 0;
+  let nonFinite = false;
+  if (base) {
+    for (let i = 0; i < w.length; i++) {
+      const d = w[i]! - base[i]!;
+      sum += d * d;
+    }
+    nonFinite = !Number.isFinite(sum);
+  } else {
+    for (let i = 0; i < w.length; i++) sum += w[i]! * 0;
+    nonFinite = Number.isNaN(sum);
+  }
+  if (nonFinite) {
+    const bad = firstNonFinite(w);
+    if (bad >= 0) return { ok: false, verdict: { code: 'rejected_non_finite', message: `update has a non-finite value at index ${bad}` } };
+  }
   let norm: number | null = null;
   if (base) {
-    norm = l2Distance(blob.weights, base);
+    norm = Math.sqrt(sum);
+    if (!Number.isFinite(norm)) return { ok: false, verdict: { code: 'rejected_norm', message: 'update norm overflows' } };
     if (normBound !== null && norm > normBound) {
       return { ok: false, verdict: { code: 'rejected_norm', message: `update norm ${norm.toPrecision(4)} exceeds the bound ${normBound}` } };
     }

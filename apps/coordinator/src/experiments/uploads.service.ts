@@ -124,15 +124,20 @@ export class UploadsService {
     const missing = nextMissing(upload);
     if (missing !== null) throw new CoordinatorError(`chunk ${missing} is still missing`, 'incomplete');
     this.release(upload);
+    // Every chunk was checked against the manifest and the envelope signature covers every byte,
+    // so the whole file is not hashed again here.
     const file = this.file(uploadId);
     const sealed = readFileSync(file);
-    const whole = createHash('sha256').update(sealed).digest('hex');
-    this.discard(uploadId);
-    if (whole !== upload.manifest.sha256) return this.reject(siteId, upload.row, 'rejected_envelope', 'assembled update does not match its sha256');
-    return this.verifyAndAccept(siteId, upload.row, new Uint8Array(sealed.buffer, sealed.byteOffset, sealed.byteLength));
+    this.db.prepare('DELETE FROM uploads WHERE id = ?').run(uploadId);
+    this.open.delete(uploadId);
+    try {
+      return this.verifyAndAccept(siteId, upload.row, new Uint8Array(sealed.buffer, sealed.byteOffset, sealed.byteLength), file);
+    } finally {
+      rmSync(file, { force: true });
+    }
   }
 
-  private verifyAndAccept(siteId: string, row: UploadRow, sealed: Uint8Array): CommitResult {
+  private verifyAndAccept(siteId: string, row: UploadRow, sealed: Uint8Array, sealedFile: string): CommitResult {
     const peeked = peekHeader(sealed);
     if (!peeked) return this.reject(siteId, row, 'rejected_envelope', 'not a sealed envelope');
     const site = this.sites.find(siteId);
@@ -156,7 +161,7 @@ export class UploadsService {
       this.rounds.markSite(active, siteId, 'rejected', checked.verdict.message);
       return this.reject(siteId, row, checked.verdict.code, checked.verdict.message);
     }
-    this.rounds.accept(active, siteId, checked.blob.manifest, checked.blob.weights, header.sampleCount, header.metrics);
+    this.rounds.accept(active, siteId, checked.blob.manifest, checked.blob.weights, header.sampleCount, header.metrics, sealedFile);
     return { accepted: true, experiment: row.experiment_id, round: row.round };
   }
 
