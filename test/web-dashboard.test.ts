@@ -69,6 +69,11 @@ describe('coordinator dashboard', () => {
     expect(await page.locator('#charts').textContent()).toContain('loss');
     await expect.poll(() => page.locator('#models-table tr[data-version="v3"]').textContent()).toContain('v3 ← v2 ← v1');
     expect(await page.locator('#audit-table tbody tr').count()).toBeGreaterThan(3);
+    expect(await page.locator('#audit-verify-result').textContent()).toMatch(/^Hash chain intact \(\d+ entries\)\.$/);
+    // Newest first, no entry twice although refreshes overlap.
+    const seqs = (await page.locator('#audit-table tbody tr td:first-child').allTextContents()).map(Number);
+    expect(seqs).toEqual([...seqs].sort((a, b) => b - a));
+    expect(new Set(seqs).size).toBe(seqs.length);
     await page.screenshot({ path: join(WEB_OUTPUT_DIR, 'dashboard.png'), fullPage: true });
   });
 

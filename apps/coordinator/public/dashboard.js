@@ -426,9 +426,37 @@ async function downloadModel(model) {
 // ---------------------------------------------------------------------------------------------
 // Audit
 
-async function loadAudit() {
-  const entries = await api(`/api/audit?after=${state.auditAfter}&limit=500`);
+let auditRun = null;
+let auditAgain = false;
+
+/** Appends new audit entries; calls never overlap (an event during a load triggers one more load). */
+function loadAudit() {
+  if (auditRun) {
+    auditAgain = true;
+    return auditRun;
+  }
+  auditRun = (async () => {
+    try {
+      do {
+        auditAgain = false;
+        await fetchAudit();
+      } while (auditAgain);
+    } finally {
+      auditRun = null;
+    }
+  })();
+  return auditRun;
+}
+
+async function fetchAudit() {
   const body = $('audit-table').querySelector('tbody');
+  if (state.auditAfter === 0 && body.rows.length === 0) {
+    // Start from the newest 500 entries (sequence numbers are contiguous) and show the chain's state.
+    const verified = await api('/api/audit/verify');
+    showVerify(verified);
+    state.auditAfter = Math.max(0, verified.entries - 500);
+  }
+  const entries = await api(`/api/audit?after=${state.auditAfter}&limit=500`);
   for (const entry of entries) {
     const row = document.createElement('tr');
     row.dataset.event = entry.event;
@@ -437,13 +465,15 @@ async function loadAudit() {
     state.auditAfter = Math.max(state.auditAfter, entry.seq);
   }
   while (body.rows.length > 1000) body.deleteRow(body.rows.length - 1);
+  if (entries.length === 500) auditAgain = true;
+}
+
+function showVerify(result) {
+  $('audit-verify-result').textContent = result.ok ? `Hash chain intact (${result.entries} entries).` : `Hash chain BROKEN at entry ${result.brokenAt}.`;
 }
 
 async function verifyAudit() {
-  await attempt(async () => {
-    const result = await api('/api/audit/verify');
-    $('audit-verify-result').textContent = result.ok ? `Hash chain intact (${result.entries} entries).` : `Hash chain BROKEN at entry ${result.brokenAt}.`;
-  });
+  await attempt(async () => showVerify(await api('/api/audit/verify')));
 }
 
 // ---------------------------------------------------------------------------------------------
