@@ -50,16 +50,20 @@ function setLive(text, kind) {
 // REST
 
 async function api(path, { method = 'GET', body, raw = false } = {}) {
+  const token = state.token;
+  if (!token) throw new ApiError('signed out', -1);
   let response;
   try {
     response = await fetch(path, {
       method,
-      headers: { authorization: `Bearer ${state.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
       body: body !== undefined ? JSON.stringify(body) : undefined,
     });
   } catch {
     throw new ApiError(`The coordinator at ${location.origin} is not reachable. Is it running?`, 0);
   }
+  // The answer to a request made with a token that is no longer in use (signed out or another one).
+  if (token !== state.token) throw new ApiError('signed out', -1);
   if (!response.ok) {
     let message = `${response.status} ${response.statusText}`;
     try {
@@ -82,6 +86,7 @@ async function attempt(action) {
     clearError();
     return await action();
   } catch (error) {
+    if (error instanceof ApiError && error.status === -1) return undefined;
     if (error instanceof ApiError && error.status === 401) {
       signOut(`The token was not accepted (${error.message}). Sign in again.`);
     } else {
@@ -439,7 +444,12 @@ function loadAudit() {
     try {
       do {
         auditAgain = false;
-        await fetchAudit();
+        try {
+          await fetchAudit();
+        } catch (error) {
+          // A load begun before a sign-out ends as "signed out"; one asked for since then still runs.
+          if (!(error instanceof ApiError && error.status === -1 && auditAgain)) throw error;
+        }
       } while (auditAgain);
     } finally {
       auditRun = null;
@@ -555,6 +565,8 @@ async function signIn(token) {
 }
 
 function signOut(message) {
+  for (const timer of state.timers.values()) clearTimeout(timer);
+  state.timers.clear();
   state.socket?.disconnect();
   state.socket = null;
   state.token = null;
