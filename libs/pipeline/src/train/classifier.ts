@@ -66,7 +66,8 @@ export async function trainClassifier(options: ClassifierTrainOptions): Promise<
         x: stack(data, batch, config.inputShape),
         y: tf.oneHot(tf.tensor1d(batch.map((i) => (data[i] as LabelledVolume).label), 'int32'), config.classes),
       }),
-      (yTrue, yPred) => tf.mean(tfl.metrics.categoricalCrossentropy(yTrue, yPred)),
+      'categoricalCrossentropy',
+      { kind: 'cnn3d', config },
     );
     return { weights: getModelBlob(model, CNN3D_MODEL, config), sampleCount: data.length, metrics: { loss } };
   } finally {

@@ -44,10 +44,6 @@ export function slicesAtSize(data: SliceSet, size: number): Float32Array {
   return out;
 }
 
-function bce(yTrue: tf.Tensor, yPred: tf.Tensor): tf.Scalar {
-  return tf.mean(tfl.metrics.binaryCrossentropy(yTrue, yPred));
-}
-
 /**
  * Trains BCDU-Net as a denoiser (`covidctnet-spec.md` §2–3): inputs are Control slices of which a
  * seeded random share carries fresh Perlin pseudo-infection, targets are the clean slices; binary
@@ -87,7 +83,8 @@ export async function trainDenoiser(options: DenoiserTrainOptions): Promise<Trai
         });
         return { x: tf.tensor4d(x, [batch.length, size, size, 1]), y: tf.tensor4d(y, [batch.length, size, size, 1]) };
       },
-      bce,
+      'binaryCrossentropy',
+      { kind: 'bcdunet', config },
     );
     return { weights: getModelBlob(model, BCDUNET_MODEL, config), sampleCount: data.count, metrics: { loss } };
   } finally {

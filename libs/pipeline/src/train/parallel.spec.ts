@@ -1,0 +1,54 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../backend';
+import { mulberry32 } from '../models/seeded-random';
+import { trainClassifier } from './classifier';
+import type { LabelledVolume } from './data';
+import { trainDenoiser } from './denoiser';
+
+function volumes(count: number, seed: number): LabelledVolume[] {
+  const rng = mulberry32(seed);
+  return Array.from({ length: count }, (_, i) => ({
+    data: Float32Array.from({ length: 6 * 8 * 8 }, () => rng() + (i % 3) * 0.3),
+    shape: [6, 8, 8] as [number, number, number],
+    label: i % 3,
+  }));
+}
+
+function maxRelDiff(a: Float32Array, b: Float32Array): number {
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < a.length; i++) {
+    diff = Math.max(diff, Math.abs((a[i] ?? 0) - (b[i] ?? 0)));
+    scale = Math.max(scale, Math.abs(b[i] ?? 0));
+  }
+  return diff / scale;
+}
+
+describe('data-parallel training', () => {
+  beforeAll(async () => {
+    await initBackend('wasm');
+  });
+
+  it('gives the same weights with two threads as with one when the maths allows (no dropout, no BatchNorm)', async () => {
+    const config = { inputShape: [6, 8, 8] as [number, number, number], filters: [3, 4], denseUnits: 5, dropout: 0, classes: 3 };
+    const options = { config, initialWeights: null, data: volumes(8, 1), epochs: 2, batchSize: 4, learningRate: 1e-2, seed: 3 };
+    const before = tf.memory().numTensors;
+    const one = await trainClassifier(options);
+    const two = await trainClassifier({ ...options, workers: 2 });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(two.sampleCount).toBe(8);
+    expect(maxRelDiff(two.weights.weights, one.weights.weights)).toBeLessThan(1e-4);
+    expect(two.metrics.loss).toBeCloseTo(one.metrics.loss ?? NaN, 4);
+  });
+
+  it('trains BCDU-Net (BatchNorm, dropout) on two threads reproducibly for the same seed', async () => {
+    const rng = mulberry32(2);
+    const data = { data: Float32Array.from({ length: 6 * 16 * 16 }, () => rng()), count: 6, height: 16, width: 16 };
+    const options = { config: { size: 16, base: 2 }, initialWeights: null, data, epochs: 1, batchSize: 3, learningRate: 1e-3, seed: 4, workers: 2 };
+    const a = await trainDenoiser(options);
+    const b = await trainDenoiser(options);
+    expect(Number.isFinite(a.metrics.loss)).toBe(true);
+    expect(b.weights.weights).toEqual(a.weights.weights);
+  });
+});
