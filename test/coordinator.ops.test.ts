@@ -76,6 +76,25 @@ describe('coordinator operations', () => {
     await dropped;
   });
 
+  it('answers busy beyond the concurrent-upload limit and too_large beyond the update size', async () => {
+    coordinator = await startTestCoordinator({ limits: { maxConcurrentUploads: 1, maxUpdateBytes: 50_000, maxMessageBytes: 2 * 1024 * 1024, maxRoundBytes: 1e9, requestsPerMinute: 1000, maxModelBytes: 1e7 } });
+    const { url } = coordinator;
+    const v1 = await uploadModel(url, ADMIN_TOKEN, encodeModelBlob(toyModel(1000)));
+    const first = await SimSite.enroll(url, ADMIN_TOKEN, 'first', 0.1, { autopilot: false });
+    const second = await SimSite.enroll(url, ADMIN_TOKEN, 'second', 0.2, { autopilot: false });
+    cleanup.push(() => first.disconnect(), () => second.disconnect());
+    await first.connect();
+    await second.connect();
+    await api(url, '/api/experiments', ADMIN_TOKEN, 'POST', { phase: 'denoiser', rounds: 1, minSites: 2, initialModel: v1.version });
+    await waitFor(() => first.tasks.length === 1 && second.tasks.length === 1, 5000, 'tasks');
+    const t1 = first.tasks[0]!;
+    const t2 = second.tasks[0]!;
+    expect(await first.upload(t1, first.sealUpdate(t1, await first.train(t1)), { stopAfterChunks: 0, chunkSize: 1024 })).toBeNull();
+    expect(await second.upload(t2, second.sealUpdate(t2, await second.train(t2)), { chunkSize: 1024 })).toMatchObject({ ok: false, code: 'busy' });
+    const big = { manifest: { model: 'toy', config: {}, tensors: [{ name: 'w', shape: [20_000] }] }, weights: new Float32Array(20_000) };
+    expect(await first.upload(t1, first.sealUpdate(t1, big))).toMatchObject({ ok: false, code: 'too_large' });
+  });
+
   it('serves HTTPS and WSS when a certificate is configured', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fedct-tls-'));
     cleanup.push(() => rmSync(dir, { recursive: true, force: true }));

@@ -2,7 +2,9 @@
  * Coordinator bench: streaming FedAvg fold speed, and one real round (coordinator as its own process,
  * simulated sites on loopback: chunked model download, sealed chunked upload, verification, fold,
  * publish) for a BCDU-Net-sized model (5,167,365 floats) with 10, 50 and 100 sites.
- * `coordinator.rss_mb` is the coordinator process's peak RSS during the round (from /metrics).
+ * `coordinator.rss_mb` is the coordinator process's peak RSS during the round (from /metrics);
+ * `coordinator.round_seconds` the round's wall time (sites' work included: they share the machine);
+ * `coordinator.round_cpu_seconds` the CPU time the coordinator process itself spent in the round.
  * The simulated sites run in this process, at most SITE_CONCURRENCY at a time (one process cannot
  * hold 100 sites' 20.7 MB buffers at once), on the same CPU cores as the coordinator.
  */
@@ -34,11 +36,13 @@ function startCoordinator(dataDir: string): Promise<{ child: ChildProcess; url: 
   });
 }
 
-async function rssBytes(url: string): Promise<number> {
+async function gauge(url: string, name: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
-  const m = /^process_resident_memory_bytes (\d+)/m.exec(text);
+  const m = new RegExp(`^${name} ([0-9.e+-]+)`, 'm').exec(text);
   return m ? Number(m[1]) : NaN;
 }
+
+const rssBytes = (url: string) => gauge(url, 'process_resident_memory_bytes');
 
 function bcdunetSized(): { manifest: { model: string; config: Record<string, unknown>; tensors: { name: string; shape: number[] }[] }; weights: Float32Array } {
   const weights = new Float32Array(PARAMS);
@@ -47,7 +51,7 @@ function bcdunetSized(): { manifest: { model: string; config: Record<string, unk
 }
 
 /** One round with `sites` simulated sites; returns the round's wall time and the coordinator's peak RSS. */
-async function oneRound(sites: number): Promise<{ seconds: number; peakMb: number; idleMb: number; bytesIn: number }> {
+async function oneRound(sites: number): Promise<{ seconds: number; peakMb: number; idleMb: number; bytesIn: number; cpuSeconds: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'fedct-bench-coord-'));
   const { child, url } = await startCoordinator(dir);
   try {
@@ -85,6 +89,7 @@ async function oneRound(sites: number): Promise<{ seconds: number; peakMb: numbe
     await new Promise((r) => setTimeout(r, 500));
     const idle = await rssBytes(url);
     let peak = idle;
+    const cpu0 = await gauge(url, 'process_cpu_seconds_total');
     const t0 = performance.now();
     const { id } = await api<{ id: string }>(url, '/api/experiments', TOKEN, 'POST', { phase: 'denoiser', rounds: 1, minSites: sites, roundDeadlineSeconds: 3600, initialModel: model.version });
     for (;;) {
@@ -97,12 +102,13 @@ async function oneRound(sites: number): Promise<{ seconds: number; peakMb: numbe
       await new Promise((r) => setTimeout(r, 100));
     }
     const seconds = (performance.now() - t0) / 1000;
+    const cpuSeconds = (await gauge(url, 'process_cpu_seconds_total')) - cpu0;
     const failed = simulated.flatMap((s) => s.results.filter((r) => !r.reply.ok));
     if (failed.length > 0) throw new Error(`an upload failed: ${JSON.stringify(failed[0]!.reply)}`);
     const metrics = await (await fetch(`${url}/metrics`)).text();
     const bytesIn = Number(/^fedct_bytes_in_total (\d+)/m.exec(metrics)?.[1] ?? NaN);
     for (const s of simulated) s.disconnect();
-    return { seconds, peakMb: peak / 2 ** 20, idleMb: idle / 2 ** 20, bytesIn };
+    return { seconds, peakMb: peak / 2 ** 20, idleMb: idle / 2 ** 20, bytesIn, cpuSeconds };
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
@@ -124,6 +130,7 @@ const run: BenchSuite = async function* ({ quick }) {
     const r = await oneRound(sites);
     yield { metric: 'coordinator.rss_mb', value: r.peakMb, unit: 'MB', sites, idleMb: Math.round(r.idleMb), params: PARAMS, siteConcurrency: SITE_CONCURRENCY };
     yield { metric: 'coordinator.round_seconds', value: r.seconds, unit: 's', sites, updateGb: r.bytesIn / 1e9, params: PARAMS, siteConcurrency: SITE_CONCURRENCY };
+    yield { metric: 'coordinator.round_cpu_seconds', value: r.cpuSeconds, unit: 's', sites, perUpdateMs: (1000 * r.cpuSeconds) / sites, params: PARAMS };
   }
 };
 export default run;

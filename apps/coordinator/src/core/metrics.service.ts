@@ -16,6 +16,10 @@ export class MetricsService {
     this.defineCounter('fedct_bytes_out_total', 'Bytes sent to sites (model chunks).');
     this.defineCounter('fedct_auth_failures_total', 'Refused site authentications, by reason code.');
     this.defineGauge('process_resident_memory_bytes', 'Resident set size of the coordinator process.', () => process.memoryUsage().rss);
+    this.defineGauge('process_cpu_seconds_total', 'User + system CPU time of the coordinator process.', () => {
+      const usage = process.cpuUsage();
+      return (usage.user + usage.system) / 1e6;
+    });
   }
 
   defineCounter(name: string, help: string): void {
