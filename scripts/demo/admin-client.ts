@@ -113,6 +113,25 @@ export class AdminClient {
     return Array.isArray(body) ? body : body.models;
   }
 
+  /** Registers a model blob (an experiment's initial model) and returns its registry entry. */
+  async uploadModel(bytes: Uint8Array, phase: 'denoiser' | 'classifier'): Promise<ModelInfo> {
+    let response: Response;
+    try {
+      response = await fetch(`${this.baseUrl}/api/models?phase=${phase}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${this.token}`, 'content-type': 'application/octet-stream' },
+        body: bytes,
+        signal: AbortSignal.timeout(60_000),
+      });
+    } catch (error) {
+      throw new DemoError(`POST /api/models: coordinator not reachable at ${this.baseUrl}`, { cause: error });
+    }
+    if (!response.ok) throw new DemoError(`POST /api/models: HTTP ${response.status} ${(await response.text()).slice(0, 300).replace(/\s+/g, ' ')}`);
+    const parsed = modelInfoSchema.safeParse(unwrap(await response.json()));
+    if (!parsed.success) throw new DemoError('POST /api/models: unexpected reply');
+    return parsed.data;
+  }
+
   /** The encoded model blob of a published version. */
   async modelBytes(version: string): Promise<Uint8Array> {
     const response = await this.request('GET', `/api/models/${encodeURIComponent(version)}`);

@@ -30,12 +30,32 @@ const phaseSchema = z
   })
   .strict();
 
+const networksSchema = z
+  .object({
+    bcdunet: z.object({ size: z.number().int().positive(), base: z.number().int().positive(), dropout: z.number().min(0).max(0.99).optional() }).strict(),
+    cnn3d: z
+      .object({
+        inputShape: z.tuple([z.number().int().positive(), z.number().int().positive(), z.number().int().positive()]),
+        filters: z.array(z.number().int().positive()).min(1),
+        denseUnits: z.number().int().positive(),
+        dropout: z.number().min(0).max(0.99),
+        classes: z.literal(3),
+      })
+      .strict(),
+  })
+  .strict();
+
 /** The `demo:` section of a profile (configs/profiles/NAME.yaml); every key has a built-in default. */
 export const demoSettingsSchema = z
   .object({
     seed: z.number().int().nonnegative(),
     hospitals: z.array(hospitalSchema).min(1),
     external: z.object({ name: z.string().regex(/^[A-Za-z0-9._-]+$/), scanner: z.string().min(1), counts: countsSchema }).strict(),
+    /**
+     * Network sizes of the initial models the demo uploads (sites train whatever sizes the global
+     * models have). The classifier's height and width must equal the denoiser's size.
+     */
+    networks: networksSchema,
     denoiser: phaseSchema,
     classifier: phaseSchema,
     /** How studies are written: `cli` = `fedct-site phantom` per study, `library` = the same writer in-process (faster). */
@@ -63,6 +83,7 @@ export const DEMO_DEFAULTS: Record<'tiny' | 'default' | 'paper', DemoSettings> =
       { name: 'hospital-c', scanner: 'toshiba-aquilion', train: c(2, 2, 4), val: c(1, 1, 1) },
     ],
     external: { name: 'external-hospital', scanner: 'ge-lightspeed', counts: c(5, 5, 5) },
+    networks: { bcdunet: { size: 32, base: 4 }, cnn3d: { inputShape: [16, 32, 32], filters: [4, 8, 16], denseUnits: 16, dropout: 0.3, classes: 3 } },
     denoiser: { rounds: 2, localEpochs: 1, batchSize: 4, learningRate: 1e-3, minSites: 3, strategy: 'fedavg', secureAgg: false, roundDeadlineSeconds: 300 },
     classifier: { rounds: 3, localEpochs: 2, batchSize: 4, learningRate: 1e-3, minSites: 3, strategy: 'fedavg', secureAgg: false, roundDeadlineSeconds: 300 },
     phantoms: 'library',
@@ -77,6 +98,7 @@ export const DEMO_DEFAULTS: Record<'tiny' | 'default' | 'paper', DemoSettings> =
       { name: 'hospital-c', scanner: 'philips-ingenuity', train: c(4, 4, 10), val: c(2, 2, 2) },
     ],
     external: { name: 'external-hospital', scanner: 'toshiba-aquilion', counts: c(10, 10, 10) },
+    networks: { bcdunet: { size: 64, base: 8 }, cnn3d: { inputShape: [32, 64, 64], filters: [8, 16, 32, 64], denseUnits: 32, dropout: 0.3, classes: 3 } },
     denoiser: { rounds: 3, localEpochs: 1, batchSize: 5, learningRate: 1e-3, minSites: 3, strategy: 'fedavg', secureAgg: true, roundDeadlineSeconds: 900 },
     classifier: { rounds: 5, localEpochs: 2, batchSize: 4, learningRate: 3e-4, minSites: 3, strategy: 'fedavg', secureAgg: true, roundDeadlineSeconds: 900 },
     phantoms: 'cli',
@@ -91,6 +113,7 @@ export const DEMO_DEFAULTS: Record<'tiny' | 'default' | 'paper', DemoSettings> =
       { name: 'hospital-c', scanner: 'philips-ingenuity', train: c(20, 20, 30), val: c(5, 5, 5) },
     ],
     external: { name: 'external-hospital', scanner: 'toshiba-aquilion', counts: c(15, 15, 15) },
+    networks: { bcdunet: { size: 128, base: 32 }, cnn3d: { inputShape: [50, 128, 128], filters: [8, 16, 32, 64, 128], denseUnits: 32, dropout: 0.3, classes: 3 } },
     denoiser: { rounds: 10, localEpochs: 1, batchSize: 5, learningRate: 1e-3, minSites: 3, strategy: 'fedavg', secureAgg: true, roundDeadlineSeconds: 86_400 },
     classifier: { rounds: 20, localEpochs: 5, batchSize: 16, learningRate: 1e-4, minSites: 3, strategy: 'fedavg', secureAgg: true, roundDeadlineSeconds: 86_400 },
     phantoms: 'cli',
@@ -128,6 +151,10 @@ export function loadDemoSettings(profile: string, repoRoot: string): DemoSetting
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw new DemoError(`Invalid configuration in ${file}: demo.${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`);
+  }
+  const { bcdunet, cnn3d } = parsed.data.networks;
+  if (cnn3d.inputShape[1] !== bcdunet.size || cnn3d.inputShape[2] !== bcdunet.size) {
+    throw new DemoError(`Invalid configuration in ${file}: demo.networks.cnn3d.inputShape: height and width must equal the denoiser size ${bcdunet.size}`);
   }
   return parsed.data;
 }

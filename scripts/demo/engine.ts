@@ -1,3 +1,5 @@
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { BCDUNET_MODEL, CNN3D_MODEL, evaluateClassifier, extractInfection, initBackend, modelFromBlob, trainClassifier, type Cnn3dConfig, type LabelledVolume } from '@fedct/pipeline';
 import type { ModelBlob } from '@fedct/protocol';
 import { DemoError } from './errors';
 
@@ -7,21 +9,75 @@ export interface InfectionVolume {
   shape: [number, number, number];
 }
 
+/** What the pipeline's evaluation gives: its §6 metrics and the probabilities behind them. */
+export interface Evaluation {
+  metrics: Awaited<ReturnType<typeof evaluateClassifier>>['metrics'];
+  probabilities: number[][];
+}
+
 /** What the demo needs from @fedct/pipeline for the in-process parts (evaluation, baselines). */
 export interface DemoEngine {
   /** The compute backend in use. */
   readonly backend: string;
   /** [depth, height, width] the classifier expects. */
   classifierInputShape(classifier: ModelBlob): [number, number, number];
-  /** Residual x − BCDUNet(x) of a model-ready volume, resized to the classifier's input. */
-  extractInfection(denoiser: ModelBlob, volume: { data: Float32Array; shape: [number, number, number] }): Promise<InfectionVolume>;
-  /** Class probabilities [control, covid-19, cap] per volume. */
-  classify(classifier: ModelBlob, volumes: readonly InfectionVolume[]): Promise<number[][]>;
-  /** Trains a classifier from the seeded initial weights, as a site's first round would. */
-  trainClassifier(request: { initSeed: number; seed: number; volumes: readonly (InfectionVolume & { label: number })[]; epochs: number; batchSize: number; learningRate: number }): Promise<ModelBlob>;
+  /** Residual x − BCDUNet(x) of a model-ready volume, resized to the classifier's depth. */
+  extractInfection(denoiser: ModelBlob, volume: { data: Float32Array; shape: [number, number, number] }, depth: number): Promise<InfectionVolume>;
+  /** Every §6 metric of a classifier on labelled infection volumes. */
+  evaluate(classifier: ModelBlob, volumes: readonly LabelledVolume[]): Promise<Evaluation>;
+  /** Trains a classifier from the seeded initial weights (as a site's first round does) with the federated model's sizes. */
+  trainClassifier(request: { like: ModelBlob; initSeed: number; seed: number; volumes: readonly LabelledVolume[]; epochs: number; batchSize: number; learningRate: number }): Promise<ModelBlob>;
+  /** Frees the cached networks. */
+  dispose(): void;
 }
 
-/** The engine on @fedct/pipeline for a profile. */
-export async function createDemoEngine(profile: string): Promise<DemoEngine> {
-  throw new DemoError(`in-process evaluation for profile ${profile}: @fedct/pipeline has no trainClassifier/extractInfection yet`);
+function cnnConfig(blob: ModelBlob): Cnn3dConfig {
+  if (blob.manifest.model !== CNN3D_MODEL) throw new DemoError(`expected a ${CNN3D_MODEL} model, got ${blob.manifest.model}`);
+  return blob.manifest.config as unknown as Cnn3dConfig;
+}
+
+/**
+ * The engine on @fedct/pipeline (`initBackend`, `extractInfection`, `evaluateClassifier`,
+ * `trainClassifier`): networks are rebuilt from the sizes stored in each published blob, so the demo
+ * evaluates exactly what the federation produced. `FEDCT_BACKEND` picks a backend as for the sites.
+ */
+export async function createDemoEngine(): Promise<DemoEngine> {
+  const info = await initBackend('auto');
+  const denoisers = new Map<ModelBlob, tfl.LayersModel>();
+  return {
+    backend: info.name,
+    classifierInputShape: (classifier) => {
+      const [d, h, w] = cnnConfig(classifier).inputShape;
+      return [d, h, w];
+    },
+    extractInfection: async (denoiser, volume, depth) => {
+      let model = denoisers.get(denoiser);
+      if (!model) {
+        model = modelFromBlob(denoiser, BCDUNET_MODEL);
+        denoisers.set(denoiser, model);
+      }
+      return extractInfection({ denoiser: model, volume: volume.data, shape: volume.shape, depth });
+    },
+    evaluate: async (classifier, volumes) => {
+      const { metrics, probabilities } = await evaluateClassifier({ weights: classifier, data: [...volumes] });
+      return { metrics, probabilities };
+    },
+    trainClassifier: async (request) => {
+      const result = await trainClassifier({
+        config: cnnConfig(request.like),
+        initialWeights: null,
+        initSeed: request.initSeed,
+        seed: request.seed,
+        data: [...request.volumes],
+        epochs: request.epochs,
+        batchSize: request.batchSize,
+        learningRate: request.learningRate,
+      });
+      return result.weights;
+    },
+    dispose: () => {
+      for (const m of denoisers.values()) m.dispose();
+      denoisers.clear();
+    },
+  };
 }

@@ -1,10 +1,10 @@
 import { decodeModelBlob, type ModelBlob } from '@fedct/protocol';
 import { preprocessPath } from '@fedct/pipeline';
 import type { DemoSettings } from './demo-settings';
-import { createDemoEngine, type DemoEngine, type InfectionVolume } from './engine';
+import { createDemoEngine, type DemoEngine, type Evaluation, type InfectionVolume } from './engine';
 import { planPhantoms, type PhantomJob } from './hospitals';
 import type { ReportImage } from './report/html';
-import { computeTestMetrics } from './report/metrics';
+import { rocCurve } from './report/metrics';
 import { sliceWithInfectionPng } from './report/png';
 import { CLASS_NAMES, type BaselineResult, type TestMetrics } from './report/report.types';
 
@@ -33,6 +33,29 @@ interface LabelledInfection extends InfectionVolume {
   owner: string;
 }
 
+/** The report's metrics from the pipeline's evaluation (its §6 numbers) plus the ROC points to plot. */
+export function toTestMetrics(evaluation: Evaluation, labels: readonly number[]): TestMetrics {
+  const m = evaluation.metrics;
+  const perClass = {} as TestMetrics['perClass'];
+  for (const c of CLASS_NAMES) perClass[c] = { precision: m.perClass[c].precision, recall: m.perClass[c].recall, f1: m.perClass[c].f1 };
+  return {
+    n: m.count,
+    accuracy: m.accuracy,
+    accuracyCovidVsRest: m.covidVsRestAccuracy,
+    auc: m.aucCovid,
+    aucMacro: m.aucMacro,
+    aucMicro: m.aucMicro,
+    sensitivity: m.covidSensitivity,
+    specificity: m.covidSpecificity,
+    confusion: m.confusion,
+    perClass,
+    roc: rocCurve(
+      evaluation.probabilities.map((p) => p[1] ?? 0),
+      labels.map((l) => l === 1),
+    ),
+  };
+}
+
 /** Label index of a class name (spec §5: 0 control, 1 covid-19, 2 cap). */
 const labelOf = (cls: (typeof CLASS_NAMES)[number]): number => CLASS_NAMES.indexOf(cls);
 
@@ -41,11 +64,11 @@ const labelOf = (cls: (typeof CLASS_NAMES)[number]): number => CLASS_NAMES.index
  * (spec §1) and turns it into an infection volume with the given frozen denoiser (spec §4). The
  * model-ready volume is dropped at once; only the small infection volume is kept.
  */
-async function infectionVolumes(engine: DemoEngine, denoiser: ModelBlob, jobs: readonly PhantomJob[], onSample?: (job: PhantomJob, volume: { data: Float32Array; shape: [number, number, number] }, infection: InfectionVolume) => void): Promise<LabelledInfection[]> {
+async function infectionVolumes(engine: DemoEngine, denoiser: ModelBlob, depth: number, jobs: readonly PhantomJob[], onSample?: (job: PhantomJob, volume: { data: Float32Array; shape: [number, number, number] }, infection: InfectionVolume) => void): Promise<LabelledInfection[]> {
   const out: LabelledInfection[] = [];
   for (const job of jobs) {
     const volume = await preprocessPath(job.dir);
-    const infection = await engine.extractInfection(denoiser, volume);
+    const infection = await engine.extractInfection(denoiser, volume, depth);
     onSample?.(job, volume, infection);
     out.push({ ...infection, label: labelOf(job.cls), owner: job.owner });
   }
@@ -53,8 +76,7 @@ async function infectionVolumes(engine: DemoEngine, denoiser: ModelBlob, jobs: r
 }
 
 async function testMetrics(engine: DemoEngine, classifier: ModelBlob, test: readonly LabelledInfection[]): Promise<TestMetrics> {
-  const probabilities = await engine.classify(classifier, test);
-  return computeTestMetrics(probabilities, test.map((t) => t.label));
+  return toTestMetrics(await engine.evaluate(classifier, test), test.map((t) => t.label));
 }
 
 /** Nearest-neighbour resize of one slice (display only). */
@@ -72,11 +94,20 @@ function resizeSlice(data: Float32Array, h: number, w: number, toH: number, toW:
  * initial seed. Everything is measured on the same external test set.
  */
 export async function evaluateDemo(input: EvaluationInput): Promise<EvaluationResult> {
-  const { settings, print } = input;
   const t0 = Date.now();
-  const engine = await createDemoEngine(input.profile);
+  const engine = await createDemoEngine();
+  try {
+    return await evaluateWith(engine, input, t0);
+  } finally {
+    engine.dispose();
+  }
+}
+
+async function evaluateWith(engine: DemoEngine, input: EvaluationInput, t0: number): Promise<EvaluationResult> {
+  const { settings, print } = input;
   const denoiser = decodeModelBlob(input.denoiserBlob);
   const classifier = decodeModelBlob(input.classifierBlob);
+  const depth = engine.classifierInputShape(classifier)[0];
   const jobs = planPhantoms(settings, input.dataRoot);
   const images: ReportImage[] = [];
   const wanted = new Set<string>();
@@ -88,7 +119,7 @@ export async function evaluateDemo(input: EvaluationInput): Promise<EvaluationRe
     if (job) wanted.add(job.dir);
   }
   print(`  preprocessing ${testJobs.length} external studies and extracting infection volumes with the federated denoiser ...`);
-  const test = await infectionVolumes(engine, denoiser, testJobs, (job, volume, infection) => {
+  const test = await infectionVolumes(engine, denoiser, depth, testJobs, (job, volume, infection) => {
     if (!wanted.has(job.dir)) return;
     const [depth, h, w] = infection.shape;
     const z = Math.floor(depth / 2);
@@ -106,12 +137,14 @@ export async function evaluateDemo(input: EvaluationInput): Promise<EvaluationRe
   const train = await infectionVolumes(
     engine,
     denoiser,
+    depth,
     jobs.filter((j) => j.split === 'train'),
   );
   const epochs = settings.classifier.rounds * settings.classifier.localEpochs;
   const baseline = async (name: string, data: readonly LabelledInfection[]): Promise<BaselineResult> => {
     const started = Date.now();
     const weights = await engine.trainClassifier({
+      like: classifier,
       initSeed: settings.seed,
       seed: settings.seed,
       volumes: data,

@@ -6,6 +6,7 @@ import { AdminClient, type ExperimentView, type ModelInfo } from './admin-client
 import { sleep } from './concurrency';
 import { startCoordinatorProcess, type CoordinatorHandle } from './coordinator-process';
 import { loadDemoSettings, type DemoSettings } from './demo-settings';
+import { buildInitialModels } from './initial-models';
 import { DemoError } from './errors';
 import { evaluateDemo } from './evaluation';
 import { reportRounds, runExperiment } from './federation';
@@ -217,11 +218,17 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         return { ...outcome, secureAgg: false };
       }
     };
-    const denoiser = await run(phaseSettings('denoiser'));
+    t = Date.now();
+    const initial = await buildInitialModels(settings.networks, settings.seed);
+    const initialDenoiser = await admin.uploadModel(initial.denoiser, 'denoiser');
+    const initialClassifier = await admin.uploadModel(initial.classifier, 'classifier');
+    print(`initial models uploaded: denoiser ${initialDenoiser.version} (BCDU-Net ${settings.networks.bcdunet.size}², base ${settings.networks.bcdunet.base}), classifier ${initialClassifier.version} (3-D CNN ${settings.networks.cnn3d.inputShape.join('×')})`);
+    t = mark('initialModelsMs', t);
+    const denoiser = await run(phaseSettings('denoiser', { initialModel: initialDenoiser.version }));
     t = mark('denoiserPhaseMs', t);
     const denoiserVersion = denoiser.view.currentModel;
     if (!denoiserVersion) throw new DemoError(`denoiser experiment ${denoiser.view.id} completed without a published model`);
-    const classifier = await run(phaseSettings('classifier', { denoiserModel: denoiserVersion }));
+    const classifier = await run(phaseSettings('classifier', { denoiserModel: denoiserVersion, initialModel: initialClassifier.version }));
     t = mark('classifierPhaseMs', t);
     const classifierVersion = classifier.view.currentModel;
     if (!classifierVersion) throw new DemoError(`classifier experiment ${classifier.view.id} completed without a published model`);
