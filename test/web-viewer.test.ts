@@ -121,6 +121,13 @@ describe('clinician viewer', () => {
     await expect.poll(async () => Number.parseInt((await label.textContent()) ?? '', 10)).toBe(before > 1 ? before - 1 : before + 1);
     await page.keyboard.press('Home');
     await expect.poll(() => label.textContent()).toMatch(/^1 \/ \d+$/);
+    // The mouse wheel over the image scrolls too (niivue's own handler, reported back to the page).
+    await page.locator('#slice').fill('100');
+    await expect.poll(() => label.textContent()).toMatch(/^100 \/ /);
+    const box = await page.locator('#viewer-canvas').boundingBox();
+    await page.mouse.move((box?.x ?? 0) + (box?.width ?? 0) / 2, (box?.y ?? 0) + (box?.height ?? 0) / 2);
+    await page.mouse.wheel(0, 120);
+    await expect.poll(() => label.textContent()).toMatch(/^(99|101) \/ /);
 
     await page.getByLabel('Window', { exact: true }).selectOption('full');
     // Full range W 1400 / L -300 HU is exactly the model-ready range [0, 1].
