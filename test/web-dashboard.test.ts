@@ -50,6 +50,8 @@ describe('coordinator dashboard', () => {
     await expect.poll(() => siteRows.count()).toBe(2);
     await expect.poll(() => page.locator('#sites-table .badge.online').count()).toBe(2);
     expect(await page.locator('#sites-table tbody').textContent()).toContain('hospital-north');
+    // The sites report counts per class (the simulated ones: control 3, covid 2, cap 1).
+    expect(await page.locator('#sites-table tbody tr').first().textContent()).toContain('control 3, cap 1; covid 2');
     expect(await page.evaluate("sessionStorage.getItem('fedct.adminToken')")).toBe(ADMIN_TOKEN);
 
     await page.getByLabel('Name', { exact: true }).fill('browser test');

@@ -145,6 +145,20 @@ async function loadSites() {
   renderSites();
 }
 
+/** "12 studies, 3000 slices (control 4, cap 4, covid-19 4; train 8, val 2, test 2)", or the raw counts. */
+function formatCounts(datasets) {
+  if (!datasets) return '–';
+  const { studies, slices, ...rest } = datasets;
+  const labels = ['control', 'cap', 'covid-19'].filter((k) => k in rest).map((k) => `${k} ${rest[k]}`);
+  const splits = ['train', 'val', 'test'].filter((k) => k in rest).map((k) => `${k} ${rest[k]}`);
+  const known = new Set(['control', 'cap', 'covid-19', 'train', 'val', 'test']);
+  const other = Object.entries(rest).filter(([k]) => !known.has(k)).map(([k, v]) => `${k} ${v}`);
+  const head = [studies !== undefined ? `${studies} studies` : null, slices !== undefined ? `${slices} slices` : null].filter(Boolean).join(', ');
+  const detail = [labels.join(', '), splits.join(', '), other.join(', ')].filter(Boolean).join('; ');
+  if (!head) return detail || '–';
+  return detail ? `${head} (${detail})` : head;
+}
+
 function renderSites() {
   const body = $('sites-table').querySelector('tbody');
   body.replaceChildren();
@@ -161,7 +175,7 @@ function renderSites() {
     badge.textContent = online;
     stateCell.append(badge);
     const backend = site.backend ? `${site.backend}${site.gpu ? ' · GPU' : ''}` : '–';
-    const counts = site.datasets ? Object.entries(site.datasets).map(([k, v]) => `${k} ${v}`).join(', ') : '–';
+    const counts = formatCounts(site.datasets);
     const enrolment = site.revokedAt ? `revoked ${new Date(site.revokedAt).toLocaleString()}${site.revokeReason ? ` (${site.revokeReason})` : ''}` : `enrolled ${new Date(site.enrolledAt).toLocaleDateString()}`;
     const actions = cell('');
     if (!site.revokedAt) actions.append(button('Revoke', () => revokeSite(site), 'danger admin-only', `Revoke ${site.name}`));
