@@ -99,6 +99,20 @@ function startDaemon(daemon: SiteDaemon): void {
   void daemon.start();
 }
 
+describe(enrollSite.name, () => {
+  it('refuses a used or unknown token with the coordinator\'s reason, and pins nothing', async () => {
+    const coordinator = await startTestCoordinator();
+    cleanups.push(() => coordinator.dispose());
+    const { site } = seededSite(0, 1);
+    cleanups.push(() => site.close());
+    const { token } = await api<{ token: string }>(coordinator.url, '/api/enrollment-tokens', ADMIN_TOKEN, 'POST', { siteName: 'hospital-t' });
+    await expect(enrollSite(site, { coordinatorUrl: coordinator.url, token: 'not-a-token' })).rejects.toThrow(/^enrolment refused by the coordinator \(HTTP 4\d\d\)/);
+    expect(site.enrollment()).toBeNull();
+    await expect(enrollSite(site, { coordinatorUrl: coordinator.url, token, expectFingerprint: 'AAAA-BBBB-CCCC-DDDD' })).rejects.toThrow(/fingerprint is .* expected AAAA-BBBB-CCCC-DDDD/);
+    expect(site.enrollment()).toBeNull();
+  });
+});
+
 describe(SiteDaemon.name, () => {
   it('enrols, trains a round and sends one sealed update; every byte it sends is protocol, the update or counts', async () => {
     const { coordinator, proxy, engine, initial, base, site, logger, controlMean } = await setup({ chunkSize: 64 * 1024, size: 100_000 });

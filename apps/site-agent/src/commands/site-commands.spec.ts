@@ -42,6 +42,18 @@ describe('fedct-site init / status / data', () => {
     expect(cli('import', root, '--label', 'flu', '--site', dir).stderr).toMatch(/--label must be one of control, cap, covid-19/);
   });
 
+  it('run and enroll explain what is missing in one line', () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'fedct-cli-')), 'site');
+    expect(cli('init', dir).code).toBe(0);
+    const run = cli('run', '--site', dir);
+    expect(run.code).toBe(1);
+    expect(run.stderr.trim()).toMatch(/^fedct-site: site \S+ is not enrolled: run `fedct-site enroll --coordinator URL --token TOKEN` first$/);
+    const enroll = cli('enroll', '--site', dir, '--coordinator', 'not a url', '--token', 't');
+    expect(enroll.code).toBe(1);
+    expect(enroll.stderr.trim().split('\n')).toHaveLength(1);
+    expect(enroll.stderr).toMatch(/--coordinator must be a URL/);
+  });
+
   it('answers a missing site folder with one line and exit code 1', () => {
     const result = cli('status', '--site', join(tmpdir(), 'fedct-no-such-site'));
     expect(result.code).toBe(1);

@@ -232,6 +232,7 @@ export class SiteDaemon extends EventEmitter {
     const terms = { phase: task.phase, localEpochs: task.hyper.localEpochs, modelBytes: task.baseModel?.bytes ?? null, secureAggregation: task.hyper.secureAgg, dp: dpTask };
     try {
       checkTask(site.policy, terms, localSampleCount(site, task.phase));
+      if (Date.parse(task.deadline) < Date.now()) throw new PolicyViolationError(`the round's deadline ${task.deadline} has passed`, 'deadline');
       if (task.hyper.secureAgg) {
         // Until @fedct/protocol carries the secure-aggregation stages, a masked round cannot run; sending
         // the update unmasked instead would break the experiment's promise to every site.
