@@ -4,7 +4,27 @@
  * chunks and uploads sealed, chunked updates, using only @fedct/protocol messages. "Training" is a
  * deterministic function of the base weights so tests can compute the expected aggregate exactly.
  */
-import { createNonce, fromBase64, generateIdentity, seal, signDetached, splitIntoChunks, toBase64, type EnvelopeHeader, type Identity } from '@fedct/crypto';
+import {
+  advertiseKeys,
+  consistencyCheck,
+  createNonce,
+  fromBase64,
+  generateIdentity,
+  maskedInput,
+  seal,
+  shareKeys,
+  signDetached,
+  splitIntoChunks,
+  toBase64,
+  unmask,
+  type ConsistencyCheckRequest,
+  type EnvelopeHeader,
+  type Identity,
+  type MaskedInputRequest,
+  type ShareKeysRequest,
+  type SiteSecAggState,
+  type UnmaskRequest,
+} from '@fedct/crypto';
 import {
   NO_BASE_MODEL,
   SITES_NAMESPACE,
@@ -67,6 +87,8 @@ export interface SimSiteOptions {
   initModel?: ModelBlob;
   /** Keep downloaded models in memory (default true; the bench turns it off to hold 100 sites in one process). */
   cacheDownloads?: boolean;
+  /** Secure aggregation: go silent at this stage (simulates a dropout). */
+  secAggDropAt?: 'advertise' | 'share' | 'masked' | 'consistency' | 'unmask';
 }
 
 /** What "training" returns: the base plus `delta` on every weight (delta = site-specific). */
@@ -120,8 +142,15 @@ export class SimSite {
     this.socket = socket;
     socket.on('task', (task) => {
       this.tasks.push(task);
-      if (this.options.autopilot !== false) this.enqueue(task);
+      if (task.secAgg) void this.secAggAdvertise(task);
+      else if (this.options.autopilot !== false) this.enqueue(task);
     });
+    socket.on('secagg:share-keys', (request) => void this.secAggStep('share', () => shareKeys(this.secAggState!, request as unknown as ShareKeysRequest), 'secagg:share-keys'));
+    socket.on('secagg:masked-input', (request) => void this.secAggMasked(request as unknown as MaskedInputRequest));
+    socket.on('secagg:consistency-check', (request) =>
+      void this.secAggStep('consistency', () => consistencyCheck(this.secAggState!, request as unknown as ConsistencyCheckRequest, this.identity.signing.secretKey), 'secagg:consistency-check'),
+    );
+    socket.on('secagg:unmask', (request) => void this.secAggStep('unmask', () => unmask(this.secAggState!, request as unknown as UnmaskRequest), 'secagg:unmask'));
     socket.on('task.cancel', (c) => this.cancels.push(c));
     socket.on('revoked', (r) => {
       this.revokedReason = r.reason;
@@ -225,6 +254,63 @@ export class SimSite {
       sent++;
     }
     return socket.timeout(30_000).emitWithAck('update.commit', { uploadId: begin.data.uploadId });
+  }
+
+  secAggState: SiteSecAggState | null = null;
+  readonly secAggErrors: string[] = [];
+  private secAggTask: Task | null = null;
+
+  private async secAggAdvertise(task: Task): Promise<void> {
+    if (this.options.secAggDropAt === 'advertise' || !task.secAgg) return;
+    this.secAggTask = task;
+    const { state, message } = advertiseKeys(task.secAgg, this.siteId, this.identity.signing.secretKey);
+    this.secAggState = state;
+    const reply = await this.socket!.timeout(10_000).emitWithAck('secagg:advertise-keys', message as unknown as Parameters<SiteToCoordinatorEvents['secagg:advertise-keys']>[0]);
+    if (!reply.ok) this.secAggErrors.push(reply.message);
+  }
+
+  private async secAggStep(
+    stage: 'share' | 'consistency' | 'unmask',
+    run: () => { state: SiteSecAggState; message: object },
+    event: 'secagg:share-keys' | 'secagg:consistency-check' | 'secagg:unmask',
+  ): Promise<void> {
+    if (this.options.secAggDropAt === stage || !this.secAggState) return;
+    try {
+      const { state, message } = run();
+      this.secAggState = state;
+      const reply = await this.socket!.timeout(10_000).emitWithAck(event, message as unknown as Parameters<SiteToCoordinatorEvents['secagg:unmask']>[0]);
+      if (!reply.ok) this.secAggErrors.push(reply.message);
+    } catch (error) {
+      this.secAggErrors.push((error as Error).message);
+    }
+  }
+
+  /** Trains, masks the sample-weighted delta and uploads the masked vector as a sealed update. */
+  private async secAggMasked(request: MaskedInputRequest): Promise<void> {
+    const task = this.secAggTask;
+    if (this.options.secAggDropAt === 'masked' || !this.secAggState || !task?.baseModel) return;
+    try {
+      const base = decodeModelBlob(await this.download(task.baseModel.sha256)).weights;
+      const trained = simulatedTraining(base, this.delta);
+      const delta = new Float32Array(base.length);
+      for (let i = 0; i < base.length; i++) delta[i] = trained[i]! - base[i]!;
+      const { state, maskedVector } = maskedInput(this.secAggState, request, delta, this.options.sampleCount ?? 10);
+      this.secAggState = state;
+      const full: EnvelopeHeader = {
+        experiment: task.experiment,
+        round: task.round,
+        site: this.siteId,
+        baseModelSha256: task.baseModel.sha256,
+        sampleCount: this.options.sampleCount ?? 10,
+        metrics: {},
+        nonce: createNonce(),
+        time: new Date().toISOString(),
+      };
+      const reply = await this.upload(task, seal(full, maskedVector, this.identity.signing.secretKey, fromBase64(this.coordinator.boxPublicKey)));
+      if (reply) this.results.push({ task, reply });
+    } catch (error) {
+      this.secAggErrors.push((error as Error).message);
+    }
   }
 
   /** The autopilot: download, train, seal, upload, commit; records the commit reply. */

@@ -150,6 +150,23 @@ export const hyperParametersSchema = z.object({
 export type HyperParameters = z.infer<typeof hyperParametersSchema>;
 
 /**
+ * Public parameters of a secure-aggregation round; the same shape as @fedct/crypto `SecAggParams`
+ * (sites: site id → enrolled Ed25519 public key, base64).
+ */
+export const secAggParamsSchema = z.object({
+  experiment: z.string(),
+  round: z.number().int(),
+  sites: z.record(z.string(), z.string()),
+  neighbours: z.number().int().nonnegative(),
+  threshold: z.number().int().positive(),
+  vectorLength: z.number().int().positive(),
+  clipRange: z.number().positive(),
+  maxTotalWeight: z.number().int().positive(),
+  graphSeed: z.string(),
+});
+export type SecAggParamsMessage = z.infer<typeof secAggParamsSchema>;
+
+/**
  * A training task for one round. `baseModel: null` means "round 1 without an initial model": every site
  * initialises the network with `initSeed` (same seed everywhere, so the weights agree) and signs its
  * envelope with `baseModelSha256 = NO_BASE_MODEL`. For the classifier phase, `denoiser` names the frozen
@@ -169,6 +186,12 @@ export const taskSchema = z.object({
   normBound: z.number().positive().nullable(),
   /** Upload chunk size the coordinator expects. */
   chunkSize: z.number().int().positive(),
+  /**
+   * Present when the round uses secure aggregation (see {@link SECAGG_SITE_EVENTS}): the site runs the
+   * @fedct/crypto SecAgg stages and uploads, instead of its weights, the masked vector of its
+   * **delta** (new weights − base, clipped to ±clipRange, weighted by its sample count).
+   */
+  secAgg: secAggParamsSchema.optional(),
 });
 export type Task = z.infer<typeof taskSchema>;
 
@@ -201,6 +224,34 @@ export const updateChunkSchema = z.object({ uploadId: z.string().min(1), index: 
 export type UpdateChunk = z.infer<typeof updateChunkSchema>;
 export const updateCommitSchema = z.object({ uploadId: z.string().min(1) });
 export const taskFailSchema = z.object({ experiment: z.string().min(1), round: z.number().int().positive(), reason: z.string().max(500) });
+
+/**
+ * Secure aggregation over `/sites` (rounds whose task carries `secAgg`), using @fedct/crypto's
+ * `SECAGG_EVENTS` names. Stage messages are the crypto library's JSON types, checked there.
+ * 1. On the task the site calls `advertiseKeys` and emits `secagg:advertise-keys` (AdvertiseKeysMessage).
+ * 2. The coordinator emits `secagg:share-keys` (ShareKeysRequest); the site answers the same event
+ *    with `shareKeys`' ShareKeysMessage.
+ * 3. The coordinator emits `secagg:masked-input` (MaskedInputRequest); the site trains, calls
+ *    `maskedInput` with its delta and uploads the masked vector bytes as the payload of an ordinary
+ *    sealed update (`update.begin/chunk/commit`).
+ * 4. The coordinator emits `secagg:consistency-check` (ConsistencyCheckRequest); the site answers with
+ *    ConsistencyCheckMessage.
+ * 5. The coordinator emits `secagg:unmask` (UnmaskRequest); the site answers with UnmaskMessage.
+ * A stage not answered before its timeout counts the site as dropped at that stage.
+ */
+export const SECAGG_SITE_EVENTS = {
+  advertiseKeys: 'secagg:advertise-keys',
+  shareKeys: 'secagg:share-keys',
+  maskedInput: 'secagg:masked-input',
+  consistencyCheck: 'secagg:consistency-check',
+  unmask: 'secagg:unmask',
+} as const;
+
+/** Minimal shape check of a SecAgg stage message (the crypto library validates the rest). */
+export const secAggMessageSchema = z
+  .object({ stage: z.string(), experiment: z.string(), round: z.number().int(), site: z.string() })
+  .passthrough();
+export type SecAggMessage = z.infer<typeof secAggMessageSchema>;
 
 // ---------------------------------------------------------------------------------------------
 // Results
@@ -240,6 +291,10 @@ export interface SiteToCoordinatorEvents {
   'update.begin': (payload: UpdateBegin, ack: Ack<UploadState>) => void;
   'update.chunk': (payload: UpdateChunk, ack: Ack<UploadState>) => void;
   'update.commit': (payload: z.infer<typeof updateCommitSchema>, ack: Ack<CommitResult>) => void;
+  'secagg:advertise-keys': (payload: SecAggMessage, ack: Ack<{ received: true }>) => void;
+  'secagg:share-keys': (payload: SecAggMessage, ack: Ack<{ received: true }>) => void;
+  'secagg:consistency-check': (payload: SecAggMessage, ack: Ack<{ received: true }>) => void;
+  'secagg:unmask': (payload: SecAggMessage, ack: Ack<{ received: true }>) => void;
 }
 
 /** Events the coordinator pushes to a site. */
@@ -247,6 +302,11 @@ export interface CoordinatorToSiteEvents {
   task: (task: Task) => void;
   'task.cancel': (payload: { experiment: string; round: number; reason: string }) => void;
   revoked: (payload: { reason: string }) => void;
+  /** SecAgg stage requests (payloads are @fedct/crypto ShareKeysRequest, MaskedInputRequest, ...). */
+  'secagg:share-keys': (request: Record<string, unknown>) => void;
+  'secagg:masked-input': (request: Record<string, unknown>) => void;
+  'secagg:consistency-check': (request: Record<string, unknown>) => void;
+  'secagg:unmask': (request: Record<string, unknown>) => void;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -62,6 +62,12 @@ export const createExperimentSchema = z.object({
     })
     .default({}),
   secureAgg: z.boolean().default(false),
+  /** Secure aggregation: each delta value is clipped to ±clipRange before quantising. */
+  secAggClipRange: z.number().positive().default(1),
+  /** Secure aggregation: seconds each key/consistency/unmask stage waits before counting sites as dropped. */
+  secAggStageSeconds: z.number().positive().default(60),
+  /** Secure aggregation: upper bound on the sum of all sites' sample counts (sets the fixed-point scale). */
+  secAggMaxTotalWeight: z.number().int().positive().default(100_000),
   dp: dpRequirementsSchema.default({ required: false }),
   /** Maximum L2 norm of an update (new − base); larger updates are rejected. */
   normBound: z.number().positive().nullable().default(null),

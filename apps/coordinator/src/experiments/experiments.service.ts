@@ -26,7 +26,11 @@ export class ExperimentsService {
 
   create(settings: ExperimentSettings): ExperimentRecord {
     if (settings.secureAgg) {
-      throw new CoordinatorError('secure aggregation rounds are not wired into this coordinator yet; create the experiment with secureAgg: false', 'bad_message');
+      if (!settings.initialModel) throw new CoordinatorError('secure aggregation needs an initialModel (sites send masked deltas from a known base)', 'bad_message');
+      if (settings.strategy === 'median' || settings.strategy === 'trimmed-mean') {
+        throw new CoordinatorError(`strategy ${settings.strategy} needs every update; it cannot run with secure aggregation`, 'bad_message');
+      }
+      if (settings.minSites < 2) throw new CoordinatorError('secure aggregation needs minSites of at least 2', 'bad_message');
     }
     if (settings.initialModel) {
       const model = this.models.get(settings.initialModel);

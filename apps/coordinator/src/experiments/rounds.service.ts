@@ -12,6 +12,8 @@ import { SessionRegistry } from '../core/sessions.service';
 import { ModelsService } from '../models/models.service';
 import { SitesService } from '../sites/sites.service';
 import { createStrategy, type Strategy, type StrategyState, WeightedSum } from '../strategies';
+import { CoordinatorError } from '../core/errors';
+import { SecAggDriver, secAggParams } from './secagg.driver';
 import { type ExperimentRecord, ExperimentsRepository, type RoundRecord, type SiteRoundStatus } from './experiments.repository';
 
 /** A round in progress, in memory; everything here can be rebuilt from SQLite and the spool files. */
@@ -30,6 +32,8 @@ export interface ActiveRound {
   /** Bytes of sealed updates accepted for upload in this round (limit `maxRoundBytes`). */
   uploadBytes: number;
   closing: boolean;
+  /** Secure-aggregation rounds: the stage driver (the coordinator only ever sees the masked sum). */
+  secagg: SecAggDriver | null;
 }
 
 /**
@@ -81,7 +85,9 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
     for (const exp of this.repo.listExperiments(['running', 'paused'])) {
       try {
         const active = this.active.get(exp.id);
-        if (active) {
+        if (active?.secagg) {
+          if (!active.closing && active.secagg.ready(Date.now())) this.advanceSecAgg(active);
+        } else if (active) {
           if (!active.closing && Date.now() >= active.deadline) this.close(active, 'deadline passed');
         } else if (exp.status === 'running') {
           this.maybeStart(exp);
@@ -154,6 +160,12 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
     this.repo.transaction(() => this.repo.insertRound(record));
     this.audit.record('system', 'round.opened', { experiment: exp.id, round, participants, baseModel: exp.currentModel });
     const active = this.materialise(exp, record);
+    if (s.secureAgg && active.base) {
+      const keys: Record<string, string> = {};
+      for (const id of participants) keys[id] = this.sites.get(id).signingPublicKey;
+      const params = secAggParams(exp.id, round, keys, active.base.weights.length, s.secAggClipRange, s.secAggMaxTotalWeight);
+      active.secagg = new SecAggDriver(params, s.secAggStageSeconds * 1000, active.deadline, s.minSites, Date.now());
+    }
     this.active.set(exp.id, active);
     const task = this.buildTask(active);
     for (const site of participants) this.sessions.emitToSite(site, 'task', task);
@@ -188,6 +200,7 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
       participants: record.participants,
       uploadBytes: 0,
       closing: false,
+      secagg: null,
     };
   }
 
@@ -211,7 +224,53 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
       deadline: new Date(active.deadline).toISOString(),
       normBound: s.normBound,
       chunkSize: this.config.chunkSize,
+      ...(active.secagg ? { secAgg: active.secagg.params } : {}),
     };
+  }
+
+  /** A SecAgg stage message from a site (advertise, shares, consistency, unmask). */
+  secAggMessage(siteId: string, message: { experiment: string; round: number; stage: string; site: string }): void {
+    const active = this.active.get(message.experiment);
+    if (!active?.secagg || active.round !== message.round || active.closing) throw new CoordinatorError(`no secure aggregation round ${message.round} of ${message.experiment}`, 'round_closed');
+    const refused = active.secagg.receive(siteId, message);
+    if (refused) throw new CoordinatorError(refused, 'bad_message');
+    if (active.secagg.ready(Date.now())) this.advanceSecAgg(active);
+  }
+
+  /** A site's masked vector (from an authenticated sealed upload); returns why it was refused, or null. */
+  acceptMasked(active: ActiveRound, siteId: string, vector: Uint8Array, sampleCount: number, siteMetrics: Record<string, number>): string | null {
+    const refused = active.secagg!.addMasked(siteId, vector);
+    if (refused) return refused;
+    this.repo.transaction(() => this.repo.setResult(active.experimentId, active.round, siteId, 'accepted', { sampleCount, metrics: siteMetrics }));
+    this.metrics.inc('fedct_updates_accepted_total');
+    this.audit.record(`site:${siteId}`, 'update.accepted', { experiment: active.experimentId, round: active.round, sampleCount, secureAggregation: true });
+    this.emitRound(active, 'training');
+    if (active.secagg!.ready(Date.now())) setImmediate(() => this.advanceSecAgg(active));
+    return null;
+  }
+
+  private advanceSecAgg(active: ActiveRound): void {
+    const driver = active.secagg!;
+    while (!active.closing && driver.ready(Date.now())) {
+      const before = driver.phase;
+      for (const m of driver.advance(Date.now())) {
+        (this.sessions.emitToSite as (site: string, event: string, payload: unknown) => boolean)(m.site, m.event, m.payload);
+      }
+      this.logger.log(`experiment ${active.experimentId} round ${active.round}: secure aggregation ${before} → ${driver.phase}`);
+      if (driver.phase === 'failed') {
+        this.failRound(active, driver.failure ?? 'secure aggregation failed', false);
+        return;
+      }
+      if (driver.phase === 'done' && driver.result) {
+        const base = active.base!.weights;
+        const weights = new Float32Array(base.length);
+        for (let i = 0; i < base.length; i++) weights[i] = base[i]! + driver.result.meanDelta[i]!;
+        active.sum = new WeightedSum(base.length);
+        active.sum.fold(weights, 1);
+        this.close(active, 'secure aggregation complete');
+        return;
+      }
+    }
   }
 
   /** Tensors an update must have in this round (null: round 1 without a base and nothing accepted yet). */
@@ -254,6 +313,8 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   private closeIfComplete(active: ActiveRound): void {
+    // A secure-aggregation round ends when its stage driver finishes, not when uploads are in.
+    if (active.secagg) return;
     const pending = this.repo.results(active.experimentId, active.round).filter((r) => r.status === 'invited').length;
     if (pending === 0) this.close(active, 'all participants reported');
   }
@@ -398,6 +459,11 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
       const exp = this.repo.findExperiment(record.experimentId);
       if (!exp || (exp.status !== 'running' && exp.status !== 'paused')) {
         this.repo.updateRound(record.experimentId, record.round, { state: 'failed', closedAt: new Date().toISOString(), reason: 'experiment no longer running at restart' });
+        continue;
+      }
+      if (exp.settings.secureAgg) {
+        this.repo.updateRound(record.experimentId, record.round, { state: 'failed', closedAt: new Date().toISOString(), reason: 'secure aggregation rounds cannot resume after a restart' });
+        this.audit.record('system', 'round.failed', { experiment: exp.id, round: record.round, reason: 'secure aggregation round interrupted by a restart' });
         continue;
       }
       const active = this.materialise(exp, record);

@@ -156,6 +156,13 @@ export class UploadsService {
     if (!Number.isSafeInteger(header.sampleCount) || header.sampleCount <= 0) return this.reject(siteId, row, 'rejected_envelope', 'sample count must be a positive integer');
     const result = this.repo.result(row.experiment_id, row.round, siteId);
     if (result?.status !== 'invited') return this.reject(siteId, row, 'rejected_duplicate', `site's result for this round is already ${result?.status ?? 'absent'}`);
+    if (active.secagg) {
+      // The payload is a masked vector: uniformly random to the coordinator, so shapes, finiteness and
+      // norms cannot be checked here (clipRange bounds each site's influence instead).
+      const refused = this.rounds.acceptMasked(active, siteId, opened.payload, header.sampleCount, header.metrics);
+      if (refused) return this.reject(siteId, row, 'rejected_shape', refused);
+      return { accepted: true, experiment: row.experiment_id, round: row.round };
+    }
     const checked = checkUpdatePayload(opened.payload, this.rounds.expectedTensors(active), active.base?.weights ?? null, active.settings.normBound);
     if (!checked.ok) {
       this.rounds.markSite(active, siteId, 'rejected', checked.verdict.message);

@@ -11,6 +11,7 @@ import {
   describeIssue,
   fail,
   heartbeatSchema,
+  secAggMessageSchema,
   modelChunkRequestSchema,
   modelManifestRequestSchema,
   ok,
@@ -106,6 +107,12 @@ export class SitesGateway implements OnGatewayConnection, OnGatewayDisconnect, O
     this.on(socket, 'update.begin', updateBeginSchema, (_s, p, siteId) => this.uploads.begin(siteId, p));
     this.on(socket, 'update.chunk', updateChunkSchema, (_s, p, siteId) => this.uploads.chunk(siteId, p));
     this.on(socket, 'update.commit', updateCommitSchema, (_s, p, siteId) => this.uploads.commit(siteId, p.uploadId));
+    for (const event of ['secagg:advertise-keys', 'secagg:share-keys', 'secagg:consistency-check', 'secagg:unmask'] as const) {
+      this.on(socket, event, secAggMessageSchema, (_s, p, siteId) => {
+        this.rounds.secAggMessage(siteId, p);
+        return { received: true as const };
+      });
+    }
   }
 
   handleDisconnect(socket: SiteSocket): void {
