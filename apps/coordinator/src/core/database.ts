@@ -114,8 +114,25 @@ export function openDatabase(dataDir: string): Db {
   mkdirSync(dataDir, { recursive: true });
   const db = new Database(join(dataDir, 'coordinator.sqlite'));
   db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
+  // NORMAL in WAL mode survives a process crash; a power cut may lose the latest transactions but
+  // never corrupts. Publishing a model runs with FULL ({@link durableTransaction}).
+  db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
   db.exec(SCHEMA);
   return db;
+}
+
+/**
+ * Runs `fn` in a transaction that is on disk (fsynced) when it returns: used to publish model
+ * versions, so a published version survives even a power cut. Inside another transaction it just
+ * joins it (the outer one decides).
+ */
+export function durableTransaction<T>(db: Db, fn: () => T): T {
+  if (db.inTransaction) return db.transaction(fn)();
+  db.pragma('synchronous = FULL');
+  try {
+    return db.transaction(fn)();
+  } finally {
+    db.pragma('synchronous = NORMAL');
+  }
 }

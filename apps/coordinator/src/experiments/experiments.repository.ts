@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { ExperimentSettings, Phase, RoundState } from '@fedct/protocol';
-import { DATABASE, type Db } from '../core/database';
+import { DATABASE, type Db, durableTransaction } from '../core/database';
 
 export type ExperimentStatus = 'running' | 'paused' | 'completed' | 'failed' | 'aborted';
 export type SiteRoundStatus = 'invited' | 'accepted' | 'rejected' | 'failed' | 'dropped';
@@ -85,6 +85,11 @@ export class ExperimentsRepository {
   /** Runs `fn` in one SQLite transaction (nested calls become savepoints). */
   transaction<T>(fn: () => T): T {
     return this.db.transaction(fn)();
+  }
+
+  /** A transaction fsynced before it returns (publishing). */
+  durable<T>(fn: () => T): T {
+    return durableTransaction(this.db, fn);
   }
 
   insertExperiment(e: ExperimentRecord): void {

@@ -387,7 +387,7 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
     }
     const bytes = encodeModelBlob({ manifest, weights: outcome.weights });
     let version = '';
-    this.repo.transaction(() => {
+    this.repo.durable(() => {
       const model = this.models.register({
         bytes,
         source: 'aggregate',
@@ -405,7 +405,7 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   private publish(active: ActiveRound, version: string, roundMetrics: Record<string, number>, reason: string | null): void {
-    this.repo.transaction(() => this.publishRecords(active, version, roundMetrics, reason));
+    this.repo.durable(() => this.publishRecords(active, version, roundMetrics, reason));
     this.finishPublish(active, version, reason);
   }
 

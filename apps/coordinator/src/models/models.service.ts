@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { decodeModelBlob, type ModelManifest, type ModelRef, type Phase, ProtocolError } from '@fedct/protocol';
 import { AuditService } from '../core/audit.service';
-import { DATABASE, type Db } from '../core/database';
+import { DATABASE, type Db, durableTransaction } from '../core/database';
 import { CoordinatorError } from '../core/errors';
 import { ModelStore } from './model-store';
 
@@ -69,7 +69,7 @@ export class ModelsService {
       throw new CoordinatorError(cause instanceof ProtocolError ? cause.message : 'not a model blob', 'bad_message', 400, { cause });
     }
     const sha = this.store.put(model.bytes);
-    const view = this.db.transaction(() => {
+    const view = durableTransaction(this.db, () => {
       const next = (this.db.prepare<[], { seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'models'").get()?.seq ?? 0) + 1;
       const version = `v${next}`;
       this.db
@@ -78,7 +78,7 @@ export class ModelsService {
         )
         .run(next, version, sha, model.bytes.length, manifest.model, model.phase ?? null, model.parent ?? null, model.experiment ?? null, model.round ?? null, JSON.stringify(model.metrics ?? {}), model.source, new Date().toISOString());
       return this.get(version);
-    })();
+    });
     this.audit.record(model.source === 'upload' ? 'admin' : 'system', 'model.registered', { version: view.version, sha256: sha, experiment: view.experiment, round: view.round });
     return view;
   }
