@@ -97,6 +97,16 @@ describe('coordinator dashboard', () => {
     await expect.poll(() => page.locator('#detail-progress').textContent()).toMatch(/^aborted: 0 of 2 rounds published \(aborted from the dashboard\)\.$/);
   });
 
+  it('sends the strategy and privacy settings and shows the coordinator\'s refusal in one line', async () => {
+    const { page } = browser;
+    await page.getByLabel('Strategy').selectOption('median');
+    await page.getByLabel('Secure aggregation', { exact: true }).check();
+    await page.getByRole('button', { name: 'Start experiment' }).click();
+    await expect.poll(() => page.locator('#error').textContent()).toBe('strategy median needs every update; it cannot run with secure aggregation');
+    await page.getByLabel('Secure aggregation', { exact: true }).uncheck();
+    await page.getByLabel('Strategy').selectOption('fedavg');
+  });
+
   it('creates an enrolment token and revokes a site from the keyboard-reachable controls', async () => {
     const { page } = browser;
     await page.getByLabel('Site name').fill('hospital-east');
@@ -124,7 +134,7 @@ describe('coordinator dashboard', () => {
     await page.getByLabel('Site name').fill('hospital-west');
     await page.getByRole('button', { name: 'Create enrolment token' }).click();
     await expect.poll(() => page.locator('#error').textContent()).toMatch(/read-only token cannot change anything/);
-    expect(browser.errors.filter((e) => !/status of 40[13]/.test(e))).toEqual([]);
+    expect(browser.errors.filter((e) => !/status of 40[013]/.test(e))).toEqual([]);
   });
 
   it('tells the admin when the coordinator is unreachable', async () => {

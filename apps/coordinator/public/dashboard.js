@@ -352,14 +352,22 @@ async function startExperiment(event) {
     strategy,
     roundDeadlineSeconds: numberField('x-deadline'),
     initSeed: numberField('x-seed'),
-    secureAgg: false,
+    secureAgg: $('x-secagg').checked,
   };
   const name = $('x-name').value.trim();
   if (name) body.name = name;
   if ($('x-initial').value) body.initialModel = $('x-initial').value;
   if ($('x-denoiser').value) body.denoiserModel = $('x-denoiser').value;
+  const strategyOptions = {};
   const mu = numberField('x-mu');
-  if (strategy === 'fedprox' && mu !== undefined) body.strategyOptions = { proximalMu: mu };
+  if (strategy === 'fedprox' && mu !== undefined) strategyOptions.proximalMu = mu;
+  const serverLr = numberField('x-server-lr');
+  if ((strategy === 'fedadam' || strategy === 'fedyogi') && serverLr !== undefined) strategyOptions.serverLearningRate = serverLr;
+  const trim = numberField('x-trim');
+  if (strategy === 'trimmed-mean' && trim !== undefined) strategyOptions.trimFraction = trim;
+  if (Object.keys(strategyOptions).length > 0) body.strategyOptions = strategyOptions;
+  const secAggClip = numberField('x-secagg-clip');
+  if (body.secureAgg && secAggClip !== undefined) body.secAggClipRange = secAggClip;
   const norm = numberField('x-norm');
   if (norm !== undefined) body.normBound = norm;
   if ($('x-dp').checked) {
