@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeModelBlob, encodeModelBlob, sha256Hex } from '@fedct/protocol';
 import { enrollSite, initSiteFolder, memoryLogger, SiteDaemon, SiteFolder, ToyEngine, type DaemonEvents } from '@fedct/site-agent';
-import { ADMIN_TOKEN, startTestCoordinator, waitForExperiment } from './helpers/coordinator-harness';
+import { ADMIN_TOKEN, startTestCoordinator, waitFor, waitForExperiment } from './helpers/coordinator-harness';
 import { api, uploadModel } from './helpers/sim-site';
 
 /** A TCP proxy in front of the coordinator that counts (and can cut) everything the site sends. */
@@ -228,6 +228,55 @@ describe(SiteDaemon.name, () => {
     expect(logger.events.some((e) => e.msg === 'update upload resumed')).toBe(true);
     const done = await waitForExperiment(coordinator.url, id, (e) => e.status === 'completed', 30_000);
     expect(done.rounds[0]?.state).toBe('published');
+  });
+
+  it('resumes an upload after the agent itself was stopped mid-way, without training again', async () => {
+    const { coordinator, base, site, logger } = await setup({ chunkSize: 16 * 1024, size: 50_000 });
+    const firstEngine = new ToyEngine(50_000);
+    let stoppedMidUpload: Promise<void> | null = null;
+    const firstDaemon: SiteDaemon = new SiteDaemon({
+      site,
+      engine: firstEngine,
+      logger,
+      heartbeatMs: 60_000,
+      onUploadChunk: (index) => {
+        if (index === 3) stoppedMidUpload ??= firstDaemon.stop();
+      },
+    });
+    startDaemon(firstDaemon);
+    await firstDaemon.next('authenticated');
+    const { id } = await api<{ id: string }>(coordinator.url, '/api/experiments', ADMIN_TOKEN, 'POST', {
+      phase: 'denoiser', rounds: 1, minSites: 1, localEpochs: 1, learningRate: 0.1, initialModel: base.version, roundDeadlineSeconds: 60,
+    });
+    await waitFor(() => stoppedMidUpload !== null, 30_000, 'the first agent to stop mid-upload');
+    await stoppedMidUpload;
+    expect(firstEngine.calls).toHaveLength(1);
+    expect(readdirSync(site.paths.transfers).filter((n) => n.endsWith('.sealed'))).toHaveLength(1);
+
+    const secondEngine = new ToyEngine(50_000);
+    const second = new SiteDaemon({ site, engine: secondEngine, logger, heartbeatMs: 60_000 });
+    const submitted = second.next('submitted');
+    startDaemon(second);
+    const result = await submitted;
+    expect(secondEngine.calls).toHaveLength(0);
+    expect(result.resumedAt).toBeGreaterThanOrEqual(3);
+    expect(readdirSync(site.paths.transfers).filter((n) => n.endsWith('.sealed'))).toHaveLength(0);
+    expect((await waitForExperiment(coordinator.url, id, (e) => e.status === 'completed', 30_000)).rounds[0]?.state).toBe('published');
+  });
+
+  it('will not talk to a coordinator whose keys differ from the ones pinned at enrolment', async () => {
+    const { engine, site, logger } = await setup({ chunkSize: 64 * 1024, size: 1000 });
+    const enrollment = site.requireEnrollment();
+    site.saveEnrollment({ ...enrollment, coordinator: { ...enrollment.coordinator, boxPublicKey: Buffer.alloc(32, 9).toString('base64') } });
+    const daemon = new SiteDaemon({ site, engine, logger, heartbeatMs: 60_000 });
+    let authenticated = false;
+    daemon.on('authenticated', () => {
+      authenticated = true;
+    });
+    startDaemon(daemon);
+    await waitFor(() => logger.events.some((e) => e.level === 'error' && /pinned at enrolment/.test(String(e.fields.error))), 10_000, 'the pin mismatch');
+    expect(authenticated).toBe(false);
+    expect(daemon.connection.connected).toBe(false);
   });
 
   it('applies the differential privacy its own policy requires, whatever the experiment asks', async () => {
