@@ -265,16 +265,16 @@ export class SiteDaemon extends EventEmitter {
     if (task.phase === 'denoiser') {
       const slices = controlSlices(site, 'train');
       logger.info('training denoiser', { slices: slices.count, epochs: task.hyper.localEpochs });
-      outcome = await engine.trainDenoiser({ base: base?.blob ?? null, initSeed: task.initSeed, hyper: task.hyper, seed, slices });
+      outcome = await engine.trainDenoiser({ base: base?.blob ?? null, initSeed: task.initSeed, hyper: task.hyper, seed, slices, onProgress: this.progressLog('training denoiser') });
       const val = controlSlices(site, 'val');
       if (val.count > 0) validation = await engine.evaluateDenoiser({ weights: outcome.weights, slices: val, seed: 1 });
     } else {
       if (!task.denoiser) throw new CoordinatorError('classifier task names no frozen BCDU-Net (denoiser)', 'bad_task');
       const denoiser = await this.fetchModel(task.denoiser, 'denoiser');
       const depth = base ? classifierDepth(base.blob) : undefined;
-      const train = await infectionVolumes(site, engine, denoiser, 'train', depth);
+      const train = await infectionVolumes(site, engine, denoiser, 'train', depth, this.progressLog('infection volumes'));
       logger.info('training classifier', { studies: train.length, epochs: task.hyper.localEpochs, denoiser: denoiser.sha256.slice(0, 12) });
-      outcome = await engine.trainClassifier({ base: base?.blob ?? null, initSeed: task.initSeed, hyper: task.hyper, seed, volumes: train });
+      outcome = await engine.trainClassifier({ base: base?.blob ?? null, initSeed: task.initSeed, hyper: task.hyper, seed, volumes: train, onProgress: this.progressLog('training classifier') });
       const val = await infectionVolumes(site, engine, denoiser, 'val', depth);
       if (val.length > 0) validation = await engine.evaluateClassifier({ weights: outcome.weights, volumes: val });
     }
@@ -302,6 +302,16 @@ export class SiteDaemon extends EventEmitter {
     };
     logger.info('local training done', { experiment: task.experiment, round: task.round, samples: outcome.sampleCount, seconds: Math.round(metrics.train_seconds), dp: dp !== null });
     return seal(header, encodeModelBlob(weights), site.identity().signing.secretKey, fromBase64(enrollment.coordinator.boxPublicKey));
+  }
+
+  /** A progress callback that logs at most every 10 s (long local work stays visible in the service log). */
+  private progressLog(what: string): (done: number, total: number) => void {
+    let last = Date.now();
+    return (done, total) => {
+      if (Date.now() - last < 10_000 && done < total) return;
+      last = Date.now();
+      this.options.logger.info(`${what}: progress`, { done, total });
+    };
   }
 
   private async fetchModel(ref: ModelRef, phase: 'denoiser' | 'classifier'): Promise<{ blob: ModelBlob; sha256: string }> {

@@ -126,6 +126,7 @@ export class PipelineEngine implements TrainingEngine {
       batchSize: request.hyper.batchSize,
       learningRate: request.hyper.learningRate,
       ...(request.hyper.proximalMu !== undefined ? { proximalMu: request.hyper.proximalMu } : {}),
+      ...(request.onProgress ? { onProgress: (p: { epoch: number; epochs: number; step: number; steps: number }) => request.onProgress?.((p.epoch - 1) * p.steps + p.step, p.epochs * p.steps) } : {}),
     });
     return { ...result, initial: request.base ?? this.initial(CNN3D_MODEL, config, request.initSeed) };
   }
