@@ -21,6 +21,11 @@ export interface ClassifierTrainOptions extends FitOptions {
   data: LabelledVolume[];
   /** Seed of shuffling and dropout: the same seed gives the same weights. */
   seed: number;
+  /**
+   * Mirror each training volume left-right with probability 1/2 (seeded). Not in the paper; the
+   * classes are symmetric under it (bilateral Covid-19, unilateral CAP on either side). Default off.
+   */
+  flipAugment?: boolean;
 }
 
 function checkVolumes(volumes: readonly LabelledVolume[], shape: readonly number[], classes: number): void {
@@ -33,10 +38,20 @@ function checkVolumes(volumes: readonly LabelledVolume[], shape: readonly number
   });
 }
 
-function stack(volumes: readonly LabelledVolume[], indices: readonly number[], shape: readonly number[]): tf.Tensor5D {
+function stack(volumes: readonly LabelledVolume[], indices: readonly number[], shape: readonly number[], flips?: readonly boolean[]): tf.Tensor5D {
   const size = (shape[0] ?? 0) * (shape[1] ?? 0) * (shape[2] ?? 0);
+  const width = shape[2] ?? 1;
   const x = new Float32Array(indices.length * size);
-  indices.forEach((index, b) => x.set((volumes[index] as LabelledVolume).data, b * size));
+  indices.forEach((index, b) => {
+    const source = (volumes[index] as LabelledVolume).data;
+    if (!flips?.[b]) {
+      x.set(source, b * size);
+      return;
+    }
+    for (let row = 0; row < size; row += width) {
+      for (let i = 0; i < width; i++) x[b * size + row + i] = source[row + width - 1 - i] ?? 0;
+    }
+  });
   return tf.tensor5d(x, [indices.length, shape[0] ?? 0, shape[1] ?? 0, shape[2] ?? 0, 1]);
 }
 
@@ -63,7 +78,7 @@ export async function trainClassifier(options: ClassifierTrainOptions): Promise<
         return batches;
       },
       (batch) => ({
-        x: stack(data, batch, config.inputShape),
+        x: stack(data, batch, config.inputShape, options.flipAugment ? batch.map(() => rng() < 0.5) : undefined),
         y: tf.oneHot(tf.tensor1d(batch.map((i) => (data[i] as LabelledVolume).label), 'int32'), config.classes),
       }),
       'categoricalCrossentropy',

@@ -37,9 +37,11 @@ export function slicesAtSize(data: SliceSet, size: number): Float32Array {
   const chunk = 64;
   for (let start = 0; start < count; start += chunk) {
     const n = Math.min(chunk, count - start);
-    const values = tf.tidy(() => resizeSlices(
-      tf.tensor4d(data.data.subarray(start * height * width, (start + n) * height * width), [n, height, width, 1]), size).dataSync());
-    out.set(values, start * size * size);
+    // tf.tidy returns the tensor, not its values: tidy walks returned objects key by key.
+    const resized = tf.tidy(() => resizeSlices(
+      tf.tensor4d(data.data.subarray(start * height * width, (start + n) * height * width), [n, height, width, 1]), size));
+    out.set(resized.dataSync(), start * size * size);
+    resized.dispose();
   }
   return out;
 }
@@ -163,9 +165,10 @@ export async function extractInfection(options: ExtractInfectionOptions): Promis
       const n = Math.min(batchSize, z - start);
       const values = tf.tidy(() => {
         const x = resizeSlices(tf.tensor4d(options.volume.subarray(start * h * w, (start + n) * h * w), [n, h, w, 1]), size);
-        return tf.sub(x, model.predict(x) as tf.Tensor).dataSync();
+        return tf.sub(x, model.predict(x) as tf.Tensor);
       });
-      residual.set(values, start * size * size);
+      residual.set(values.dataSync(), start * size * size);
+      values.dispose();
       await new Promise((resolve) => setImmediate(resolve));
     }
     const depth = options.depth ?? 50;

@@ -40,14 +40,17 @@ async function main(): Promise<void> {
       return;
     }
     try {
+      const t0 = performance.now();
       assignFlatWeights(model, message.weights);
+      const t1 = performance.now();
       const x = tf.tensor(message.x, message.xShape);
       const y = tf.tensor(message.y, message.yShape);
       const { grads, loss } = withSeededRandom(mulberry32(message.seed),
         () => flatGradients(model, vars, x, y, message.loss as LossName, message.mu, anchors));
       tf.dispose([x, y]);
+      const t2 = performance.now();
       const weights = flatWeights(model);
-      const reply: WorkerReply = { type: 'grads', grads, loss, weights };
+      const reply: WorkerReply = { type: 'grads', grads, loss, weights, timingMs: { assign: t1 - t0, gradients: t2 - t1, read: performance.now() - t2 } };
       port.postMessage(reply, [grads.buffer as ArrayBuffer, weights.buffer as ArrayBuffer]);
     } catch (error) {
       const reply: WorkerReply = { type: 'error', message: error instanceof Error ? error.message : String(error) };

@@ -28,20 +28,22 @@ export function batchLoss(
  * Runs the forward pass in training mode (dropout on, BatchNorm statistics updated).
  */
 export function flatGradients(
-  model: tfl.LayersModel, vars: tf.Variable[], x: tf.Tensor, y: tf.Tensor, loss: LossName, mu: number, anchors: tf.Tensor[],
+  model: tfl.LayersModel, vars: tf.Variable[], x: tf.Tensor, y: tf.Tensor, lossName: LossName, mu: number, anchors: tf.Tensor[],
 ): { grads: Float32Array; loss: number } {
-  return tf.tidy(() => {
-    const { value, grads } = tf.variableGrads(() => batchLoss(model, vars, x, y, loss, mu, anchors), vars);
-    const size = vars.reduce((n, v) => n + v.size, 0);
-    const flat = new Float32Array(size);
+  const flat = new Float32Array(vars.reduce((n, v) => n + v.size, 0));
+  let loss = NaN;
+  // Nothing but tensors may leave tf.tidy: it walks returned objects key by key (a 5M-float array!).
+  tf.tidy(() => {
+    const { value, grads } = tf.variableGrads(() => batchLoss(model, vars, x, y, lossName, mu, anchors), vars);
     let offset = 0;
     for (const v of vars) {
       const g = grads[v.name];
       if (g) flat.set(g.dataSync(), offset);
       offset += v.size;
     }
-    return { grads: flat, loss: value.dataSync()[0] ?? NaN };
+    loss = value.dataSync()[0] ?? NaN;
   });
+  return { grads: flat, loss };
 }
 
 /** Copies every weight of the model (trainable or not, in `model.weights` order) into one array. */

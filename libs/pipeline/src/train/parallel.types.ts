@@ -21,5 +21,5 @@ export interface WorkerStep {
 
 export type WorkerReply =
   | { type: 'ready' }
-  | { type: 'grads'; grads: Float32Array; loss: number; weights: Float32Array }
+  | { type: 'grads'; grads: Float32Array; loss: number; weights: Float32Array; timingMs: { assign: number; gradients: number; read: number } }
   | { type: 'error'; message: string };
