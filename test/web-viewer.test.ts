@@ -139,7 +139,7 @@ describe('clinician viewer', () => {
     expect(cal[1]).toBeCloseTo(1, 6);
   });
 
-  it('saves a PNG summary', async () => {
+  it('saves a PNG summary and prints it', async () => {
     const { page } = browser;
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Save PNG summary' }).click()]);
     expect(download.suggestedFilename()).toMatch(/^fedct-summary-[0-9a-f]{16}\.png$/);
@@ -148,6 +148,23 @@ describe('clinician viewer', () => {
     const png = PNG.sync.read(readFileSync(file));
     expect(png.width).toBe(3 * 256 + 40);
     expect(colouredPixels(readFileSync(file))).toBeGreaterThan(50);
+
+    // Printing (or "save as PDF" in the print dialog) prints the same picture alone. Headless chromium
+    // would keep the print dialog "open", so the page's print() only records the call here.
+    await page.evaluate(() => {
+      const page = globalThis as unknown as { print: () => void; printed: number };
+      page.printed = 0;
+      page.print = () => void page.printed++;
+    });
+    await page.getByRole('button', { name: 'Print / save as PDF' }).click();
+    await expect.poll(() => page.evaluate(() => (globalThis as unknown as { printed: number }).printed)).toBe(1);
+    await expect.poll(() => page.locator('#print-image').evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth)).toBe(3 * 256 + 40);
+    await page.emulateMedia({ media: 'print' });
+    expect(await page.locator('#print-image').isVisible()).toBe(true);
+    expect(await page.locator('#viewer-canvas').isVisible()).toBe(false);
+    const pdf = await page.pdf({ format: 'A4', path: join(WEB_OUTPUT_DIR, 'viewer-summary.pdf') });
+    expect(pdf.subarray(0, 5).toString('latin1')).toBe('%PDF-');
+    await page.emulateMedia({ media: 'screen' });
     expect(browser.errors.filter((e) => !/status of 40[0-9]|status of 422/.test(e))).toEqual([]);
   });
 });

@@ -348,9 +348,8 @@ function drawSummarySlice(ctx, z, x0, y0, size) {
   ctx.fillText(`slice ${z + 1} / ${state.shape[0]}`, x0 + 6, y0 + size - 8);
 }
 
-/** A PNG with the result and three slices (the current one and the two most infected others). */
-function saveSummary() {
-  if (!state.result || !state.volume) return;
+/** The summary picture: the result and three slices (the current one and the two most infected others). */
+function summaryCanvas() {
   const result = state.result;
   const size = 256;
   const canvas = document.createElement('canvas');
@@ -376,7 +375,13 @@ function saveSummary() {
   ctx.fillStyle = '#999';
   ctx.font = '12px sans-serif';
   ctx.fillText('Research software, not a diagnostic device. Infection map: residual of the BCDU-Net denoiser (warm colours).', 10, canvas.height - 12);
-  canvas.toBlob((blob) => {
+  return canvas;
+}
+
+function saveSummary() {
+  if (!state.result || !state.volume) return;
+  const result = state.result;
+  summaryCanvas().toBlob((blob) => {
     const link = document.createElement('a');
     link.href = URL.createObjectURL(blob);
     link.download = `fedct-summary-${result.id}.png`;
@@ -385,6 +390,14 @@ function saveSummary() {
     link.remove();
     setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
   }, 'image/png');
+}
+
+/** Prints the summary picture alone (the browser's print dialog also saves it as a PDF). */
+function printSummary() {
+  if (!state.result || !state.volume) return;
+  const image = $('print-image');
+  image.onload = () => window.print();
+  image.src = summaryCanvas().toDataURL('image/png');
 }
 
 function wire() {
@@ -416,6 +429,7 @@ function wire() {
   $('overlay-threshold').addEventListener('input', applyThreshold);
   $('jump-max').addEventListener('click', () => setSlice(mostInfectedSlice()));
   $('save-png').addEventListener('click', saveSummary);
+  $('print-summary').addEventListener('click', printSummary);
   $('viewer-canvas').addEventListener('pointerup', () => {
     // Right-drag windowing in niivue changes the display range: show it in the W/L fields.
     const vol = state.nv?.volumes[0];
