@@ -145,6 +145,8 @@ describe('coordinator security', () => {
 
   it('disconnects a revoked site at once and refuses it afterwards', async () => {
     expect((await attacker.connect(url)).ok).toBe(true);
+    const { id: third } = await api<{ id: string }>(url, '/api/experiments', ADMIN_TOKEN, 'POST', { phase: 'denoiser', rounds: 1, minSites: 2, roundDeadlineSeconds: 30, initialModel: 'v1' });
+    await waitFor(() => attacker.tasks.some((t) => t.experiment === third), 5000, 'third task');
     const disconnected = new Promise<void>((r) => attacker.socket!.once('disconnect', () => r()));
     await api(url, `/api/sites/${attacker.siteId}/revoke`, ADMIN_TOKEN, 'POST', { reason: 'sent bad updates' });
     await disconnected;
@@ -153,6 +155,9 @@ describe('coordinator security', () => {
     const site = await api<{ revokedAt: string | null; online: boolean }>(url, `/api/sites/${attacker.siteId}`, READ_TOKEN);
     expect(site.revokedAt).not.toBeNull();
     expect(site.online).toBe(false);
+    // The open round stops waiting for the revoked site.
+    const open = await api<{ rounds: { results: { siteId: string; status: string; reason: string | null }[] }[] }>(url, `/api/experiments/${third}`, READ_TOKEN);
+    expect(open.rounds[0]!.results.find((r) => r.siteId === attacker.siteId)).toMatchObject({ status: 'dropped', reason: 'site revoked: sent bad updates' });
   });
 
   it('enforces admin and read-only tokens and one-time enrolment tokens', async () => {

@@ -19,6 +19,7 @@ export class SessionRegistry {
   private readonly sockets = new Map<string, Set<SiteSocket>>();
   private admin: AdminNamespace | null = null;
   private readonly listeners = new Set<(siteId: string, online: boolean) => void>();
+  private readonly revokedListeners = new Set<(siteId: string, reason: string) => void>();
 
   add(siteId: string, socket: SiteSocket): void {
     let set = this.sockets.get(siteId);
@@ -59,6 +60,17 @@ export class SessionRegistry {
     if (!set || set.size === 0) return false;
     for (const s of set) s.emit(event, ...args);
     return true;
+  }
+
+  /** Calls `listener` when a site is revoked (the rounds engine stops waiting for it). */
+  onRevoked(listener: (siteId: string, reason: string) => void): void {
+    this.revokedListeners.add(listener);
+  }
+
+  /** Announces a revocation to every {@link SessionRegistry.onRevoked} listener and disconnects the site. */
+  revoked(siteId: string, reason: string): void {
+    for (const l of this.revokedListeners) l(siteId, reason);
+    this.disconnectSite(siteId, reason);
   }
 
   /** Tells the site why and closes all its connections now. */

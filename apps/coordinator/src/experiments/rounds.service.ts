@@ -68,6 +68,11 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
     this.sessions.onPresence((_site, online) => {
       if (online) setImmediate(() => this.tick());
     });
+    this.sessions.onRevoked((siteId, reason) => {
+      for (const active of [...this.active.values()]) {
+        if (!active.closing && !active.secagg && active.participants.includes(siteId)) this.markSite(active, siteId, 'dropped', `site revoked: ${reason}`);
+      }
+    });
   }
 
   onModuleDestroy(): void {

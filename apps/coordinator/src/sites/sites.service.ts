@@ -148,7 +148,7 @@ export class SitesService {
       this.sessions.adminEmit('site', { siteId: id, siteName: site.name, event: 'revoked', detail: reason });
       this.logger.log(`revoked ${id}: ${reason}`);
     }
-    this.sessions.disconnectSite(id, reason);
+    this.sessions.revoked(id, reason);
     return this.get(id);
   }
 
