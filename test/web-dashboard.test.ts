@@ -134,6 +134,10 @@ describe('coordinator dashboard', () => {
     await page.getByLabel('Site name').fill('hospital-west');
     await page.getByRole('button', { name: 'Create enrolment token' }).click();
     await expect.poll(() => page.locator('#error').textContent()).toMatch(/read-only token cannot change anything/);
+    // A reload keeps the tab signed in (sessionStorage), with the live connection back.
+    await page.reload();
+    await page.locator('#app').waitFor({ state: 'visible' });
+    await expect.poll(() => page.locator('#live').textContent()).toBe('● Live');
     expect(browser.errors.filter((e) => !/status of 40[013]/.test(e))).toEqual([]);
   });
 
