@@ -167,4 +167,12 @@ describe('clinician viewer', () => {
     await page.emulateMedia({ media: 'screen' });
     expect(browser.errors.filter((e) => !/status of 40[0-9]|status of 422/.test(e))).toEqual([]);
   });
+
+  it('says so when the viewer service has stopped', async () => {
+    const { page } = browser;
+    await server.close();
+    await page.getByLabel('Open a study folder or file').fill(studyDir);
+    await page.getByRole('button', { name: 'Run prediction' }).click();
+    await expect.poll(() => page.locator('#error').textContent()).toBe('The viewer service is not reachable. Is `fedct-site ui` still running?');
+  });
 });
