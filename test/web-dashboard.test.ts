@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeModelBlob } from '@fedct/protocol';
 import { ADMIN_TOKEN, READ_TOKEN, startTestCoordinator } from './helpers/coordinator-harness';
 import { SimSite, toyModel, uploadModel } from './helpers/sim-site';
-import { WEB_OUTPUT_DIR, launchTestBrowser, type TestBrowser } from './helpers/web-browser';
+import { WEB_OUTPUT_DIR, eventually, launchTestBrowser, type TestBrowser } from './helpers/web-browser';
 
 type Coordinator = Awaited<ReturnType<typeof startTestCoordinator>>;
 
@@ -36,7 +36,7 @@ describe('coordinator dashboard', () => {
     await page.goto(coordinator.url);
     await page.getByLabel('Admin token').fill('not-the-admin-token-at-all');
     await page.getByRole('button', { name: 'Sign in' }).click();
-    await expect.poll(() => page.locator('#error').textContent()).toMatch(/Sign-in failed: invalid bearer token/);
+    await eventually(() => page.locator('#error').textContent()).toMatch(/Sign-in failed: invalid bearer token/);
     expect(await page.locator('#app').isHidden()).toBe(true);
   });
 
@@ -45,10 +45,10 @@ describe('coordinator dashboard', () => {
     await page.getByLabel('Admin token').fill(ADMIN_TOKEN);
     await page.getByLabel('Admin token').press('Enter');
     await page.locator('#app').waitFor({ state: 'visible' });
-    await expect.poll(() => page.locator('#live').textContent()).toBe('● Live');
+    await eventually(() => page.locator('#live').textContent()).toBe('● Live');
     const siteRows = page.locator('#sites-table tbody tr');
-    await expect.poll(() => siteRows.count()).toBe(2);
-    await expect.poll(() => page.locator('#sites-table .badge.online').count()).toBe(2);
+    await eventually(() => siteRows.count()).toBe(2);
+    await eventually(() => page.locator('#sites-table .badge.online').count()).toBe(2);
     expect(await page.locator('#sites-table tbody').textContent()).toContain('hospital-north');
     // The sites report counts per class (the simulated ones: control 3, covid 2, cap 1).
     expect(await page.locator('#sites-table tbody tr').first().textContent()).toContain('control 3, cap 1; covid 2');
@@ -62,14 +62,14 @@ describe('coordinator dashboard', () => {
     await page.getByRole('button', { name: 'Start experiment' }).click();
 
     await page.locator('#experiment-detail').waitFor({ state: 'visible' });
-    await page.locator('#rounds-table tr[data-round="1"] .badge.published').waitFor({ timeout: 30_000 });
-    await expect.poll(() => page.locator('#detail-progress').textContent(), { timeout: 30_000 }).toMatch(/completed: 2 of 2 rounds published/);
+    await page.locator('#rounds-table tr[data-round="1"] .badge.published').waitFor({ timeout: 60_000 });
+    await eventually(() => page.locator('#detail-progress').textContent(), 60_000).toMatch(/completed: 2 of 2 rounds published/);
     // The round events came over the /admin socket (pushed), not from polling.
     const pushed = (await page.evaluate('[...window.fedctDashboard.lastRound.values()].map((e) => `${e.round}:${e.state}`)')) as string[];
     expect(pushed).toEqual(['2:published']);
     expect(await page.locator('#charts svg').count()).toBeGreaterThanOrEqual(2);
     expect(await page.locator('#charts').textContent()).toContain('loss');
-    await expect.poll(() => page.locator('#models-table tr[data-version="v3"]').textContent()).toContain('v3 ← v2 ← v1');
+    await eventually(() => page.locator('#models-table tr[data-version="v3"]').textContent()).toContain('v3 ← v2 ← v1');
     expect(await page.locator('#audit-table tbody tr').count()).toBeGreaterThan(3);
     expect(await page.locator('#audit-verify-result').textContent()).toMatch(/^Hash chain intact \(\d+ entries\)\.$/);
     // Newest first, no entry twice although refreshes overlap.
@@ -77,24 +77,24 @@ describe('coordinator dashboard', () => {
     expect(seqs).toEqual([...seqs].sort((a, b) => b - a));
     expect(new Set(seqs).size).toBe(seqs.length);
     await page.screenshot({ path: join(WEB_OUTPUT_DIR, 'dashboard.png'), fullPage: true });
-  });
+  }, 180_000);
 
   it('pauses, resumes and aborts an experiment that waits for more sites', async () => {
     const { page } = browser;
     await page.getByLabel('Name', { exact: true }).fill('needs three sites');
     await page.getByLabel('Minimum sites per round').fill('3');
     await page.getByRole('button', { name: 'Start experiment' }).click();
-    await expect.poll(() => page.locator('#detail-title').textContent()).toMatch(/^needs three sites · /);
-    await expect.poll(() => page.locator('#detail-progress').textContent()).toMatch(/^Waiting for 3 site\(s\) to be online for round 1 of 2\.$/);
+    await eventually(() => page.locator('#detail-title').textContent()).toMatch(/^needs three sites · /);
+    await eventually(() => page.locator('#detail-progress').textContent()).toMatch(/^Waiting for 3 site\(s\) to be online for round 1 of 2\.$/);
 
     await page.getByRole('button', { name: 'Pause' }).click();
-    await expect.poll(() => page.locator('#detail-progress').textContent()).toMatch(/^paused: 0 of 2 rounds published/);
+    await eventually(() => page.locator('#detail-progress').textContent()).toMatch(/^paused: 0 of 2 rounds published/);
     expect(await page.getByRole('button', { name: 'Pause' }).isDisabled()).toBe(true);
     await page.getByRole('button', { name: 'Resume' }).click();
-    await expect.poll(() => page.locator('#detail-progress').textContent()).toMatch(/^Waiting for 3 site/);
+    await eventually(() => page.locator('#detail-progress').textContent()).toMatch(/^Waiting for 3 site/);
     page.once('dialog', (dialog) => void dialog.accept());
     await page.getByRole('button', { name: 'Abort' }).click();
-    await expect.poll(() => page.locator('#detail-progress').textContent()).toMatch(/^aborted: 0 of 2 rounds published \(aborted from the dashboard\)\.$/);
+    await eventually(() => page.locator('#detail-progress').textContent()).toMatch(/^aborted: 0 of 2 rounds published \(aborted from the dashboard\)\.$/);
   });
 
   it('sends the strategy and privacy settings and shows the coordinator\'s refusal in one line', async () => {
@@ -102,7 +102,7 @@ describe('coordinator dashboard', () => {
     await page.getByLabel('Strategy').selectOption('median');
     await page.getByLabel('Secure aggregation', { exact: true }).check();
     await page.getByRole('button', { name: 'Start experiment' }).click();
-    await expect.poll(() => page.locator('#error').textContent()).toBe('strategy median needs every update; it cannot run with secure aggregation');
+    await eventually(() => page.locator('#error').textContent()).toBe('strategy median needs every update; it cannot run with secure aggregation');
     await page.getByLabel('Secure aggregation', { exact: true }).uncheck();
     await page.getByLabel('Strategy').selectOption('fedavg');
   });
@@ -111,12 +111,12 @@ describe('coordinator dashboard', () => {
     const { page } = browser;
     await page.getByLabel('Site name').fill('hospital-east');
     await page.getByRole('button', { name: 'Create enrolment token' }).click();
-    await expect.poll(() => page.locator('#enrol-command').textContent()).toMatch(new RegExp(`^fedct-site enroll --coordinator ${coordinator.url} --token \\S{16,}$`));
+    await eventually(() => page.locator('#enrol-command').textContent()).toMatch(new RegExp(`^fedct-site enroll --coordinator ${coordinator.url} --token \\S{16,}$`));
 
     page.once('dialog', (dialog) => void dialog.accept());
     await page.getByRole('button', { name: 'Revoke hospital-south' }).click();
-    await expect.poll(() => page.locator('#sites-table .badge.revoked').count()).toBe(1);
-    await expect.poll(() => page.locator('#audit-table tbody').textContent()).toMatch(/revoke/);
+    await eventually(() => page.locator('#sites-table .badge.revoked').count()).toBe(1);
+    await eventually(() => page.locator('#audit-table tbody').textContent()).toMatch(/revoke/);
   });
 
   it('downloads a model version with the token', async () => {
@@ -133,21 +133,21 @@ describe('coordinator dashboard', () => {
     await page.locator('#app').waitFor({ state: 'visible' });
     await page.getByLabel('Site name').fill('hospital-west');
     await page.getByRole('button', { name: 'Create enrolment token' }).click();
-    await expect.poll(() => page.locator('#error').textContent()).toMatch(/read-only token cannot change anything/);
+    await eventually(() => page.locator('#error').textContent()).toMatch(/read-only token cannot change anything/);
     // A reload keeps the tab signed in (sessionStorage), with the live connection back.
     await page.reload();
     await page.locator('#app').waitFor({ state: 'visible' });
-    await expect.poll(() => page.locator('#live').textContent()).toBe('● Live');
+    await eventually(() => page.locator('#live').textContent()).toBe('● Live');
     expect(browser.errors.filter((e) => !/status of 40[013]/.test(e))).toEqual([]);
   });
 
   it('tells the admin when the coordinator is unreachable', async () => {
     const { page } = browser;
-    await expect.poll(() => page.locator('#live').textContent()).toBe('● Live');
+    await eventually(() => page.locator('#live').textContent()).toBe('● Live');
     coordinatorStopped = true;
     await coordinator.dispose();
-    await expect.poll(() => page.locator('#live').textContent()).toMatch(/Connection lost|unreachable/);
+    await eventually(() => page.locator('#live').textContent()).toMatch(/Connection lost|unreachable/);
     await page.getByRole('button', { name: 'Verify hash chain' }).click();
-    await expect.poll(() => page.locator('#error').textContent()).toBe(`The coordinator at ${coordinator.url} is not reachable. Is it running?`);
+    await eventually(() => page.locator('#error').textContent()).toBe(`The coordinator at ${coordinator.url} is not reachable. Is it running?`);
   });
 });

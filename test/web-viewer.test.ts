@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBcduNet, createCnn3d, generatePhantomStudy, getModelBlob, writePhantomDicom } from '@fedct/pipeline';
 import { encodeModelBlob, sha256Hex, type ModelBlob } from '@fedct/protocol';
 import { PipelineEngine, createEnginePredictor, createLogger, startUiServer, type UiServer } from '@fedct/site-agent';
-import { WEB_OUTPUT_DIR, launchTestBrowser, type TestBrowser } from './helpers/web-browser';
+import { WEB_OUTPUT_DIR, eventually, launchTestBrowser, type TestBrowser } from './helpers/web-browser';
 
 const root = mkdtempSync(join(tmpdir(), 'fedct-viewer-'));
 const studyDir = join(root, 'covid-phantom');
@@ -67,11 +67,11 @@ describe('clinician viewer', () => {
     await page.goto(server.url);
     await page.getByLabel('Open a study folder or file').fill(join(root, 'nowhere'));
     await page.getByRole('button', { name: 'Run prediction' }).click();
-    await expect.poll(() => page.locator('#error').textContent()).toBe(`${join(root, 'nowhere')} does not exist`);
+    await eventually(() => page.locator('#error').textContent()).toBe(`${join(root, 'nowhere')} does not exist`);
 
     await page.getByLabel('Open a study folder or file').fill(emptyDir);
     await page.getByLabel('Open a study folder or file').press('Enter');
-    await expect.poll(() => page.locator('#error').textContent(), { timeout: 20_000 }).toMatch(/^study unreadable: /);
+    await eventually(() => page.locator('#error').textContent(), 60_000).toMatch(/^study unreadable: /);
   });
 
   it('runs the prediction on a phantom study from the dataset list and shows the probabilities and the overlay', async () => {
@@ -80,7 +80,7 @@ describe('clinician viewer', () => {
     const predict = page.getByRole('button', { name: 'Run the prediction on covid-phantom' });
     await predict.focus();
     await page.keyboard.press('Enter');
-    await page.waitForFunction(() => (globalThis as unknown as ViewerGlobals).fedctViewer.nv?.volumes.length === 2, undefined, { timeout: 90_000 });
+    await page.waitForFunction(() => (globalThis as unknown as ViewerGlobals).fedctViewer.nv?.volumes.length === 2, undefined, { timeout: 150_000 });
     expect(await page.locator('#error').isHidden()).toBe(true);
 
     const percents = await page.locator('.prob').allTextContents();
@@ -105,12 +105,12 @@ describe('clinician viewer', () => {
     const atDefault = await counted();
     expect(atDefault).toBeGreaterThan(0);
     await page.getByLabel('Threshold').fill('90');
-    await expect.poll(counted).toBeLessThan(atDefault);
+    await eventually(counted).toBeLessThan(atDefault);
     await page.getByLabel('Threshold').fill('25');
-    await expect.poll(counted).toBe(atDefault);
+    await eventually(counted).toBe(atDefault);
     await page.waitForTimeout(300);
     await page.screenshot({ path: join(WEB_OUTPUT_DIR, 'viewer.png') });
-  });
+  }, 240_000);
 
   it('scrolls slices from the keyboard and changes the window', async () => {
     const { page } = browser;
@@ -118,16 +118,16 @@ describe('clinician viewer', () => {
     const before = Number.parseInt((await label.textContent()) ?? '', 10);
     await page.locator('#viewer-canvas').focus();
     await page.keyboard.press(before > 1 ? 'ArrowDown' : 'ArrowUp');
-    await expect.poll(async () => Number.parseInt((await label.textContent()) ?? '', 10)).toBe(before > 1 ? before - 1 : before + 1);
+    await eventually(async () => Number.parseInt((await label.textContent()) ?? '', 10)).toBe(before > 1 ? before - 1 : before + 1);
     await page.keyboard.press('Home');
-    await expect.poll(() => label.textContent()).toMatch(/^1 \/ \d+$/);
+    await eventually(() => label.textContent()).toMatch(/^1 \/ \d+$/);
     // The mouse wheel over the image scrolls too (niivue's own handler, reported back to the page).
     await page.locator('#slice').fill('100');
-    await expect.poll(() => label.textContent()).toMatch(/^100 \/ /);
+    await eventually(() => label.textContent()).toMatch(/^100 \/ /);
     const box = await page.locator('#viewer-canvas').boundingBox();
     await page.mouse.move((box?.x ?? 0) + (box?.width ?? 0) / 2, (box?.y ?? 0) + (box?.height ?? 0) / 2);
     await page.mouse.wheel(0, 120);
-    await expect.poll(() => label.textContent()).toMatch(/^(99|101) \/ /);
+    await eventually(() => label.textContent()).toMatch(/^(99|101) \/ /);
 
     await page.getByLabel('Window', { exact: true }).selectOption('full');
     // Full range W 1400 / L -300 HU is exactly the model-ready range [0, 1].
@@ -157,8 +157,8 @@ describe('clinician viewer', () => {
       page.print = () => void page.printed++;
     });
     await page.getByRole('button', { name: 'Print / save as PDF' }).click();
-    await expect.poll(() => page.evaluate(() => (globalThis as unknown as { printed: number }).printed)).toBe(1);
-    await expect.poll(() => page.locator('#print-image').evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth)).toBe(3 * 256 + 40);
+    await eventually(() => page.evaluate(() => (globalThis as unknown as { printed: number }).printed)).toBe(1);
+    await eventually(() => page.locator('#print-image').evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth)).toBe(3 * 256 + 40);
     await page.emulateMedia({ media: 'print' });
     expect(await page.locator('#print-image').isVisible()).toBe(true);
     expect(await page.locator('#viewer-canvas').isVisible()).toBe(false);
@@ -173,6 +173,6 @@ describe('clinician viewer', () => {
     await server.close();
     await page.getByLabel('Open a study folder or file').fill(studyDir);
     await page.getByRole('button', { name: 'Run prediction' }).click();
-    await expect.poll(() => page.locator('#error').textContent()).toBe('The viewer service is not reachable. Is `fedct-site ui` still running?');
+    await eventually(() => page.locator('#error').textContent()).toBe('The viewer service is not reachable. Is `fedct-site ui` still running?');
   });
 });

@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { expect } from 'vitest';
 
 export const CHROMIUM_PATH = process.env.FEDCT_CHROMIUM ?? '/usr/bin/chromium';
 /** Screenshots for a person to look at (git-ignored). */
@@ -45,4 +46,9 @@ export async function launchTestBrowser(viewport = { width: 1280, height: 900 })
       rmSync(profile, { recursive: true, force: true });
     },
   };
+}
+
+/** `expect.poll` with room for a busy machine (vitest's default gives up after one second). */
+export function eventually<T>(read: () => T | Promise<T>, timeoutMs = 15_000): ReturnType<typeof expect.poll<T>> {
+  return expect.poll(read, { timeout: timeoutMs, interval: 100 });
 }
