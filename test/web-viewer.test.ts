@@ -92,14 +92,13 @@ describe('clinician viewer', () => {
 
     // The overlay is drawn: coloured pixels with it, none without it.
     const canvas = page.locator('#viewer-canvas');
-    await page.waitForTimeout(300);
-    const withOverlay = colouredPixels(await canvas.screenshot());
+    const coloured = async () => colouredPixels(await canvas.screenshot());
+    await eventually(coloured).toBeGreaterThan(200);
+    const withOverlay = await coloured();
     await page.getByLabel('Infection map').uncheck();
-    await page.waitForTimeout(300);
-    const withoutOverlay = colouredPixels(await canvas.screenshot());
+    await eventually(coloured).toBeLessThan(withOverlay / 20);
     await page.getByLabel('Infection map').check();
-    expect(withOverlay).toBeGreaterThan(200);
-    expect(withoutOverlay).toBeLessThan(withOverlay / 20);
+    await eventually(coloured).toBeGreaterThan(200);
     // A higher threshold shows fewer pixels of the map.
     const counted = async () => Number(/: (\d+) pixels/.exec((await page.locator('#overlay-info').textContent()) ?? '')?.[1]);
     const atDefault = await counted();
