@@ -279,6 +279,51 @@ describe(SiteDaemon.name, () => {
     expect(daemon.connection.connected).toBe(false);
   });
 
+  it('takes part in a secure-aggregation round: the coordinator publishes the weighted mean of masked updates', async () => {
+    const coordinator: Coordinator = await startTestCoordinator();
+    cleanups.push(() => coordinator.dispose());
+    const size = 3000;
+    const initial = new ToyEngine(size).init(7, 'bcdunet');
+    const base = await uploadModel(coordinator.url, ADMIN_TOKEN, encodeModelBlob(initial));
+    const sites: { controlMean: number; samples: number; logger: ReturnType<typeof memoryLogger>; submitted: Promise<DaemonEvents['submitted']> }[] = [];
+    for (const [i, volumes] of [1, 3].entries()) {
+      const seeded = seededSite(volumes, 20 + i);
+      const { token } = await api<{ token: string }>(coordinator.url, '/api/enrollment-tokens', ADMIN_TOKEN, 'POST', { siteName: `secure-${i}` });
+      await enrollSite(seeded.site, { coordinatorUrl: coordinator.url, token });
+      cleanups.push(() => seeded.site.close());
+      const engine = new ToyEngine(size);
+      const logger = memoryLogger();
+      const daemon = new SiteDaemon({ site: seeded.site, engine, logger, heartbeatMs: 60_000 });
+      const submitted = daemon.next('submitted');
+      startDaemon(daemon);
+      await daemon.next('authenticated');
+      sites.push({ controlMean: seeded.controlMean, submitted, logger, samples: volumes * 4 });
+    }
+    const { id } = await api<{ id: string }>(coordinator.url, '/api/experiments', ADMIN_TOKEN, 'POST', {
+      phase: 'denoiser', rounds: 1, minSites: 2, localEpochs: 1, learningRate: 0.5, initialModel: base.version,
+      secureAgg: true, secAggClipRange: 1, secAggStageSeconds: 10, roundDeadlineSeconds: 30,
+    });
+    await Promise.all(sites.map((x) => x.submitted));
+    const done = await waitForExperiment(coordinator.url, id, (e) => e.status !== 'running', 30_000);
+    expect(done.status).toBe('completed');
+    expect(done.rounds[0]?.results.map((r) => r.status)).toEqual(['accepted', 'accepted']);
+    const response = await fetch(`${coordinator.url}/api/models/${done.currentModel}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    const published = decodeModelBlob(new Uint8Array(await response.arrayBuffer())).weights;
+    // Each site's delta is 0.5 (mean − w); the coordinator sees only the masked sum, weighted by slices.
+    const total = sites.reduce((n, x) => n + x.samples, 0);
+    let maxError = 0;
+    for (let i = 0; i < size; i++) {
+      const w = initial.weights[i] ?? 0;
+      const expected = w + sites.reduce((acc, x) => acc + (x.samples / total) * 0.5 * (x.controlMean - w), 0);
+      maxError = Math.max(maxError, Math.abs((published[i] ?? 0) - expected));
+    }
+    expect(maxError).toBeLessThan(1e-4);
+    for (const x of sites) {
+      expect(x.logger.events.some((e) => e.msg === 'secure aggregation: unmasking shares sent')).toBe(true);
+      expect(x.logger.events.some((e) => e.msg === 'secure aggregation: leaving the round')).toBe(false);
+    }
+  });
+
   it('applies the differential privacy its own policy requires, whatever the experiment asks', async () => {
     const policy = 'requireDp:\n  maxClipNorm: 1\n  minNoiseMultiplier: 0.3\n';
     const { coordinator, engine, initial, base, site, logger } = await setup({ chunkSize: 64 * 1024, size: 4000, policy });

@@ -13,6 +13,7 @@ import { CoordinatorError, oneLine, PolicyViolationError } from '../util/errors'
 import type { Logger } from '../util/logger';
 import { call, connectSites, type SiteSocket } from './coordinator-client';
 import { writeDaemonState, type DaemonState } from './daemon-state';
+import { SecAggSession } from './secagg-session';
 import { downloadModel, pendingUploadFile, savePendingUpload, uploadUpdate } from './transfers';
 
 /** Events a {@link SiteDaemon} emits (for tests, the CLI and the UI). */
@@ -58,6 +59,7 @@ export class SiteDaemon extends EventEmitter {
   private cancelled = new Set<string>();
   private stopped = false;
   private state: DaemonState;
+  private secagg: SecAggSession | null = null;
 
   constructor(private readonly options: DaemonOptions) {
     super();
@@ -109,6 +111,10 @@ export class SiteDaemon extends EventEmitter {
       this.options.logger.info('task cancelled by coordinator', { experiment: payload.experiment, round: payload.round, reason: payload.reason });
       this.cancelled.add(`${payload.experiment}/${payload.round}`);
     });
+    this.socket.on('secagg:share-keys', (request) => void this.secAggSession(request)?.onShareKeys(request));
+    this.socket.on('secagg:masked-input', (request) => this.secAggSession(request)?.onMaskedInput(request));
+    this.socket.on('secagg:consistency-check', (request) => void this.secAggSession(request)?.onConsistencyCheck(request));
+    this.socket.on('secagg:unmask', (request) => void this.secAggSession(request)?.onUnmask(request));
     this.socket.on('revoked', (payload) => {
       this.options.logger.error('this site was revoked by the coordinator; stopping', { reason: payload.reason });
       void this.stop();
@@ -146,6 +152,12 @@ export class SiteDaemon extends EventEmitter {
     this.heartbeat.unref();
     const current = await call(this.socket, 'task.current', {});
     if (current) this.enqueue(current);
+  }
+
+  private secAggSession(request: Record<string, unknown>): SecAggSession | null {
+    if (this.secagg?.matches(request)) return this.secagg;
+    this.options.logger.debug('secure aggregation request for another round ignored', { experiment: String(request.experiment), round: Number(request.round) });
+    return null;
   }
 
   private async sendHeartbeat(): Promise<void> {
@@ -196,8 +208,18 @@ export class SiteDaemon extends EventEmitter {
       if (sealed) {
         logger.info('resuming upload of an update already trained', { experiment: task.experiment, round: task.round });
       } else {
-        sealed = await this.train(task);
-        if (sealed === null) return;
+        const trained = await this.train(task);
+        if (trained === null) return;
+        let payload: Uint8Array;
+        if (task.secAgg) {
+          if (this.secagg?.task !== task) throw new CoordinatorError('secure-aggregation session was lost', 'secagg_failed');
+          const delta = new Float32Array(trained.weights.weights.length);
+          for (let i = 0; i < delta.length; i++) delta[i] = (trained.weights.weights[i] ?? 0) - (trained.base.weights[i] ?? 0);
+          payload = await this.secagg.mask(delta, trained.header.sampleCount, Date.parse(task.deadline));
+        } else {
+          payload = encodeModelBlob(trained.weights);
+        }
+        sealed = seal(trained.header, payload, site.identity().signing.secretKey, fromBase64(site.requireEnrollment().coordinator.boxPublicKey));
         savePendingUpload(site.paths.transfers, task.experiment, task.round, sealed);
         this.emit('trained', { experiment: task.experiment, round: task.round, sealedBytes: sealed.length });
       }
@@ -223,21 +245,19 @@ export class SiteDaemon extends EventEmitter {
     }
   }
 
-  /** Trains for a task; returns the sealed update, or null when the task was refused by policy. */
-  private async train(task: Task): Promise<Uint8Array | null> {
+  /**
+   * Trains for a task; returns the envelope header, the weights to send (after DP and the norm bound)
+   * and what they are relative to, or null when the task was refused.
+   */
+  private async train(task: Task): Promise<{ header: EnvelopeHeader; weights: ModelBlob; base: ModelBlob } | null> {
     const site = this.options.site;
     const logger = this.options.logger;
     const engine = this.options.engine;
     const dpTask = task.hyper.dp.required || task.hyper.dp.clipNorm !== undefined ? { clipNorm: task.hyper.dp.clipNorm ?? 1, noiseMultiplier: task.hyper.dp.noiseMultiplier ?? 0 } : null;
-    const terms = { phase: task.phase, localEpochs: task.hyper.localEpochs, modelBytes: task.baseModel?.bytes ?? null, secureAggregation: task.hyper.secureAgg, dp: dpTask };
+    const terms = { phase: task.phase, localEpochs: task.hyper.localEpochs, modelBytes: task.baseModel?.bytes ?? null, secureAggregation: task.secAgg !== undefined, dp: dpTask };
     try {
       checkTask(site.policy, terms, localSampleCount(site, task.phase));
       if (Date.parse(task.deadline) < Date.now()) throw new PolicyViolationError(`the round's deadline ${task.deadline} has passed`, 'deadline');
-      if (task.hyper.secureAgg) {
-        // Until @fedct/protocol carries the secure-aggregation stages, a masked round cannot run; sending
-        // the update unmasked instead would break the experiment's promise to every site.
-        throw new PolicyViolationError('this agent cannot take part in secure aggregation rounds yet (the protocol has no stage messages)', 'secureAggregation');
-      }
     } catch (error) {
       if (!(error instanceof PolicyViolationError)) throw error;
       logger.warn('task refused by site policy', { experiment: task.experiment, round: task.round, rule: error.rule, reason: error.message });
@@ -255,6 +275,8 @@ export class SiteDaemon extends EventEmitter {
       await this.reportFailure(task, `refused by site (maxEpsilon): ${message}`);
       return null;
     }
+    this.secagg = task.secAgg ? SecAggSession.create(this.socket, task, this.siteId, site.identity().signing.secretKey, logger) : null;
+    await this.secagg?.advertise();
     this.setState({ state: 'downloading' });
     const base = task.baseModel ? await this.fetchModel(task.baseModel, task.phase) : null;
     const seed = hashSeed(`${this.options.seed ?? 0}/${task.experiment}/${task.round}/${this.siteId}`);
@@ -289,7 +311,6 @@ export class SiteDaemon extends EventEmitter {
       metrics.dp_epsilon = privacy.epsilon;
       privacy.commit();
     }
-    const enrollment = site.requireEnrollment();
     const header: EnvelopeHeader = {
       experiment: task.experiment,
       round: task.round,
@@ -301,7 +322,7 @@ export class SiteDaemon extends EventEmitter {
       time: new Date().toISOString(),
     };
     logger.info('local training done', { experiment: task.experiment, round: task.round, samples: outcome.sampleCount, seconds: Math.round(metrics.train_seconds), dp: dp !== null });
-    return seal(header, encodeModelBlob(weights), site.identity().signing.secretKey, fromBase64(enrollment.coordinator.boxPublicKey));
+    return { header, weights, base: base?.blob ?? outcome.initial };
   }
 
   /** A progress callback that logs at most every 10 s (long local work stays visible in the service log). */
