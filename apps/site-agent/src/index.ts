@@ -13,6 +13,7 @@ export { importStudies, autoSplit, type ImportOptions, type ImportSummary } from
 export { discoverStudies, type StudyCandidate } from './data/study-discovery';
 export { SiteDaemon, hashSeed, type DaemonEvents, type DaemonOptions } from './daemon/site-daemon';
 export { connectSites, call, type SiteSocket } from './daemon/coordinator-client';
+export { SecAggSession } from './daemon/secagg-session';
 export { downloadModel, uploadUpdate, modelFile } from './daemon/transfers';
 export { writeDaemonState, daemonStatePath, type DaemonState } from './daemon/daemon-state';
 export { privatiseUpdate, type PrivacyReport } from './training/privacy';
