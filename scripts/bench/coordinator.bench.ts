@@ -5,8 +5,8 @@
  * `coordinator.rss_mb` is the coordinator process's peak RSS during the round (from /metrics);
  * `coordinator.round_seconds` the round's wall time (sites' work included: they share the machine);
  * `coordinator.round_cpu_seconds` the CPU time the coordinator process itself spent in the round.
- * The simulated sites run in this process, at most SITE_CONCURRENCY at a time (one process cannot
- * hold 100 sites' 20.7 MB buffers at once), on the same CPU cores as the coordinator.
+ * The simulated sites run in this process (their updates sealed before the round starts), at most
+ * SITE_CONCURRENCY transferring at a time, on the same CPU cores as the coordinator.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,13 +14,14 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { WeightedSum } from '@fedct/coordinator';
+import { createNonce, fromBase64, seal } from '@fedct/crypto';
 import { encodeModelBlob, type Task } from '@fedct/protocol';
-import { SimSite, api, uploadModel } from '../../test/helpers/sim-site';
+import { SimSite, api, simulatedTraining, uploadModel } from '../../test/helpers/sim-site';
 import type { BenchSuite } from './types';
 
 const PARAMS = 5_167_365;
 const TOKEN = 'bench-admin-token-0123456789';
-const SITE_CONCURRENCY = 8;
+const SITE_CONCURRENCY = 16;
 
 function startCoordinator(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
   const config = join(dataDir, 'coordinator.yaml');
@@ -50,13 +51,33 @@ function bcdunetSized(): { manifest: { model: string; config: Record<string, unk
   return { manifest: { model: 'bcdunet', config: {}, tensors: [{ name: 'all', shape: [PARAMS - 5] }, { name: 'bias', shape: [5] }] }, weights };
 }
 
-/** One round with `sites` simulated sites; returns the round's wall time and the coordinator's peak RSS. */
+/**
+ * One round with `sites` simulated sites; returns the round's wall time and the coordinator's peak RSS.
+ * Each site's update is sealed before the round (its own key, header and nonce), so the timed part is
+ * what a round costs when sites work in parallel on their own machines: task push, every site's chunked
+ * model download (verified, then discarded), chunked upload, the coordinator's verification and fold,
+ * aggregation and publishing. At most SITE_CONCURRENCY sites transfer at once.
+ */
 async function oneRound(sites: number): Promise<{ seconds: number; peakMb: number; idleMb: number; bytesIn: number; cpuSeconds: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'fedct-bench-coord-'));
   const { child, url } = await startCoordinator(dir);
   try {
-    const model = await uploadModel(url, TOKEN, encodeModelBlob(bcdunetSized()));
+    const base = bcdunetSized();
+    const baseBytes = encodeModelBlob(base);
+    const model = await uploadModel(url, TOKEN, baseBytes);
+    const trained = encodeModelBlob({ manifest: base.manifest, weights: simulatedTraining(base.weights, 0.001) });
     const simulated: SimSite[] = [];
+    for (let i = 0; i < sites; i++) simulated.push(await SimSite.enroll(url, TOKEN, `bench-${i}`, 0.001, { sampleCount: 10 + i, cacheDownloads: false, autopilot: false }));
+    const { id } = await api<{ id: string }>(url, '/api/experiments', TOKEN, 'POST', { phase: 'denoiser', rounds: 1, minSites: sites, roundDeadlineSeconds: 3600, initialModel: model.version });
+    const sealed = new Map<string, Uint8Array>();
+    for (const site of simulated) {
+      sealed.set(site.siteId, seal(
+        { experiment: id, round: 1, site: site.siteId, baseModelSha256: model.sha256, sampleCount: site.options.sampleCount ?? 10, metrics: { loss: 0.5 }, nonce: createNonce(), time: new Date().toISOString() },
+        trained,
+        site.identity.signing.secretKey,
+        fromBase64(site.coordinator.boxPublicKey),
+      ));
+    }
     let running = 0;
     const waiters: (() => void)[] = [];
     const acquire = async (): Promise<void> => {
@@ -71,27 +92,39 @@ async function oneRound(sites: number): Promise<{ seconds: number; peakMb: numbe
       if (next) next();
       else running--;
     };
-    for (let i = 0; i < sites; i++) {
-      const site = await SimSite.enroll(url, TOKEN, `bench-${i}`, 0.001 * (i + 1), { sampleCount: 10 + i, cacheDownloads: false });
-      site.onTask = async (task: Task) => {
-        await acquire();
-        try {
-          await site.trainAndUpload(task);
-        } finally {
-          release();
-        }
-      };
+    const failures: string[] = [];
+    let started = 0;
+    for (const site of simulated) {
+      site.socket = null;
       const reply = await site.connect();
       if (!reply.ok) throw new Error(reply.message);
-      simulated.push(site);
+      const handle = (task: Task): void => {
+        started ||= performance.now();
+        void (async () => {
+          await acquire();
+          try {
+            await site.download(task.baseModel!.sha256);
+            const result = await site.upload(task, sealed.get(site.siteId)!);
+            if (!result?.ok) failures.push(JSON.stringify(result));
+          } catch (error) {
+            failures.push((error as Error).message);
+          } finally {
+            release();
+          }
+        })();
+      };
+      // A task that arrived while connect() was still finishing is in site.tasks already.
+      site.socket!.off('task');
+      site.socket!.on('task', handle);
+      for (const task of site.tasks.splice(0)) handle(task);
+      if (simulated.indexOf(site) === sites - 2) {
+        if (typeof global.gc === 'function') global.gc();
+        await new Promise((r) => setTimeout(r, 300));
+      }
     }
-    if (typeof global.gc === 'function') global.gc();
-    await new Promise((r) => setTimeout(r, 500));
     const idle = await rssBytes(url);
     let peak = idle;
     const cpu0 = await gauge(url, 'process_cpu_seconds_total');
-    const t0 = performance.now();
-    const { id } = await api<{ id: string }>(url, '/api/experiments', TOKEN, 'POST', { phase: 'denoiser', rounds: 1, minSites: sites, roundDeadlineSeconds: 3600, initialModel: model.version });
     for (;;) {
       peak = Math.max(peak, await rssBytes(url));
       const e = await api<{ status: string; rounds: { state: string }[] }>(url, `/api/experiments/${id}`, TOKEN);
@@ -99,12 +132,11 @@ async function oneRound(sites: number): Promise<{ seconds: number; peakMb: numbe
         if (e.status !== 'completed') throw new Error(`experiment ended ${e.status}: ${JSON.stringify(e.rounds)}`);
         break;
       }
+      if (failures.length > 0) throw new Error(`a site failed: ${failures[0]}`);
       await new Promise((r) => setTimeout(r, 100));
     }
-    const seconds = (performance.now() - t0) / 1000;
+    const seconds = (performance.now() - started) / 1000;
     const cpuSeconds = (await gauge(url, 'process_cpu_seconds_total')) - cpu0;
-    const failed = simulated.flatMap((s) => s.results.filter((r) => !r.reply.ok));
-    if (failed.length > 0) throw new Error(`an upload failed: ${JSON.stringify(failed[0]!.reply)}`);
     const metrics = await (await fetch(`${url}/metrics`)).text();
     const bytesIn = Number(/^fedct_bytes_in_total (\d+)/m.exec(metrics)?.[1] ?? NaN);
     for (const s of simulated) s.disconnect();
