@@ -127,6 +127,12 @@ describe('clinician viewer', () => {
     await page.mouse.move((box?.x ?? 0) + (box?.width ?? 0) / 2, (box?.y ?? 0) + (box?.height ?? 0) / 2);
     await page.mouse.wheel(0, 120);
     await eventually(() => label.textContent()).toMatch(/^(99|101) \/ /);
+    // A click reads the CT value (HU, within the model's -1000..400 window) and the map's value there.
+    await page.mouse.click((box?.x ?? 0) + (box?.width ?? 0) / 2, (box?.y ?? 0) + (box?.height ?? 0) / 2);
+    await eventually(() => page.locator('#cursor-info').textContent()).toMatch(/^Cursor: -?\d+ HU · infection map -?\d+\.\d{3}$/);
+    const hu = Number(/Cursor: (-?\d+) HU/.exec((await page.locator('#cursor-info').textContent()) ?? '')?.[1]);
+    expect(hu).toBeGreaterThanOrEqual(-1000);
+    expect(hu).toBeLessThanOrEqual(400);
 
     await page.getByLabel('Window', { exact: true }).selectOption('full');
     // Full range W 1400 / L -300 HU is exactly the model-ready range [0, 1].

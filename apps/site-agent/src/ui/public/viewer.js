@@ -194,7 +194,10 @@ async function ensureNiivue() {
     dragAndDropEnabled: false,
   });
   await nv.attachToCanvas($('viewer-canvas'));
-  nv.onLocationChange = () => syncSliceFromViewer();
+  nv.onLocationChange = (location) => {
+    syncSliceFromViewer();
+    showCursorValue(location);
+  };
   nv.setSliceType(SLICE_TYPE.AXIAL);
   state.nv = nv;
   return nv;
@@ -295,6 +298,16 @@ function updateOverlayInfo() {
   let count = 0;
   for (let i = state.slice * plane; i < (state.slice + 1) * plane; i++) if (state.infection[i] > state.overlayMin) count++;
   $('overlay-info').textContent = `Infection map on this slice: ${count} pixels above the display threshold.`;
+}
+
+/** The CT value (HU) and the infection map's value at niivue's crosshair. */
+function showCursorValue(location) {
+  const values = Array.isArray(location?.values) ? location.values : [];
+  const ct = Number(values[0]?.value);
+  if (!Number.isFinite(ct)) return;
+  const map = Number(values[1]?.value);
+  const hu = Math.round(ct * HU_RANGE + HU_MIN);
+  $('cursor-info').textContent = `Cursor: ${hu} HU${Number.isFinite(map) ? ` · infection map ${map.toFixed(3)}` : ''}`;
 }
 
 function onViewerKey(event) {
