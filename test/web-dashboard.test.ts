@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeModelBlob } from '@fedct/protocol';
 import { ADMIN_TOKEN, READ_TOKEN, startTestCoordinator } from './helpers/coordinator-harness';
-import { SimSite, toyModel, uploadModel } from './helpers/sim-site';
+import { SimSite, api, toyModel, uploadModel } from './helpers/sim-site';
 import { WEB_OUTPUT_DIR, eventually, launchTestBrowser, type TestBrowser } from './helpers/web-browser';
 
 type Coordinator = Awaited<ReturnType<typeof startTestCoordinator>>;
@@ -50,6 +50,9 @@ describe('coordinator dashboard', () => {
     await eventually(() => siteRows.count()).toBe(2);
     await eventually(() => page.locator('#sites-table .badge.online').count()).toBe(2);
     expect(await page.locator('#sites-table tbody').textContent()).toContain('hospital-north');
+    // Each site's key fingerprint is shown, to compare with `fedct-site status` at the hospital.
+    const listed = await api<{ name: string; fingerprint: string }[]>(coordinator.url, '/api/sites', ADMIN_TOKEN);
+    for (const site of listed) expect(await page.locator('#sites-table tbody').textContent()).toContain(site.fingerprint);
     // The sites report counts per class (the simulated ones: control 3, covid 2, cap 1).
     expect(await page.locator('#sites-table tbody tr').first().textContent()).toContain('control 3, cap 1; covid 2');
     expect(await page.evaluate("sessionStorage.getItem('fedct.adminToken')")).toBe(ADMIN_TOKEN);

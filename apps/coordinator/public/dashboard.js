@@ -167,7 +167,12 @@ function renderSites() {
     const row = document.createElement('tr');
     row.dataset.siteId = site.id;
     const name = cell(site.name);
-    name.title = `id ${site.id}, key fingerprint ${site.fingerprint}`;
+    name.title = `site id ${site.id}`;
+    const fingerprint = document.createElement('div');
+    fingerprint.className = 'mono';
+    fingerprint.textContent = site.fingerprint;
+    fingerprint.title = 'key fingerprint: compare it with `fedct-site status` on the site';
+    name.append(fingerprint);
     const online = site.revokedAt ? 'revoked' : site.online ? 'online' : 'offline';
     const stateCell = cell('');
     const badge = document.createElement('span');
