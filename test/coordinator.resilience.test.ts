@@ -1,3 +1,5 @@
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodeModelBlob } from '@fedct/protocol';
 import { ADMIN_TOKEN, startTestCoordinator, waitFor, waitForExperiment } from './helpers/coordinator-harness';
@@ -59,6 +61,8 @@ describe('coordinator resilience', () => {
     expect(later.length).toBeGreaterThan(0);
     for (const r of later) expect(r.results.find((x) => x.siteId === flaky.siteId)?.status).toBe('accepted');
     expect(done.rounds.map((r) => r.state)).toEqual(['published', 'published', 'published']);
+    // The flaky site's unfinished round-1 upload was dropped with its round.
+    expect(readdirSync(join(coordinator.dataDir, 'uploads'))).toEqual([]);
   });
 
   it('resumes an interrupted upload from the first missing chunk', async () => {

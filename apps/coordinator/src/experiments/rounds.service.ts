@@ -49,6 +49,7 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(RoundsService.name);
   private readonly active = new Map<string, ActiveRound>();
   private readonly waitingSince = new Map<string, number>();
+  private readonly endedListeners = new Set<(experimentId: string, round: number) => void>();
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -78,6 +79,11 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
   onModuleDestroy(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+  }
+
+  /** Calls `listener` when a round is published or failed (e.g. to drop its unfinished uploads). */
+  onRoundEnded(listener: (experimentId: string, round: number) => void): void {
+    this.endedListeners.add(listener);
   }
 
   /** The round in progress for an experiment, if any. */
@@ -456,6 +462,7 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
   private cleanup(active: ActiveRound): void {
     this.active.delete(active.experimentId);
     rmSync(active.dir, { recursive: true, force: true });
+    for (const l of this.endedListeners) l(active.experimentId, active.round);
   }
 
   /** After a restart: rebuild every unfinished round from SQLite and its spooled updates. */

@@ -61,6 +61,13 @@ export class UploadsService {
   ) {
     this.dir = join(config.dataDir, 'uploads');
     mkdirSync(this.dir, { recursive: true });
+    this.rounds.onRoundEnded((experimentId, round) => this.discardRound(experimentId, round));
+  }
+
+  /** Drops the unfinished uploads of a round that ended (their spool files and rows). */
+  discardRound(experimentId: string, round: number): void {
+    const ids = this.db.prepare<[string, number], { id: string }>('SELECT id FROM uploads WHERE experiment_id = ? AND round = ?').all(experimentId, round);
+    for (const { id } of ids) this.discard(id);
   }
 
   /** Starts or resumes an upload; `nextIndex` is the first chunk the coordinator lacks. */
