@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateIdentity, toBase64 } from '@fedct/crypto';
-import { encodeModelBlob, type Reply, type Task } from '@fedct/protocol';
+import { encodeModelBlob, taskSchema, type Reply, type Task } from '@fedct/protocol';
 import { io } from 'socket.io-client';
 import { ADMIN_TOKEN, READ_TOKEN, startTestCoordinator, waitFor, waitForExperiment } from './helpers/coordinator-harness';
 import { SimSite, api, simulatedTraining, toyModel, uploadModel } from './helpers/sim-site';
@@ -53,6 +53,7 @@ describe('coordinator security', () => {
   }
 
   it('sends the task with the base model, hyper-parameters and deadline', () => {
+    expect(taskSchema.parse(task)).toEqual(task);
     expect(task.experiment).toBe(experiment);
     expect(task.round).toBe(1);
     expect(task.baseModel?.version).toBe('v1');

@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { authMessage, chunkManifestSchema, fail, heartbeatSchema, NO_BASE_MODEL, ok, taskSchema, updateChunkSchema } from './messages';
+import { createExperimentSchema } from './rest';
+
+const task = {
+  experiment: 'exp-1',
+  phase: 'denoiser',
+  round: 1,
+  baseModel: { version: 'v1', sha256: 'a'.repeat(64), bytes: 100 },
+  initSeed: 0,
+  denoiser: null,
+  hyper: { localEpochs: 1, batchSize: 4, learningRate: 0.001, dp: { required: false }, secureAgg: false },
+  deadline: '2026-01-01T00:00:00.000Z',
+  normBound: null,
+  chunkSize: 524288,
+};
+
+describe('protocol messages', () => {
+  it('signs the documented challenge bytes', () => {
+    expect(Buffer.from(authMessage('Y2hhbGxlbmdl', 'site-1')).toString('utf8')).toBe('fedct-auth-v1\nY2hhbGxlbmdl\nsite-1');
+  });
+
+  it('builds both reply shapes', () => {
+    expect(ok({ a: 1 })).toEqual({ ok: true, data: { a: 1 } });
+    expect(fail('revoked', 'no')).toEqual({ ok: false, code: 'revoked', message: 'no' });
+  });
+
+  it('accepts a task with and without a base model and refuses a bad hash', () => {
+    expect(taskSchema.parse(task)).toEqual(task);
+    expect(taskSchema.parse({ ...task, baseModel: null }).baseModel).toBeNull();
+    expect(taskSchema.safeParse({ ...task, baseModel: { ...task.baseModel, sha256: 'xyz' } }).success).toBe(false);
+    expect(NO_BASE_MODEL).toMatch(/^0{64}$/);
+  });
+
+  it('takes binary chunk bytes and refuses base64 strings in their place', () => {
+    expect(updateChunkSchema.safeParse({ uploadId: 'u', index: 0, bytes: new Uint8Array(3) }).success).toBe(true);
+    expect(updateChunkSchema.safeParse({ uploadId: 'u', index: 0, bytes: 'AAAA' }).success).toBe(false);
+    expect(chunkManifestSchema.safeParse({ totalBytes: 1, chunkSize: 1, count: 1, sha256: 'a'.repeat(64), chunkSha256: ['nothex'] }).success).toBe(false);
+  });
+
+  it('carries dataset counts only in heartbeats', () => {
+    expect(heartbeatSchema.safeParse({ backend: 'wasm', gpu: false, datasets: { control: 3 } }).success).toBe(true);
+    expect(heartbeatSchema.safeParse({ backend: 'wasm', gpu: false, datasets: { control: 'patient-1' } }).success).toBe(false);
+  });
+
+  it('fills experiment defaults and names the wrong field', () => {
+    const settings = createExperimentSchema.parse({ phase: 'classifier', rounds: 3 });
+    expect(settings).toMatchObject({ strategy: 'fedavg', minSites: 1, fractionFit: 1, secureAgg: false, normBound: null, maxRoundRetries: 2 });
+    const bad = createExperimentSchema.safeParse({ phase: 'segmenter', rounds: 3 });
+    expect(bad.success).toBe(false);
+    expect(bad.error?.issues[0]?.path).toEqual(['phase']);
+  });
+});
