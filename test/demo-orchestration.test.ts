@@ -25,8 +25,12 @@ describe(loadDemoSettings.name, () => {
   it('merges the profile file\'s demo section over the built-in defaults', () => {
     const root = tempDir();
     mkdirSync(join(root, 'configs', 'profiles'), { recursive: true });
-    writeFileSync(join(root, 'configs', 'profiles', 'tiny.yaml'), 'model: {}\ndemo:\n  seed: 9\n  classifier:\n    rounds: 4\n');
+    writeFileSync(
+      join(root, 'configs', 'profiles', 'tiny.yaml'),
+      'models:\n  bcdunet: { size: 16, base: 2 }\n  cnn3d: { inputShape: [8, 16, 16], filters: [2], denseUnits: 4, dropout: 0.1 }\ndemo:\n  seed: 9\n  classifier:\n    rounds: 4\n',
+    );
     const settings = loadDemoSettings('tiny', root);
+    expect(settings.networks).toEqual({ bcdunet: { size: 16, base: 2 }, cnn3d: { inputShape: [8, 16, 16], filters: [2], denseUnits: 4, dropout: 0.1, classes: 3 } });
     expect(settings.seed).toBe(9);
     expect(settings.classifier.rounds).toBe(4);
     expect(settings.classifier.localEpochs).toBe(DEMO_DEFAULTS.tiny.classifier.localEpochs);
@@ -36,8 +40,13 @@ describe(loadDemoSettings.name, () => {
   it('names the file and the field of an invalid demo section in one line', () => {
     const root = tempDir();
     mkdirSync(join(root, 'configs', 'profiles'), { recursive: true });
-    writeFileSync(join(root, 'configs', 'profiles', 'tiny.yaml'), 'demo:\n  classifier:\n    rounds: -1\n');
+    writeFileSync(join(root, 'configs', 'profiles', 'tiny.yaml'), 'models:\n  bcdunet: { size: 16, base: 2 }\n  cnn3d: { inputShape: [8, 16, 16], filters: [2], denseUnits: 4, dropout: 0.1 }\ndemo:\n  classifier:\n    rounds: -1\n');
     expect(() => loadDemoSettings('tiny', root)).toThrow(/tiny\.yaml: demo\.classifier\.rounds/);
+  });
+
+  it('takes the network sizes from the repository\'s profile files', () => {
+    const settings = loadDemoSettings('tiny', process.cwd());
+    expect(settings.networks.cnn3d.inputShape[1]).toBe(settings.networks.bcdunet.size);
   });
 
   it('refuses an unknown profile', () => {

@@ -53,13 +53,19 @@ export const demoSettingsSchema = z
     external: z.object({ name: z.string().regex(/^[A-Za-z0-9._-]+$/), scanner: z.string().min(1), counts: countsSchema }).strict(),
     /**
      * Network sizes of the initial models the demo uploads (sites train whatever sizes the global
-     * models have). The classifier's height and width must equal the denoiser's size.
+     * models have): the profile's `models` section unless overridden here. The classifier's height
+     * and width must equal the denoiser's size.
      */
     networks: networksSchema,
     denoiser: phaseSchema,
     classifier: phaseSchema,
     /** How studies are written: `cli` = `fedct-site phantom` per study, `library` = the same writer in-process (faster). */
     phantoms: z.enum(['cli', 'library']),
+    /**
+     * `library` only: source slices per study (thin phantoms, the anatomy scales to them), which cuts
+     * every later step (import, denoiser training, infection extraction); absent = the scanner's coverage.
+     */
+    phantomSlices: z.number().int().min(4).optional(),
     /** Sample slices with infection maps in the HTML report. */
     samples: z.number().int().nonnegative(),
     /** The whole demo must finish within this (a stuck run fails instead of hanging). */
@@ -74,7 +80,7 @@ const c = (control: number, covid: number, cap: number): z.infer<typeof countsSc
  * Built-in settings per profile. Three hospitals with different scanners and class balances
  * (non-identical data, as in real consortia) and a fourth, external hospital for the test set.
  */
-export const DEMO_DEFAULTS: Record<'tiny' | 'default' | 'paper', DemoSettings> = {
+export const DEMO_DEFAULTS: Record<'tiny' | 'default' | 'paper', Omit<DemoSettings, 'networks'>> = {
   tiny: {
     seed: 1,
     hospitals: [
@@ -82,11 +88,11 @@ export const DEMO_DEFAULTS: Record<'tiny' | 'default' | 'paper', DemoSettings> =
       { name: 'hospital-b', scanner: 'uih-low-dose', train: c(2, 4, 2), val: c(1, 1, 1) },
       { name: 'hospital-c', scanner: 'toshiba-aquilion', train: c(2, 2, 4), val: c(1, 1, 1) },
     ],
-    external: { name: 'external-hospital', scanner: 'ge-lightspeed', counts: c(5, 5, 5) },
-    networks: { bcdunet: { size: 32, base: 4 }, cnn3d: { inputShape: [16, 32, 32], filters: [4, 8, 16], denseUnits: 16, dropout: 0.3, classes: 3 } },
-    denoiser: { rounds: 2, localEpochs: 1, batchSize: 4, learningRate: 1e-3, minSites: 3, strategy: 'fedavg', secureAgg: false, roundDeadlineSeconds: 300 },
-    classifier: { rounds: 3, localEpochs: 2, batchSize: 4, learningRate: 1e-3, minSites: 3, strategy: 'fedavg', secureAgg: false, roundDeadlineSeconds: 300 },
+    external: { name: 'external-hospital', scanner: 'tiny', counts: c(5, 5, 5) },
+    denoiser: { rounds: 2, localEpochs: 1, batchSize: 8, learningRate: 1e-3, minSites: 3, strategy: 'fedavg', secureAgg: false, roundDeadlineSeconds: 300 },
+    classifier: { rounds: 6, localEpochs: 10, batchSize: 4, learningRate: 1e-3, minSites: 3, strategy: 'fedavg', secureAgg: false, roundDeadlineSeconds: 300 },
     phantoms: 'library',
+    phantomSlices: 12,
     samples: 3,
     timeoutMinutes: 10,
   },
@@ -98,9 +104,8 @@ export const DEMO_DEFAULTS: Record<'tiny' | 'default' | 'paper', DemoSettings> =
       { name: 'hospital-c', scanner: 'philips-ingenuity', train: c(4, 4, 10), val: c(2, 2, 2) },
     ],
     external: { name: 'external-hospital', scanner: 'toshiba-aquilion', counts: c(10, 10, 10) },
-    networks: { bcdunet: { size: 64, base: 8 }, cnn3d: { inputShape: [32, 64, 64], filters: [8, 16, 32, 64], denseUnits: 32, dropout: 0.3, classes: 3 } },
-    denoiser: { rounds: 3, localEpochs: 1, batchSize: 5, learningRate: 1e-3, minSites: 3, strategy: 'fedavg', secureAgg: true, roundDeadlineSeconds: 900 },
-    classifier: { rounds: 5, localEpochs: 2, batchSize: 4, learningRate: 3e-4, minSites: 3, strategy: 'fedavg', secureAgg: true, roundDeadlineSeconds: 900 },
+    denoiser: { rounds: 2, localEpochs: 1, batchSize: 8, learningRate: 1e-3, minSites: 3, strategy: 'fedavg', secureAgg: true, roundDeadlineSeconds: 900 },
+    classifier: { rounds: 4, localEpochs: 5, batchSize: 4, learningRate: 1e-3, minSites: 3, strategy: 'fedavg', secureAgg: true, roundDeadlineSeconds: 900 },
     phantoms: 'cli',
     samples: 3,
     timeoutMinutes: 30,
@@ -113,7 +118,6 @@ export const DEMO_DEFAULTS: Record<'tiny' | 'default' | 'paper', DemoSettings> =
       { name: 'hospital-c', scanner: 'philips-ingenuity', train: c(20, 20, 30), val: c(5, 5, 5) },
     ],
     external: { name: 'external-hospital', scanner: 'toshiba-aquilion', counts: c(15, 15, 15) },
-    networks: { bcdunet: { size: 128, base: 32 }, cnn3d: { inputShape: [50, 128, 128], filters: [8, 16, 32, 64, 128], denseUnits: 32, dropout: 0.3, classes: 3 } },
     denoiser: { rounds: 10, localEpochs: 1, batchSize: 5, learningRate: 1e-3, minSites: 3, strategy: 'fedavg', secureAgg: true, roundDeadlineSeconds: 86_400 },
     classifier: { rounds: 20, localEpochs: 5, batchSize: 16, learningRate: 1e-4, minSites: 3, strategy: 'fedavg', secureAgg: true, roundDeadlineSeconds: 86_400 },
     phantoms: 'cli',
@@ -139,14 +143,19 @@ export function deepMerge(base: unknown, override: unknown): unknown {
  * `configs/profiles/NAME.yaml` (when the file has one) merged on top, validated once.
  */
 export function loadDemoSettings(profile: string, repoRoot: string): DemoSettings {
-  const base = (DEMO_DEFAULTS as Record<string, DemoSettings | undefined>)[profile];
-  if (!base) throw new DemoError(`unknown demo profile "${profile}": use tiny, default or paper`);
+  const defaults = (DEMO_DEFAULTS as Record<string, Omit<DemoSettings, 'networks'> | undefined>)[profile];
+  if (!defaults) throw new DemoError(`unknown demo profile "${profile}": use tiny, default or paper`);
   const file = join(repoRoot, 'configs', 'profiles', `${profile}.yaml`);
   let override: unknown = undefined;
+  let networks: unknown = undefined;
   if (existsSync(file)) {
     const doc: unknown = parse(readFileSync(file, 'utf8'));
-    if (isRecord(doc)) override = doc.demo;
+    if (isRecord(doc)) {
+      override = doc.demo;
+      if (isRecord(doc.models)) networks = { bcdunet: doc.models.bcdunet, cnn3d: { classes: 3, ...(isRecord(doc.models.cnn3d) ? doc.models.cnn3d : {}) } };
+    }
   }
+  const base = { ...defaults, networks };
   const parsed = demoSettingsSchema.safeParse(deepMerge(base, override));
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

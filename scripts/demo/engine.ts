@@ -1,6 +1,6 @@
-import type * as tfl from '@tensorflow/tfjs-layers';
-import { BCDUNET_MODEL, CNN3D_MODEL, evaluateClassifier, extractInfection, initBackend, modelFromBlob, trainClassifier, type Cnn3dConfig, type LabelledVolume } from '@fedct/pipeline';
+import { CNN3D_MODEL, evaluateClassifier, trainClassifier, type Cnn3dConfig, type LabelledVolume } from '@fedct/pipeline';
 import type { ModelBlob } from '@fedct/protocol';
+import { PipelineEngine, SiteFolder, infectionVolumes, silentLogger } from '@fedct/site-agent';
 import { DemoError } from './errors';
 
 /** An infection volume (spec §4) at the classifier's input size. */
@@ -21,8 +21,13 @@ export interface DemoEngine {
   readonly backend: string;
   /** [depth, height, width] the classifier expects. */
   classifierInputShape(classifier: ModelBlob): [number, number, number];
-  /** Residual x − BCDUNet(x) of a model-ready volume, resized to the classifier's depth. */
+  /** Residual x − BCDUNet(x) of a model-ready volume, resized to the classifier's depth (as the sites compute it). */
   extractInfection(denoiser: ModelBlob, volume: { data: Float32Array; shape: [number, number, number] }, depth: number): Promise<InfectionVolume>;
+  /**
+   * A site's own labelled infection volumes of one split for a denoiser, read from the site folder's
+   * cache (the very volumes its daemon trained on) or computed and cached as the daemon would.
+   */
+  siteVolumes(siteDir: string, denoiser: { blob: ModelBlob; sha256: string }, split: 'train' | 'val', depth: number): Promise<LabelledVolume[]>;
   /** Every §6 metric of a classifier on labelled infection volumes. */
   evaluate(classifier: ModelBlob, volumes: readonly LabelledVolume[]): Promise<Evaluation>;
   /** Trains a classifier from the seeded initial weights (as a site's first round does) with the federated model's sizes. */
@@ -37,26 +42,28 @@ function cnnConfig(blob: ModelBlob): Cnn3dConfig {
 }
 
 /**
- * The engine on @fedct/pipeline (`initBackend`, `extractInfection`, `evaluateClassifier`,
- * `trainClassifier`): networks are rebuilt from the sizes stored in each published blob, so the demo
- * evaluates exactly what the federation produced. `FEDCT_BACKEND` picks a backend as for the sites.
+ * The engine: infection volumes exactly as the sites compute them (@fedct/site-agent's
+ * `PipelineEngine` and `infectionVolumes`, so train and test data come from the same code), and
+ * @fedct/pipeline's `evaluateClassifier` and `trainClassifier`. Networks are rebuilt from the sizes
+ * stored in each published blob. `FEDCT_BACKEND` picks a backend as for the sites.
  */
 export async function createDemoEngine(): Promise<DemoEngine> {
-  const info = await initBackend('auto');
-  const denoisers = new Map<ModelBlob, tfl.LayersModel>();
+  const site = new PipelineEngine({ profile: 'demo', backend: 'auto', logger: silentLogger });
+  const info = await site.backend();
   return {
     backend: info.name,
     classifierInputShape: (classifier) => {
       const [d, h, w] = cnnConfig(classifier).inputShape;
       return [d, h, w];
     },
-    extractInfection: async (denoiser, volume, depth) => {
-      let model = denoisers.get(denoiser);
-      if (!model) {
-        model = modelFromBlob(denoiser, BCDUNET_MODEL);
-        denoisers.set(denoiser, model);
+    extractInfection: (denoiser, volume, depth) => site.extractInfection({ denoiser, volume: volume.data, shape: volume.shape, depth }),
+    siteVolumes: async (siteDir, denoiser, split, depth) => {
+      const folder = SiteFolder.open(siteDir);
+      try {
+        return await infectionVolumes(folder, site, denoiser, split, depth);
+      } finally {
+        folder.close();
       }
-      return extractInfection({ denoiser: model, volume: volume.data, shape: volume.shape, depth });
     },
     evaluate: async (classifier, volumes) => {
       const { metrics, probabilities } = await evaluateClassifier({ weights: classifier, data: [...volumes] });
@@ -75,9 +82,6 @@ export async function createDemoEngine(): Promise<DemoEngine> {
       });
       return result.weights;
     },
-    dispose: () => {
-      for (const m of denoisers.values()) m.dispose();
-      denoisers.clear();
-    },
+    dispose: () => undefined,
   };
 }

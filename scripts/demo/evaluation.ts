@@ -1,4 +1,5 @@
-import { decodeModelBlob, type ModelBlob } from '@fedct/protocol';
+import { join } from 'node:path';
+import { decodeModelBlob, sha256Hex, type ModelBlob } from '@fedct/protocol';
 import { preprocessPath } from '@fedct/pipeline';
 import type { DemoSettings } from './demo-settings';
 import { createDemoEngine, type DemoEngine, type Evaluation, type InfectionVolume } from './engine';
@@ -12,6 +13,8 @@ export interface EvaluationInput {
   profile: string;
   settings: DemoSettings;
   dataRoot: string;
+  /** Folder of the hospitals' site folders (`sitesRoot/NAME`). */
+  sitesRoot: string;
   /** Encoded blobs of the published federated models. */
   denoiserBlob: Uint8Array;
   classifierBlob: Uint8Array;
@@ -60,7 +63,7 @@ export function toTestMetrics(evaluation: Evaluation, labels: readonly number[])
 const labelOf = (cls: (typeof CLASS_NAMES)[number]): number => CLASS_NAMES.indexOf(cls);
 
 /**
- * Reads each study from its DICOM folder with the same preprocessing as `fedct-site import`
+ * Reads each external study from its DICOM folder with the same preprocessing as `fedct-site import`
  * (spec §1) and turns it into an infection volume with the given frozen denoiser (spec §4). The
  * model-ready volume is dropped at once; only the small infection volume is kept.
  */
@@ -89,9 +92,10 @@ function resizeSlice(data: Float32Array, h: number, w: number, toH: number, toW:
 
 /**
  * Evaluates the federated model on the external hospital's studies and trains, in-process, the two
- * baselines on the same infection volumes: each hospital alone and all hospitals pooled, each for the
- * same number of epochs as the federated classifier saw (rounds × local epochs), from the same
- * initial seed. Everything is measured on the same external test set.
+ * baselines on the hospitals' own infection volumes (read from their site folders: the data each
+ * daemon trained on): each hospital alone and all hospitals pooled, each for the same number of
+ * epochs as the federated classifier saw (rounds × local epochs), from the same initial seed.
+ * Everything is measured on the same external test set.
  */
 export async function evaluateDemo(input: EvaluationInput): Promise<EvaluationResult> {
   const t0 = Date.now();
@@ -133,13 +137,13 @@ async function evaluateWith(engine: DemoEngine, input: EvaluationInput, t0: numb
   print(`  federated model: accuracy ${(federated.accuracy * 100).toFixed(1)} %, AUC Covid-19 ${federated.auc.toFixed(3)}`);
   const t1 = Date.now();
 
-  print('  baselines: extracting infection volumes of every hospital\'s training studies ...');
-  const train = await infectionVolumes(
-    engine,
-    denoiser,
-    depth,
-    jobs.filter((j) => j.split === 'train'),
-  );
+  print('  baselines: reading each hospital\'s own infection volumes (the ones its daemon trained on) ...');
+  const denoiserRef = { blob: denoiser, sha256: sha256Hex(input.denoiserBlob) };
+  const train: LabelledInfection[] = [];
+  for (const h of settings.hospitals) {
+    const volumes = await engine.siteVolumes(join(input.sitesRoot, h.name), denoiserRef, 'train', depth);
+    train.push(...volumes.map((v) => ({ ...v, owner: h.name })));
+  }
   const epochs = settings.classifier.rounds * settings.classifier.localEpochs;
   const baseline = async (name: string, data: readonly LabelledInfection[]): Promise<BaselineResult> => {
     const started = Date.now();

@@ -30,7 +30,7 @@ export function groupDir(dataRoot: string, owner: string, split: string, cls: Cl
  * Every phantom study of the demo with a distinct seed: hospitals' train/val splits and the external
  * hospital's test set. Seeds depend only on the demo seed and the study's place, so runs repeat.
  */
-export function planPhantoms(settings: DemoSettings, dataRoot: string): PhantomJob[] {
+export function planPhantoms(settings: Pick<DemoSettings, 'seed' | 'hospitals' | 'external'>, dataRoot: string): PhantomJob[] {
   const jobs: PhantomJob[] = [];
   const base = settings.seed * 1_000_000;
   settings.hospitals.forEach((h, hi) => {
@@ -55,14 +55,21 @@ export function planPhantoms(settings: DemoSettings, dataRoot: string): PhantomJ
 /**
  * Writes every phantom as a DICOM series. `cli`: one `fedct-site phantom` process per study,
  * `parallel` at a time. `library`: the same generator and writer (`generatePhantomStudy`,
- * `writePhantomDicom`) in this process, which saves about 1.5 s of process start per study.
+ * `writePhantomDicom`) in this process, which saves about 1.5 s of process start per study, and can
+ * make thin studies (`slices`).
  */
-export async function writePhantoms(supervisor: Supervisor, jobs: readonly PhantomJob[], mode: 'cli' | 'library', parallel: number, onDone: (done: number) => void): Promise<void> {
+export async function writePhantoms(
+  supervisor: Supervisor,
+  jobs: readonly PhantomJob[],
+  options: { mode: 'cli' | 'library'; slices?: number | undefined; parallel: number },
+  onDone: (done: number) => void,
+): Promise<void> {
   let done = 0;
+  const { mode, parallel } = options;
   if (mode === 'library') {
     for (const job of jobs) {
       mkdirSync(job.dir, { recursive: true });
-      await writePhantomDicom(generatePhantomStudy({ cls: job.cls, seed: job.seed, scanner: job.scanner }), job.dir);
+      await writePhantomDicom(generatePhantomStudy({ cls: job.cls, seed: job.seed, scanner: job.scanner, ...(options.slices ? { slices: options.slices } : {}) }), job.dir);
       onDone(++done);
     }
     return;

@@ -95,9 +95,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
 
     // 2. synthetic studies, written as DICOM by `fedct-site phantom`
     const jobs = planPhantoms(settings, dataRoot);
-    print(`writing ${jobs.length} synthetic studies as DICOM (${settings.hospitals.length} hospitals + ${settings.external.name}, ${settings.phantoms === 'cli' ? 'fedct-site phantom' : 'phantom generator in-process'}) ...`);
+    print(`writing ${jobs.length} synthetic studies as DICOM (${settings.hospitals.length} hospitals + ${settings.external.name}, ${settings.phantoms === 'cli' ? 'fedct-site phantom' : `phantom generator in-process${settings.phantomSlices ? `, ${settings.phantomSlices} source slices each` : ''}`}) ...`);
     let lastPrinted = 0;
-    await writePhantoms(supervisor, jobs, settings.phantoms, options.parallel, (done) => {
+    await writePhantoms(supervisor, jobs, { mode: settings.phantoms, slices: settings.phantomSlices, parallel: options.parallel }, (done) => {
       if (done === jobs.length || Date.now() - lastPrinted > 5000) {
         lastPrinted = Date.now();
         print(`  phantoms ${done}/${jobs.length}`);
@@ -259,6 +259,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       profile: options.profile,
       settings,
       dataRoot,
+      sitesRoot,
       denoiserBlob: denoiserBytes,
       classifierBlob: classifierBytes,
       print,
