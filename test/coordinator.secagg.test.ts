@@ -14,15 +14,14 @@ afterEach(async () => {
 });
 
 describe('coordinator secure aggregation', () => {
-  it('publishes the weighted mean of the survivors when one site drops after sharing its keys', async () => {
+  it('publishes the weighted mean of the survivors when one site drops after sharing its keys and another before unmasking', async () => {
     coordinator = await startTestCoordinator();
     const { url } = coordinator;
     const initial = toyModel(3000);
     const v1 = await uploadModel(url, ADMIN_TOKEN, encodeModelBlob(initial));
-    const deltas = [0.1, 0.2, 0.3, 0.4, 0.5];
-    const samples = [10, 20, 30, 40, 50];
-    for (let i = 0; i < deltas.length; i++) {
-      const site = await SimSite.enroll(url, ADMIN_TOKEN, `secure-${i}`, deltas[i]!, { sampleCount: samples[i]!, secAggDropAt: i === 4 ? 'masked' : undefined });
+    // 8 sites: complete neighbour graph (7 neighbours), threshold 5, so two dropouts are tolerated.
+    for (let i = 1; i <= 8; i++) {
+      const site = await SimSite.enroll(url, ADMIN_TOKEN, `secure-${i}`, 0.1 * i, { sampleCount: 10 * i, secAggDropAt: i === 8 ? 'masked' : i === 7 ? 'unmask' : undefined });
       expect((await site.connect()).ok).toBe(true);
       sites.push(site);
     }
@@ -38,17 +37,38 @@ describe('coordinator secure aggregation', () => {
     });
     const done = await waitForExperiment(url, id, (e) => e.status !== 'running', 30_000);
     expect(sites.flatMap((s) => s.secAggErrors)).toEqual([]);
+    expect(done.rounds.map((r) => r.reason)).toEqual([null]);
     expect(done.status).toBe('completed');
     const results = done.rounds[0]!.results;
-    expect(results.filter((r) => r.status === 'accepted')).toHaveLength(4);
-    expect(results.find((r) => r.siteId === sites[4]!.siteId)?.status).toBe('dropped');
-    expect(sites[0]!.tasks[0]!.secAgg?.threshold).toBeGreaterThan(1);
-    // Survivors' sample-weighted mean delta: (0.1·10 + 0.2·20 + 0.3·30 + 0.4·40) / 100 = 0.3.
+    expect(results.filter((r) => r.status === 'accepted')).toHaveLength(7);
+    expect(results.find((r) => r.siteId === sites[7]!.siteId)?.status).toBe('dropped');
+    expect(sites[0]!.tasks[0]!.secAgg).toMatchObject({ neighbours: 7, threshold: 5 });
+    // Site 7's masked input arrived (it only went silent at the unmask stage), so it is a survivor:
+    // the sample-weighted mean delta of sites 1-7 is Σ 0.1i·10i / Σ 10i = 140 / 280 = 0.5.
     const response = await fetch(`${url}/api/models/${done.currentModel}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     const final = decodeModelBlob(new Uint8Array(await response.arrayBuffer())).weights;
     let maxError = 0;
-    for (let i = 0; i < final.length; i++) maxError = Math.max(maxError, Math.abs(final[i]! - (initial.weights[i]! + 0.3)));
+    for (let i = 0; i < final.length; i++) maxError = Math.max(maxError, Math.abs(final[i]! - (initial.weights[i]! + 0.5)));
     expect(maxError).toBeLessThan(1e-4);
+  });
+
+  it('fails the round cleanly when more sites drop than the threshold allows', async () => {
+    coordinator = await startTestCoordinator();
+    const { url } = coordinator;
+    const v1 = await uploadModel(url, ADMIN_TOKEN, encodeModelBlob(toyModel(500)));
+    // 5 sites: 4 neighbours each, threshold 3; two silent neighbours leave only 2 shares of a survivor's secret.
+    for (let i = 0; i < 5; i++) {
+      const site = await SimSite.enroll(url, ADMIN_TOKEN, `fragile-${i}`, 0.1, { secAggDropAt: i === 4 ? 'masked' : i === 3 ? 'unmask' : undefined });
+      expect((await site.connect()).ok).toBe(true);
+      sites.push(site);
+    }
+    const { id } = await api<{ id: string }>(url, '/api/experiments', ADMIN_TOKEN, 'POST', {
+      phase: 'denoiser', rounds: 1, minSites: 3, secureAgg: true, secAggStageSeconds: 1, roundDeadlineSeconds: 1, maxRoundRetries: 0, initialModel: v1.version,
+    });
+    const done = await waitForExperiment(url, id, (e) => e.status !== 'running', 30_000);
+    expect(done.status).toBe('failed');
+    expect(done.rounds[0]!.reason).toMatch(/secure aggregation failed: Only 2 shares .* 3 are needed/);
+    expect(done.currentModel).toBe('v1');
   });
 
   it('refuses secure aggregation without an initial model or with a robust strategy', async () => {
