@@ -155,6 +155,16 @@ describe('wasm kernels', () => {
     await compare('Sum', { x: { shape: x, seed: 20 } }, { axis, keepDims });
   });
 
+  it.each([
+    { x: [2, 6, 8, 7, 3], f: [2, 2, 2], s: [2, 2, 2], pad: 'valid' as const },
+    { x: [1, 5, 7, 9, 2], f: [2, 2, 2], s: [2, 2, 2], pad: 'same' as const },
+    // Height = width: the cpu reference indexes windows with filterHeight where it means filterWidth.
+    { x: [1, 6, 7, 7, 4], f: [2, 3, 3], s: [1, 2, 2], pad: 'valid' as const },
+  ])('MaxPool3DGrad matches cpu for x $x, filter $f, strides $s, $pad', async ({ x, f, s, pad }) => {
+    const out = [x[0]!, ...[1, 2, 3].map((i) => (pad === 'same' ? Math.ceil(x[i]! / s[i - 1]!) : Math.ceil((x[i]! - f[i - 1]! + 1) / s[i - 1]!))), x[4]!];
+    await compare('MaxPool3DGrad', { dy: { shape: out, seed: 21 }, input: { shape: x, seed: 22 } }, { filterSize: f, strides: s, pad });
+  });
+
   it('splits large problems into chunks and still matches cpu', async () => {
     setWasmKernelChunkFloats(1000);
     try {
