@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { ConfigError, DEFAULT_CHUNK_SIZE, loadConfigFile, parseConfig } from '@fedct/protocol';
 import { z } from 'zod';
@@ -22,6 +23,8 @@ export const coordinatorConfigSchema = z
     /** How often the round scheduler looks at experiments (ms). */
     schedulerIntervalMs: z.number().int().positive().default(500),
     logFormat: z.enum(['text', 'json']).default('text'),
+    /** Worker threads that open and check uploaded updates (0 = on the main thread). */
+    verifyWorkers: z.number().int().min(0).max(64).default(Math.min(4, Math.max(1, availableParallelism() - 1))),
     limits: z
       .object({
         /** Largest socket.io message (bytes); chunks must fit. */
@@ -58,7 +61,7 @@ export const COORDINATOR_CONFIG = Symbol('COORDINATOR_CONFIG');
 /**
  * Environment variables that override the file (for the demo and containers):
  * `FEDCT_HOST`, `FEDCT_PORT`, `FEDCT_DATA_DIR`, `FEDCT_ADMIN_TOKEN`, `FEDCT_READONLY_TOKEN`,
- * `FEDCT_TLS_CERT` + `FEDCT_TLS_KEY`, `FEDCT_PUBLIC_DIR`, `FEDCT_LOG_FORMAT`.
+ * `FEDCT_TLS_CERT` + `FEDCT_TLS_KEY`, `FEDCT_PUBLIC_DIR`, `FEDCT_LOG_FORMAT`, `FEDCT_VERIFY_WORKERS`.
  */
 export function applyEnvironment(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {
   const out: Record<string, unknown> = { ...raw };
@@ -74,6 +77,7 @@ export function applyEnvironment(raw: Record<string, unknown>, env: NodeJS.Proce
   if (env.FEDCT_TLS_CERT || env.FEDCT_TLS_KEY) out.tls = { cert: env.FEDCT_TLS_CERT ?? '', key: env.FEDCT_TLS_KEY ?? '' };
   if (env.FEDCT_PUBLIC_DIR) out.publicDir = env.FEDCT_PUBLIC_DIR;
   if (env.FEDCT_LOG_FORMAT) out.logFormat = env.FEDCT_LOG_FORMAT;
+  if (env.FEDCT_VERIFY_WORKERS) out.verifyWorkers = Number(env.FEDCT_VERIFY_WORKERS);
   return out;
 }
 

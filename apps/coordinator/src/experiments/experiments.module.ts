@@ -6,11 +6,12 @@ import { ExperimentsRepository } from './experiments.repository';
 import { ExperimentsService } from './experiments.service';
 import { RoundsService } from './rounds.service';
 import { UploadsService } from './uploads.service';
+import { VerifierPool } from './verifier.pool';
 
 @Module({
   imports: [SitesModule, ModelsModule],
   controllers: [ExperimentsController],
-  providers: [ExperimentsRepository, RoundsService, UploadsService, ExperimentsService],
+  providers: [ExperimentsRepository, RoundsService, VerifierPool, UploadsService, ExperimentsService],
   exports: [RoundsService, UploadsService, ExperimentsRepository],
 })
 export class ExperimentsModule {}

@@ -191,7 +191,10 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
     if (record.baseModel) {
       const ref = this.models.ref(record.baseModel);
       const blob = decodeModelBlob(this.models.store.read(ref.sha256));
-      base = { ref, weights: blob.weights, manifest: blob.manifest };
+      // Shared memory, so verification workers read the base without a copy per update.
+      const weights = new Float32Array(new SharedArrayBuffer(blob.weights.byteLength));
+      weights.set(blob.weights);
+      base = { ref, weights, manifest: blob.manifest };
     }
     const dir = join(this.config.dataDir, 'rounds', exp.id, String(record.round));
     mkdirSync(dir, { recursive: true });

@@ -1,8 +1,8 @@
-import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { Inject, Injectable } from '@nestjs/common';
-import { fromBase64, open as openEnvelope, peekHeader, type Identity } from '@fedct/crypto';
+import type { Identity } from '@fedct/crypto';
 import { NO_BASE_MODEL, type ChunkManifestMessage, type CommitResult, type ErrorCode, type UpdateBegin, type UpdateChunk, type UploadState } from '@fedct/protocol';
 import { AuditService } from '../core/audit.service';
 import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../core/coordinator.config';
@@ -14,7 +14,9 @@ import { SessionRegistry } from '../core/sessions.service';
 import { SitesService } from '../sites/sites.service';
 import { ExperimentsRepository } from './experiments.repository';
 import { RoundsService } from './rounds.service';
-import { checkUpdatePayload } from './update-check';
+import { sameTensors } from './update-check';
+import type { VerifyOutcome } from './verify.job';
+import { VerifierPool } from './verifier.pool';
 
 interface UploadRow {
   id: string;
@@ -58,6 +60,7 @@ export class UploadsService {
     @Inject(AuditService) private readonly audit: AuditService,
     @Inject(MetricsService) private readonly metrics: MetricsService,
     @Inject(COORDINATOR_IDENTITY) private readonly identity: Identity,
+    @Inject(VerifierPool) private readonly verifier: VerifierPool,
   ) {
     this.dir = join(config.dataDir, 'uploads');
     mkdirSync(this.dir, { recursive: true });
@@ -124,8 +127,11 @@ export class UploadsService {
     return { uploadId: upload.row.id, nextIndex: nextMissing(upload) };
   }
 
-  /** Assembles, verifies and opens the update; accepted → folded into the round, otherwise a `rejected_*` error. */
-  commit(siteId: string, uploadId: string): CommitResult {
+  /**
+   * Verifies and opens the update (on a verification worker), then, back on the main thread, checks
+   * it against the round as it is now; accepted → folded into the round, otherwise a `rejected_*` error.
+   */
+  async commit(siteId: string, uploadId: string): Promise<CommitResult> {
     const upload = this.load(uploadId);
     if (!upload || upload.row.site_id !== siteId) throw new CoordinatorError(`no upload ${uploadId}`, 'not_found');
     const missing = nextMissing(upload);
@@ -134,25 +140,33 @@ export class UploadsService {
     // Every chunk was checked against the manifest and the envelope signature covers every byte,
     // so the whole file is not hashed again here.
     const file = this.file(uploadId);
-    const sealed = readFileSync(file);
+    const row = upload.row;
     this.db.prepare('DELETE FROM uploads WHERE id = ?').run(uploadId);
     this.open.delete(uploadId);
     try {
-      return this.verifyAndAccept(siteId, upload.row, new Uint8Array(sealed.buffer, sealed.byteOffset, sealed.byteLength), file);
+      const site = this.sites.find(siteId);
+      if (!site || site.revokedAt) return this.reject(siteId, row, 'rejected_site', 'site is not enrolled or revoked');
+      const active = this.rounds.activeRound(row.experiment_id);
+      const outcome = await this.verifier.run({
+        file,
+        siteId,
+        signingPublicKey: site.signingPublicKey,
+        boxSecretKey: this.identity.box.secretKey,
+        secure: active?.secagg !== null && active?.secagg !== undefined,
+        tensors: active ? this.rounds.expectedTensors(active) : null,
+        base: active?.base?.weights ?? null,
+        normBound: active?.settings.normBound ?? null,
+      });
+      return this.decide(siteId, row, outcome, file);
     } finally {
       rmSync(file, { force: true });
     }
   }
 
-  private verifyAndAccept(siteId: string, row: UploadRow, sealed: Uint8Array, sealedFile: string): CommitResult {
-    const peeked = peekHeader(sealed);
-    if (!peeked) return this.reject(siteId, row, 'rejected_envelope', 'not a sealed envelope');
-    const site = this.sites.find(siteId);
-    if (!site || site.revokedAt) return this.reject(siteId, row, 'rejected_site', 'site is not enrolled or revoked');
-    if (peeked.site !== siteId) return this.reject(siteId, row, 'rejected_site', `envelope claims site ${peeked.site}`);
-    const opened = openEnvelope(sealed, fromBase64(site.signingPublicKey), this.identity.box.secretKey);
-    if (!opened) return this.reject(siteId, row, 'rejected_envelope', "envelope signature or encryption check failed (not signed by this site's key)");
-    const header = opened.header;
+  /** Applies the round's rules, in order, to a verified envelope (main thread, no await: no races). */
+  private decide(siteId: string, row: UploadRow, outcome: VerifyOutcome, sealedFile: string): CommitResult {
+    if (outcome.kind === 'rejected') return this.reject(siteId, row, outcome.code, outcome.message);
+    const header = outcome.header;
     if (!this.repo.rememberNonce(header.experiment, header.round, header.nonce)) return this.reject(siteId, row, 'rejected_replay', 'envelope nonce was seen before (replay)');
     const active = this.rounds.activeRound(row.experiment_id);
     if (header.experiment !== row.experiment_id || header.round !== row.round || !active || active.round !== header.round || active.closing) {
@@ -166,16 +180,21 @@ export class UploadsService {
     if (active.secagg) {
       // The payload is a masked vector: uniformly random to the coordinator, so shapes, finiteness and
       // norms cannot be checked here (clipRange bounds each site's influence instead).
-      const refused = this.rounds.acceptMasked(active, siteId, opened.payload, header.sampleCount, header.metrics);
+      if (!outcome.masked) return this.reject(siteId, row, 'rejected_envelope', 'expected a masked vector');
+      const refused = this.rounds.acceptMasked(active, siteId, outcome.masked, header.sampleCount, header.metrics);
       if (refused) return this.reject(siteId, row, 'rejected_shape', refused);
       return { accepted: true, experiment: row.experiment_id, round: row.round };
     }
-    const checked = checkUpdatePayload(opened.payload, this.rounds.expectedTensors(active), active.base?.weights ?? null, active.settings.normBound);
-    if (!checked.ok) {
-      this.rounds.markSite(active, siteId, 'rejected', checked.verdict.message);
-      return this.reject(siteId, row, checked.verdict.code, checked.verdict.message);
+    let verdict = outcome.verdict;
+    const expected = this.rounds.expectedTensors(active);
+    if (!verdict && (!outcome.manifest || !outcome.weights)) verdict = { code: 'rejected_envelope', message: 'expected model weights' };
+    // Round 1 without a base: another update may have fixed the tensors while this one was verified.
+    if (!verdict && expected && !sameTensors(outcome.manifest!.tensors, expected)) verdict = { code: 'rejected_shape', message: 'update tensors or shapes differ from the base model' };
+    if (verdict) {
+      this.rounds.markSite(active, siteId, 'rejected', verdict.message);
+      return this.reject(siteId, row, verdict.code, verdict.message);
     }
-    this.rounds.accept(active, siteId, checked.blob.manifest, checked.blob.weights, header.sampleCount, header.metrics, sealedFile);
+    this.rounds.accept(active, siteId, outcome.manifest!, outcome.weights!, header.sampleCount, header.metrics, sealedFile);
     return { accepted: true, experiment: row.experiment_id, round: row.round };
   }
 

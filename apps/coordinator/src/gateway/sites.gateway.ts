@@ -166,15 +166,20 @@ export class SitesGateway implements OnGatewayConnection, OnGatewayDisconnect, O
       }
       const parsed = schema.safeParse(payload);
       if (!parsed.success) return reply(fail('bad_message', `${event}: ${describeIssue(parsed.error)}`));
-      try {
-        reply(ok(handler(socket, parsed.data, siteId)));
-      } catch (error) {
+      const failed = (error: unknown): void => {
         if (error instanceof CoordinatorError && error.code !== 'forbidden' && error.code !== 'conflict' && error.code !== 'rate_limited' && error.code !== 'invalid_state') {
           reply(fail(error.code, error.message));
         } else {
           this.logger.error(`${event} from ${siteId}: ${(error as Error).stack ?? String(error)}`);
           reply(fail('internal', 'internal error'));
         }
+      };
+      try {
+        const result = handler(socket, parsed.data, siteId);
+        if (result instanceof Promise) result.then((data: Awaited<R>) => reply(ok(data as R)), failed);
+        else reply(ok(result));
+      } catch (error) {
+        failed(error);
       }
     };
     (socket as unknown as { on(event: string, listener: (payload: unknown, ack: unknown) => void): void }).on(event, listener);

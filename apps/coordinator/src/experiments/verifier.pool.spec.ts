@@ -1,0 +1,55 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createNonce, generateIdentity, seal, toBase64 } from '@fedct/crypto';
+import { encodeModelBlob } from '@fedct/protocol';
+import { resolveCoordinatorConfig } from '../core/coordinator.config';
+import { VerifierPool } from './verifier.pool';
+
+const dir = mkdtempSync(join(tmpdir(), 'fedct-verify-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const site = generateIdentity(new Uint8Array(32).fill(1));
+const coordinator = generateIdentity(new Uint8Array(32).fill(2));
+const manifest = { model: 'toy', config: {}, tensors: [{ name: 'w', shape: [1000] }] };
+const base = new Float32Array(new SharedArrayBuffer(4000));
+
+function sealedFile(name: string, weights: Float32Array, flip = false): string {
+  const header = { experiment: 'e', round: 1, site: 'site-a', baseModelSha256: 'a'.repeat(64), sampleCount: 3, metrics: {}, nonce: createNonce(), time: new Date().toISOString() };
+  const sealed = seal(header, encodeModelBlob({ manifest, weights }), site.signing.secretKey, coordinator.box.publicKey);
+  if (flip) sealed[sealed.length - 100]! ^= 1;
+  const file = join(dir, name);
+  writeFileSync(file, sealed);
+  return file;
+}
+
+function job(file: string) {
+  return { file, siteId: 'site-a', signingPublicKey: toBase64(site.signing.publicKey), boxSecretKey: coordinator.box.secretKey, secure: false, tensors: manifest.tensors, base, normBound: 100 };
+}
+
+describe(VerifierPool.name, () => {
+  it('opens and checks updates on worker threads exactly as inline', async () => {
+    const pool = new VerifierPool(resolveCoordinatorConfig({ adminToken: 'x'.repeat(20), verifyWorkers: 2 }));
+    const inline = new VerifierPool(resolveCoordinatorConfig({ adminToken: 'x'.repeat(20), verifyWorkers: 0 }));
+    try {
+      const weights = Float32Array.from({ length: 1000 }, (_, i) => Math.sin(i));
+      const good = sealedFile('good', weights);
+      const [a, b] = await Promise.all([pool.run(job(good)), inline.run(job(good))]);
+      expect(a.kind).toBe('opened');
+      if (a.kind !== 'opened' || b.kind !== 'opened') return;
+      expect(a.verdict).toBeNull();
+      expect(Array.from(a.weights!)).toEqual(Array.from(weights));
+      expect(a.header).toEqual(b.header);
+      const nan = weights.slice();
+      nan[7] = Number.NaN;
+      const results = await Promise.all([pool.run(job(sealedFile('nan', nan))), pool.run(job(sealedFile('tampered', weights, true)))]);
+      expect(results[0]).toMatchObject({ kind: 'opened', verdict: { code: 'rejected_non_finite' } });
+      expect(results[1]).toMatchObject({ kind: 'rejected', code: 'rejected_envelope' });
+      expect(pool.size).toBe(2);
+      expect(inline.size).toBe(0);
+    } finally {
+      await pool.onModuleDestroy();
+    }
+  });
+});

@@ -1,0 +1,52 @@
+import { readFileSync } from 'node:fs';
+import { fromBase64, open as openEnvelope, peekHeader, type EnvelopeHeader } from '@fedct/crypto';
+import type { ErrorCode, ModelManifest, TensorSpec } from '@fedct/protocol';
+import { checkUpdatePayload } from './update-check';
+
+/** Everything needed to open and check one uploaded envelope, off the main thread if wanted. */
+export interface VerifyJob {
+  /** The assembled upload (sealed envelope bytes). */
+  file: string;
+  /** The authenticated session's site and its enrolled signing key (base64). */
+  siteId: string;
+  signingPublicKey: string;
+  /** The coordinator's X25519 secret key. */
+  boxSecretKey: Uint8Array;
+  /** Secure-aggregation round: the payload is a masked vector, returned as is. */
+  secure: boolean;
+  /** Tensors the update must have (null: not known yet in round 1 without a base). */
+  tensors: TensorSpec[] | null;
+  /** The round's base weights (may live in a SharedArrayBuffer) and the norm bound. */
+  base: Float32Array | null;
+  normBound: number | null;
+}
+
+/**
+ * `rejected` before the header could be trusted (`signed: false`), or an authenticated header with the
+ * payload's verdict: `verdict` null means the payload passed (weights or masked bytes attached).
+ */
+export type VerifyOutcome =
+  | { kind: 'rejected'; code: ErrorCode; message: string }
+  | {
+      kind: 'opened';
+      header: EnvelopeHeader;
+      verdict: { code: ErrorCode; message: string } | null;
+      manifest: ModelManifest | null;
+      weights: Float32Array | null;
+      masked: Uint8Array | null;
+    };
+
+/** Opens the envelope with the site's key and checks its payload (shapes, finiteness, norm). */
+export function verifyEnvelopeFile(job: VerifyJob): VerifyOutcome {
+  const file = readFileSync(job.file);
+  const sealed = new Uint8Array(file.buffer, file.byteOffset, file.byteLength);
+  const peeked = peekHeader(sealed);
+  if (!peeked) return { kind: 'rejected', code: 'rejected_envelope', message: 'not a sealed envelope' };
+  if (peeked.site !== job.siteId) return { kind: 'rejected', code: 'rejected_site', message: `envelope claims site ${peeked.site}` };
+  const opened = openEnvelope(sealed, fromBase64(job.signingPublicKey), job.boxSecretKey);
+  if (!opened) return { kind: 'rejected', code: 'rejected_envelope', message: "envelope signature or encryption check failed (not signed by this site's key)" };
+  if (job.secure) return { kind: 'opened', header: opened.header, verdict: null, manifest: null, weights: null, masked: opened.payload };
+  const checked = checkUpdatePayload(opened.payload, job.tensors, job.base, job.normBound);
+  if (!checked.ok) return { kind: 'opened', header: opened.header, verdict: checked.verdict, manifest: null, weights: null, masked: null };
+  return { kind: 'opened', header: opened.header, verdict: null, manifest: checked.blob.manifest, weights: checked.blob.weights, masked: null };
+}
