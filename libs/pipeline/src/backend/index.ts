@@ -1,4 +1,4 @@
 export { BackendError } from './backend.errors';
 export { BACKEND_NAMES, backendInfo, initBackend, isBackendName } from './backend';
 export type { BackendInfo, BackendName } from './backend';
-export { registerWasmKernels, setWasmKernelChunkFloats } from './wasm-kernels';
+export { registerWasmKernels, setWasmFilterGradMethod, setWasmKernelChunkFloats } from './wasm-kernels';

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from './backend';
-import { registerWasmKernels, setWasmKernelChunkFloats } from './wasm-kernels';
+import { registerWasmKernels, setWasmFilterGradMethod, setWasmKernelChunkFloats } from './wasm-kernels';
 
 /** A seeded uniform [-1, 1) array (mulberry32). */
 function seeded(size: number, seed: number): Float32Array {
@@ -165,8 +165,20 @@ describe('wasm kernels', () => {
     await compare('MaxPool3DGrad', { dy: { shape: out, seed: 21 }, input: { shape: x, seed: 22 } }, { filterSize: f, strides: s, pad });
   });
 
+  it.each(CASES_2D)('Conv2DBackpropFilter by im2col matches cpu too for x $x, filter $f, strides $s, $pad', async ({ x, f, s, pad }) => {
+    const dy = [x[0]!, outSize(x[1]!, f[0]!, s[0], pad), outSize(x[2]!, f[1]!, s[1], pad), f[3]!];
+    setWasmFilterGradMethod('im2col');
+    try {
+      await compare('Conv2DBackpropFilter', { x: { shape: x, seed: 1 }, dy: { shape: dy, seed: 2 } },
+        { strides: s, pad, dataFormat: 'NHWC', filterShape: f });
+    } finally {
+      setWasmFilterGradMethod('auto');
+    }
+  });
+
   it('splits large problems into chunks and still matches cpu', async () => {
     setWasmKernelChunkFloats(1000);
+    setWasmFilterGradMethod('im2col');
     try {
       await compare('Conv2DBackpropFilter', { x: { shape: [2, 9, 11, 3], seed: 13 }, dy: { shape: [2, 9, 11, 4], seed: 14 } },
         { strides: [1, 1], pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 3, 4] });
@@ -174,6 +186,7 @@ describe('wasm kernels', () => {
         { strides: [2, 3], pad: 'same', dataFormat: 'NHWC', inputShape: [2, 9, 11, 4] });
     } finally {
       setWasmKernelChunkFloats(16 * 1024 * 1024);
+      setWasmFilterGradMethod('auto');
     }
   });
 });

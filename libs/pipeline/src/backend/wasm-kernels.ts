@@ -22,6 +22,13 @@ type SingleKernelFunc = (args: KernelArgs) => TensorInfo;
 /** Floats one temporary patch matrix may hold (default 64 MiB); larger problems are done in chunks. */
 let CHUNK_FLOATS = 16 * 1024 * 1024;
 
+let useConvFilterGrad = true;
+
+/** Chooses the filter-gradient method for stride 1 (tests compare both with the cpu backend). */
+export function setWasmFilterGradMethod(method: 'auto' | 'im2col'): void {
+  useConvFilterGrad = method === 'auto';
+}
+
 /** Sets how many floats one temporary patch matrix may hold (tests use a small value to force chunking). */
 export function setWasmKernelChunkFloats(floats: number): void {
   if (!Number.isInteger(floats) || floats < 1) throw new BackendError(`chunk size must be a positive integer, got ${floats}`);
@@ -184,8 +191,45 @@ function im2colT(heap: Float32Array, x: number, dst: number, g: Geometry2D, m0: 
   }
 }
 
+/**
+ * dW for stride 1 as ONE XNNPACK convolution, no im2col: with the batch as channels,
+ * dW[kh, kw, ci, co] = Σ_{n,y,x} x[n, y+kh, x+kw, ci] · dy[n, y, x, co] is conv(x^T [ci, h, w, n],
+ * dy^T [oh, ow, n, co]) → [ci, kh, kw, co]. Faster than im2col for up to 64 input channels (measured);
+ * returns null where it does not apply.
+ */
+function conv2dFilterGradByConv(backend: BackendWasm, x: TensorInfo, dy: TensorInfo, g: Geometry2D): TensorInfo | null {
+  if (g.sh !== 1 || g.sw !== 1 || g.dh !== 1 || g.dw !== 1 || g.ci > 64) return null;
+  const bottom = g.kh - 1 + g.oh - g.h - g.top;
+  const right = g.kw - 1 + g.ow - g.w - g.left;
+  if (g.top < 0 || g.left < 0 || bottom < 0 || right < 0) return null;
+  const xt = backend.makeOutput([g.ci, g.h, g.w, g.n], 'float32');
+  const heap = heapOf(backend, xt);
+  const src = offsetOf(backend, x);
+  const dst = offsetOf(backend, xt);
+  const plane = g.h * g.w;
+  for (let b = 0; b < g.n; b++) {
+    for (let p = 0; p < plane; p++) {
+      const from = src + (b * plane + p) * g.ci;
+      for (let c = 0; c < g.ci; c++) heap[dst + (c * plane + p) * g.n + b] = heap[from + c] ?? 0;
+    }
+  }
+  const ft = transpose({ inputs: { x: dy }, backend, attrs: { perm: [1, 2, 0, 3] } });
+  const pad: backend_util.ExplicitPadding = [[0, 0], [g.top, bottom], [g.left, right], [0, 0]];
+  const out = ops().conv2d({
+    inputs: { x: xt, filter: ft },
+    backend,
+    attrs: { strides: [1, 1], pad, dataFormat: 'NHWC', dilations: [1, 1], dimRoundingMode: undefined },
+  } as unknown as KernelArgs);
+  dispose(backend, xt, ft);
+  const dw = transpose({ inputs: { x: out }, backend, attrs: { perm: [1, 2, 0, 3] } });
+  dispose(backend, out);
+  return dw;
+}
+
 /** dW [kh, kw, ci, co] of a 2-D convolution, channels last; x [n,h,w,ci], dy [n,oh,ow,co]. */
 function conv2dFilterGrad(backend: BackendWasm, x: TensorInfo, dy: TensorInfo, g: Geometry2D): TensorInfo {
+  const byConv = useConvFilterGrad ? conv2dFilterGradByConv(backend, x, dy, g) : null;
+  if (byConv) return byConv;
   const k = g.kh * g.kw * g.ci;
   const rows = g.n * g.oh * g.ow;
   const chunk = Math.max(1, Math.min(rows, Math.floor(CHUNK_FLOATS / k)));
