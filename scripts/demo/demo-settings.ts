@@ -84,13 +84,13 @@ export const DEMO_DEFAULTS: Record<'tiny' | 'default' | 'paper', Omit<DemoSettin
   tiny: {
     seed: 1,
     hospitals: [
-      { name: 'hospital-a', scanner: 'tiny', train: c(4, 2, 2), val: c(1, 1, 1) },
-      { name: 'hospital-b', scanner: 'uih-low-dose', train: c(2, 4, 2), val: c(1, 1, 1) },
-      { name: 'hospital-c', scanner: 'toshiba-aquilion', train: c(2, 2, 4), val: c(1, 1, 1) },
+      { name: 'hospital-a', scanner: 'tiny', train: c(6, 3, 3), val: c(1, 1, 1) },
+      { name: 'hospital-b', scanner: 'uih-low-dose', train: c(3, 6, 3), val: c(1, 1, 1) },
+      { name: 'hospital-c', scanner: 'toshiba-aquilion', train: c(3, 3, 6), val: c(1, 1, 1) },
     ],
     external: { name: 'external-hospital', scanner: 'tiny', counts: c(5, 5, 5) },
     denoiser: { rounds: 2, localEpochs: 1, batchSize: 8, learningRate: 1e-3, minSites: 3, strategy: 'fedavg', secureAgg: false, roundDeadlineSeconds: 300 },
-    classifier: { rounds: 6, localEpochs: 10, batchSize: 4, learningRate: 1e-3, minSites: 3, strategy: 'fedavg', secureAgg: false, roundDeadlineSeconds: 300 },
+    classifier: { rounds: 12, localEpochs: 2, batchSize: 4, learningRate: 1e-3, minSites: 3, strategy: 'fedavg', secureAgg: false, roundDeadlineSeconds: 300 },
     phantoms: 'library',
     phantomSlices: 12,
     samples: 3,
