@@ -126,7 +126,6 @@ async function parallelStep(
   model: tfl.LayersModel, vars: tf.Variable[], optimizer: tf.Optimizer, pool: GradientWorkers,
   batch: { x: tf.Tensor; y: tf.Tensor }, loss: LossName, mu: number, anchors: tf.Tensor[], seed: number,
 ): Promise<number> {
-  const t0 = performance.now();
   const n = batch.x.shape[0] ?? 1;
   const sizes = shares(n, pool.size + 1);
   const xValues = batch.x.dataSync() as Float32Array;
@@ -152,11 +151,7 @@ async function parallelStep(
   const local = withSeededRandom(mulberry32(seed), () => flatGradients(model, vars, xOwn, yOwn, loss, mu, anchors));
   tf.dispose([xOwn, yOwn]);
   tf.dispose([batch.x, batch.y]);
-  const t1 = performance.now();
   const replies = await remote;
-  if (process.env.FEDCT_DEBUG_PARALLEL) {
-    process.stderr.write(`parallel step: local ${(t1 - t0).toFixed(0)} ms, wait ${(performance.now() - t1).toFixed(0)} ms, workers ${JSON.stringify(replies.map((r) => r.timingMs))}\n`);
-  }
   const share0 = own / n;
   const grads = local.grads;
   for (let i = 0; i < grads.length; i++) grads[i] = (grads[i] ?? 0) * share0;
