@@ -38,10 +38,13 @@ function formatMs(ms: number): string {
   return ms < 1000 ? `${Math.round(ms)} ms` : ms < 120_000 ? `${(ms / 1000).toFixed(1)} s` : `${(ms / 60_000).toFixed(1)} min`;
 }
 
+/** Site metrics worth a plot line or a table cell (the rest, e.g. confusion cells and counts, stay in report.json). */
+const SHOWN_METRIC = /^(val_)?(accuracy|auc_covid|auc_macro|bce|mse|noisy_mse|covid_sensitivity|covid_specificity)$|^update_norm$/;
+
 function roundSeries(rounds: readonly ReportRound[], phase: ReportRound['phase']): { loss: Series[]; metrics: Series[] } {
   const own = rounds.filter((r) => r.phase === phase && r.state === 'published');
   const loss: Series[] = [{ name: 'training loss', color: COLORS[0] ?? '#000', markers: true, points: own.filter((r) => r.loss !== null).map((r) => [r.index, r.loss ?? 0] as const) }];
-  const names = [...new Set(own.flatMap((r) => Object.keys(r.metrics)))].filter((k) => k !== 'loss').sort();
+  const names = [...new Set(own.flatMap((r) => Object.keys(r.metrics)))].filter((k) => k !== 'loss' && SHOWN_METRIC.test(k)).sort();
   const metrics = names.map((name, i) => ({
     name,
     color: COLORS[(i + 1) % COLORS.length] ?? '#000',
@@ -90,7 +93,7 @@ export function renderReportHtml(report: DemoReport, images: readonly ReportImag
     .map(([k, v]) => `<tr><th>${e(k)}</th><td>${formatMs(v)}</td></tr>`)
     .join('');
   const rounds = report.rounds
-    .map((r) => `<tr><td>${r.phase}</td><td>${r.index}</td><td>${e(r.state)}</td><td>${e(r.participants.join(', '))}</td><td>${num(r.loss, 4)}</td><td>${e(Object.entries(r.metrics).map(([k, v]) => `${k}=${v.toFixed(3)}`).join(', '))}</td><td>${e(r.modelVersion ?? '—')}</td></tr>`)
+    .map((r) => `<tr><td>${r.phase}</td><td>${r.index}</td><td>${e(r.state)}</td><td>${e(r.participants.join(', '))}</td><td>${num(r.loss, 4)}</td><td>${e(Object.entries(r.metrics).filter(([k]) => SHOWN_METRIC.test(k)).map(([k, v]) => `${k}=${v.toFixed(3)}`).join(', '))}</td><td>${e(r.modelVersion ?? '—')}</td></tr>`)
     .join('');
   const faults = report.faults.length
     ? `<h2>Injected faults</h2><table><tr><th>at</th><th>event</th><th>target</th><th>detail</th></tr>${report.faults.map((f) => `<tr><td>${formatMs(f.atMs)}</td><td>${f.kind}</td><td>${e(f.target)}</td><td>${e(f.detail)}</td></tr>`).join('')}</table>`
@@ -134,7 +137,7 @@ ${den.metrics.length ? lineChart(den.metrics, { title: 'Denoiser: site metrics p
 ${lineChart(cls.loss, { title: 'Classifier (3-D CNN): loss per round', xLabel: 'round', yLabel: 'loss', integerX: true })}
 ${cls.metrics.length ? lineChart(cls.metrics, { title: 'Classifier: site metrics per round', xLabel: 'round', yLabel: 'value', integerX: true }) : ''}
 </div>
-<table><tr><th>phase</th><th>round</th><th>state</th><th>participants</th><th>loss</th><th>metrics (sample-weighted)</th><th>model</th></tr>${rounds}</table>
+<table><tr><th>phase</th><th>round</th><th>state</th><th>participants</th><th>loss</th><th>site metrics (sample-weighted; all in report.json)</th><th>model</th></tr>${rounds}</table>
 
 <h2>Federated model on the external test set</h2>
 <div class="grid">
