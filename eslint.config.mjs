@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', '**/dist/**', 'demo-output/**', 'test-output/**', 'bench-output/**', '**/*.min.js', '**/vendor/**'] },
+  { ignores: ['**/node_modules/**', '**/dist/**', 'demo-output/**', 'test-output/**', 'bench-output/**', '**/*.min.js', '**/vendor/**', '.tmp/**', '**/*.tmp.ts'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
