@@ -206,7 +206,8 @@ describe(SiteDaemon.name, () => {
     const chunkRequests: number[] = [];
     daemon.connection.io.on('open', () =>
       daemon.connection.io.engine.on('packetCreate', (packet: { data?: unknown }) => {
-        const match = typeof packet.data === 'string' ? /"model\.chunk",\{[^}]*"index":(\d+)/.exec(packet.data) : null;
+        // Only the base model's chunks (the published model is fetched afterwards, through the same path).
+        const match = typeof packet.data === 'string' && packet.data.includes(base.sha256) ? /"model\.chunk",\{[^}]*"index":(\d+)/.exec(packet.data) : null;
         if (match) chunkRequests.push(Number(match[1]));
       }),
     );

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { authMessage, chunkManifestSchema, fail, heartbeatSchema, NO_BASE_MODEL, ok, taskSchema, updateChunkSchema } from './messages';
+import { authMessage, chunkManifestSchema, fail, heartbeatSchema, NO_BASE_MODEL, ok, publishedModelSchema, taskSchema, updateChunkSchema } from './messages';
 import { createExperimentSchema } from './rest';
 
 const task = {
@@ -30,6 +30,17 @@ describe('protocol messages', () => {
     expect(taskSchema.parse({ ...task, baseModel: null }).baseModel).toBeNull();
     expect(taskSchema.safeParse({ ...task, baseModel: { ...task.baseModel, sha256: 'xyz' } }).success).toBe(false);
     expect(NO_BASE_MODEL).toMatch(/^0{64}$/);
+  });
+
+  it('carries round-1 network sizes opaquely and names published models with their phase', () => {
+    const config = { size: 128, base: 32, nested: { any: [1, 2] } };
+    expect(taskSchema.parse({ ...task, baseModel: null, modelConfig: config }).modelConfig).toEqual(config);
+    expect(taskSchema.safeParse({ ...task, baseModel: null, modelConfig: [128, 32] }).success).toBe(false);
+    expect(createExperimentSchema.parse({ phase: 'classifier', rounds: 1, modelConfig: config }).modelConfig).toEqual(config);
+    const published = { version: 'v3', sha256: 'b'.repeat(64), bytes: 10, phase: 'classifier', experiment: 'exp-1' };
+    expect(publishedModelSchema.parse(published)).toEqual(published);
+    expect(publishedModelSchema.safeParse({ ...published, phase: 'segmenter' }).success).toBe(false);
+    expect(publishedModelSchema.safeParse({ ...published, experiment: undefined }).success).toBe(false);
   });
 
   it('takes binary chunk bytes and refuses base64 strings in their place', () => {

@@ -25,6 +25,11 @@
  *    coordinator does not yet hold (also after a coordinator restart).
  *    A site that cannot train replies with `task.fail` so the round need not wait for it.
  *
+ * 7. When a round publishes a model version, the coordinator pushes `model.published`
+ *    ({@link PublishedModel}) to every authenticated site, and the auth reply carries the latest published
+ *    version per phase ({@link AuthResult.latestModels}), so a site that was offline catches up. Sites
+ *    fetch it with `model.manifest` + `model.chunk` like a base model.
+ *
  * Binary fields (`bytes`) travel as socket.io binary attachments (Buffer / Uint8Array), not base64.
  * Every inbound message is validated with the schemas below; every acknowledgement is a {@link Reply}.
  */
@@ -187,6 +192,12 @@ export const taskSchema = z.object({
   /** Upload chunk size the coordinator expects. */
   chunkSize: z.number().int().positive(),
   /**
+   * Network sizes to build the model from when `baseModel` is null (the experiment's `modelConfig`, the
+   * same record a model blob's manifest carries as `config`). Opaque to the coordinator; absent = each
+   * site uses its own profile's sizes.
+   */
+  modelConfig: z.record(z.string(), z.unknown()).optional(),
+  /**
    * Present when the round uses secure aggregation (see {@link SECAGG_SITE_EVENTS}): the site runs the
    * @fedct/crypto SecAgg stages and uploads, instead of its weights, the masked vector of its
    * **delta** (new weights − base, clipped to ±clipRange, weighted by its sample count).
@@ -194,6 +205,13 @@ export const taskSchema = z.object({
   secAgg: secAggParamsSchema.optional(),
 });
 export type Task = z.infer<typeof taskSchema>;
+
+/**
+ * A model version a round published (pushed as `model.published`, and per phase in the auth reply).
+ * `experiment` is null for a version that did not come from an experiment.
+ */
+export const publishedModelSchema = modelRefSchema.extend({ phase: phaseSchema, experiment: z.string().nullable() });
+export type PublishedModel = z.infer<typeof publishedModelSchema>;
 
 // ---------------------------------------------------------------------------------------------
 // Site → coordinator payloads
@@ -263,6 +281,8 @@ export interface AuthResult {
   siteId: string;
   siteName: string;
   coordinator: { signingPublicKey: string; boxPublicKey: string };
+  /** The latest model version published by a round, per phase (null: none yet). */
+  latestModels: Record<Phase, PublishedModel | null>;
 }
 export interface ModelChunk {
   index: number;
@@ -302,6 +322,8 @@ export interface CoordinatorToSiteEvents {
   task: (task: Task) => void;
   'task.cancel': (payload: { experiment: string; round: number; reason: string }) => void;
   revoked: (payload: { reason: string }) => void;
+  /** A round published this model version (sent to every authenticated site). */
+  'model.published': (model: PublishedModel) => void;
   /** SecAgg stage requests (payloads are @fedct/crypto ShareKeysRequest, MaskedInputRequest, ...). */
   'secagg:share-keys': (request: Record<string, unknown>) => void;
   'secagg:masked-input': (request: Record<string, unknown>) => void;

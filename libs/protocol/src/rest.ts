@@ -74,6 +74,11 @@ export const createExperimentSchema = z.object({
   /** Registry version of the starting model; absent = round 1 starts from `initSeed` on every site. */
   initialModel: z.string().optional(),
   initSeed: z.number().int().nonnegative().default(0),
+  /**
+   * Network sizes for round 1 without an initial model, sent to every site in the task (e.g. the
+   * pipeline's `BcduNetConfig` / `Cnn3dConfig`). Opaque to the coordinator. Absent = each site's profile.
+   */
+  modelConfig: z.record(z.string(), z.unknown()).optional(),
   /** Classifier phase: the frozen BCDU-Net version sites run (required for `classifier`). */
   denoiserModel: z.string().optional(),
   /** How many times a failed round is re-run before the experiment stops. */

@@ -62,6 +62,13 @@ export class SessionRegistry {
     return true;
   }
 
+  /** Sends an event to every authenticated site connection; returns how many sites it reached. */
+  broadcast<E extends keyof CoordinatorToSiteEvents>(event: E, ...args: Parameters<CoordinatorToSiteEvents[E]>): number {
+    let reached = 0;
+    for (const siteId of this.sockets.keys()) if (this.emitToSite(siteId, event, ...args)) reached += 1;
+    return reached;
+  }
+
   /** Calls `listener` when a site is revoked (the rounds engine stops waiting for it). */
   onRevoked(listener: (siteId: string, reason: string) => void): void {
     this.revokedListeners.add(listener);

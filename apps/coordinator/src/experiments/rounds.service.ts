@@ -238,6 +238,7 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
       deadline: new Date(active.deadline).toISOString(),
       normBound: s.normBound,
       chunkSize: this.config.chunkSize,
+      ...(active.base === null && s.modelConfig ? { modelConfig: s.modelConfig } : {}),
       ...(active.secagg ? { secAgg: active.secagg.params } : {}),
     };
   }
@@ -435,6 +436,11 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
     this.logger.log(`experiment ${active.experimentId} round ${active.round}: published ${version}`);
     this.cleanup(active);
     this.emitRound(active, 'published');
+    try {
+      this.sessions.broadcast('model.published', this.models.published(version, active.settings.phase, active.experimentId));
+    } catch (error) {
+      this.logger.error(`announcing ${version}: ${(error as Error).message}`);
+    }
     setImmediate(() => this.tick());
   }
 

@@ -19,6 +19,7 @@ import {
   updateBeginSchema,
   updateChunkSchema,
   updateCommitSchema,
+  type AuthResult,
   type Reply,
   type SiteToCoordinatorEvents,
 } from '@fedct/protocol';
@@ -122,7 +123,7 @@ export class SitesGateway implements OnGatewayConnection, OnGatewayDisconnect, O
     if (!this.sessions.isOnline(siteId)) this.sessions.adminEmit('site', { siteId, siteName: this.sites.find(siteId)?.name ?? siteId, event: 'offline' });
   }
 
-  private authenticate(socket: SiteSocket, payload: unknown): Reply<{ siteId: string; siteName: string; coordinator: { signingPublicKey: string; boxPublicKey: string } }> {
+  private authenticate(socket: SiteSocket, payload: unknown): Reply<AuthResult> {
     const parsed = authRequestSchema.safeParse(payload);
     if (!parsed.success) return fail('bad_message', describeIssue(parsed.error));
     const { siteId, signature } = parsed.data;
@@ -149,7 +150,8 @@ export class SitesGateway implements OnGatewayConnection, OnGatewayDisconnect, O
     this.sites.touch(siteId);
     this.audit.record(`site:${siteId}`, 'session.opened', { address: socket.handshake.address });
     this.sessions.adminEmit('site', { siteId, siteName: site.name, event: 'online' });
-    return ok({ siteId, siteName: site.name, coordinator: publicIdentity(this.identity) });
+    const latestModels = { denoiser: this.models.latestPublished('denoiser'), classifier: this.models.latestPublished('classifier') };
+    return ok({ siteId, siteName: site.name, coordinator: publicIdentity(this.identity), latestModels });
   }
 
   /** Registers a validated, authenticated handler whose result (or CoordinatorError) becomes the reply. */

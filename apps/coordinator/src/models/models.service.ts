@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { decodeModelBlob, type ModelManifest, type ModelRef, type Phase, ProtocolError } from '@fedct/protocol';
+import { decodeModelBlob, type ModelManifest, type ModelRef, type Phase, type PublishedModel, ProtocolError } from '@fedct/protocol';
 import { AuditService } from '../core/audit.service';
 import { DATABASE, type Db, durableTransaction } from '../core/database';
 import { CoordinatorError } from '../core/errors';
@@ -101,6 +101,25 @@ export class ModelsService {
   /** True if some registered version has this sha256 (sites may only download registered blobs). */
   isRegistered(sha256: string): boolean {
     return this.db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM models WHERE sha256 = ?').get(sha256)!.n > 0;
+  }
+
+  /**
+   * The newest version a round published for `phase` (the round table's published rounds, newest
+   * first, joined with their experiment's phase), or null.
+   */
+  latestPublished(phase: Phase): PublishedModel | null {
+    const row = this.db
+      .prepare<[Phase], { version: string; experiment_id: string }>(
+        "SELECT r.model_version AS version, r.experiment_id FROM rounds r JOIN experiments e ON e.id = r.experiment_id WHERE r.state = 'published' AND r.model_version IS NOT NULL AND e.phase = ? ORDER BY r.closed_at DESC, r.rowid DESC LIMIT 1",
+      )
+      .get(phase);
+    return row ? this.published(row.version, phase, row.experiment_id) : null;
+  }
+
+  /** A registered version as the `model.published` event names it. */
+  published(version: string, phase: Phase, experiment: string | null): PublishedModel {
+    const m = this.get(version);
+    return { version: m.version, sha256: m.sha256, bytes: m.bytes, phase, experiment };
   }
 
   ref(version: string): ModelRef {

@@ -2,12 +2,12 @@ import { EventEmitter } from 'node:events';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createNonce, fromBase64, peekHeader, seal, signDetached, toBase64, type EnvelopeHeader } from '@fedct/crypto';
-import { authMessage, decodeModelBlob, encodeModelBlob, NO_BASE_MODEL, sha256Hex, type ModelBlob, type ModelRef, type Task } from '@fedct/protocol';
+import { authMessage, decodeModelBlob, encodeModelBlob, NO_BASE_MODEL, publishedModelSchema, sha256Hex, type ModelBlob, type ModelRef, type Phase, type PublishedModel, type Task } from '@fedct/protocol';
 import type { SiteFolder } from '../site/site-folder';
 import { checkTask, effectiveDp } from '../site/site-policy';
 import { controlSlices, infectionVolumes, localSampleCount } from '../training/local-data';
 import { privacyWithRound, privatiseUpdate } from '../training/privacy';
-import { classifierDepth } from '../predict/predict.service';
+import { classifierDepth, configDepth } from '../predict/predict.service';
 import type { TrainingEngine } from '../training/training-engine';
 import { CoordinatorError, oneLine, PolicyViolationError } from '../util/errors';
 import type { Logger } from '../util/logger';
@@ -24,6 +24,8 @@ export interface DaemonEvents {
   failed: { experiment: string; round: number; reason: string };
   submitted: { experiment: string; round: number; sealedBytes: number; bytesSent: number; resumedAt: number; metrics: Record<string, number> };
   trained: { experiment: string; round: number; sealedBytes: number };
+  /** A published model version was downloaded, verified and recorded as the latest for its phase. */
+  fetched: { phase: Phase; version: string; sha256: string; experiment: string | null };
 }
 
 export interface DaemonOptions {
@@ -60,6 +62,10 @@ export class SiteDaemon extends EventEmitter {
   private stopped = false;
   private state: DaemonState;
   private secagg: SecAggSession | null = null;
+  /** Downloads in progress by sha256 (a task and a `model.published` may name the same model at once). */
+  private readonly downloads = new Map<string, Promise<Uint8Array>>();
+  /** Serialises published-model fetches so `latest.json` ends at the newest announcement. */
+  private publishedChain: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: DaemonOptions) {
     super();
@@ -111,6 +117,7 @@ export class SiteDaemon extends EventEmitter {
       this.options.logger.info('task cancelled by coordinator', { experiment: payload.experiment, round: payload.round, reason: payload.reason });
       this.cancelled.add(`${payload.experiment}/${payload.round}`);
     });
+    this.socket.on('model.published', (model) => this.onPublished(model));
     this.socket.on('secagg:share-keys', (request) => void this.secAggSession(request)?.onShareKeys(request));
     this.socket.on('secagg:masked-input', (request) => this.secAggSession(request)?.onMaskedInput(request));
     this.socket.on('secagg:consistency-check', (request) => void this.secAggSession(request)?.onConsistencyCheck(request));
@@ -152,6 +159,44 @@ export class SiteDaemon extends EventEmitter {
     this.heartbeat.unref();
     const current = await call(this.socket, 'task.current', {});
     if (current) this.enqueue(current);
+    const known = site.latestModels();
+    for (const model of Object.values(auth.latestModels ?? {})) {
+      if (model && known[model.phase]?.sha256 !== model.sha256) this.onPublished(model);
+    }
+  }
+
+  /**
+   * A model version the coordinator published (pushed, or the latest per phase after connecting):
+   * downloads it through the verified, resumable chunk path and records it as the phase's latest model,
+   * unless the site's policy opts out (`fetchPublishedModels: false`) or it is larger than `maxModelMb`.
+   */
+  private onPublished(payload: unknown): void {
+    const parsed = publishedModelSchema.safeParse(payload);
+    const logger = this.options.logger;
+    if (!parsed.success) {
+      logger.warn('ignored a malformed model.published announcement');
+      return;
+    }
+    const model: PublishedModel = parsed.data;
+    const policy = this.options.site.policy;
+    if (!policy.fetchPublishedModels) {
+      logger.debug('published model not fetched (policy fetchPublishedModels: false)', { version: model.version, phase: model.phase });
+      return;
+    }
+    if (model.bytes > policy.maxModelMb * 1e6) {
+      logger.warn('published model not fetched: larger than policy maxModelMb', { version: model.version, bytes: model.bytes, maxModelMb: policy.maxModelMb });
+      return;
+    }
+    this.publishedChain = this.publishedChain.then(async () => {
+      if (this.stopped) return;
+      try {
+        await this.fetchModel(model, model.phase);
+        logger.info('published model fetched', { phase: model.phase, version: model.version, sha256: model.sha256.slice(0, 12), experiment: model.experiment });
+        this.emit('fetched', { phase: model.phase, version: model.version, sha256: model.sha256, experiment: model.experiment });
+      } catch (error) {
+        logger.warn('could not fetch a published model; it is fetched again after reconnecting', { version: model.version, error: oneLine(error) });
+      }
+    });
   }
 
   private secAggSession(request: Record<string, unknown>): SecAggSession | null {
@@ -280,6 +325,8 @@ export class SiteDaemon extends EventEmitter {
     this.setState({ state: 'downloading' });
     const base = task.baseModel ? await this.fetchModel(task.baseModel, task.phase) : null;
     const seed = hashSeed(`${this.options.seed ?? 0}/${task.experiment}/${task.round}/${this.siteId}`);
+    // Round 1 without a global model: build from the experiment's sizes so every site's shapes agree.
+    const modelConfig = !base && task.modelConfig ? { modelConfig: task.modelConfig } : {};
     this.setState({ state: 'training' });
     const started = Date.now();
     let outcome;
@@ -287,16 +334,16 @@ export class SiteDaemon extends EventEmitter {
     if (task.phase === 'denoiser') {
       const slices = controlSlices(site, 'train');
       logger.info('training denoiser', { slices: slices.count, epochs: task.hyper.localEpochs });
-      outcome = await engine.trainDenoiser({ base: base?.blob ?? null, initSeed: task.initSeed, hyper: task.hyper, seed, slices, onProgress: this.progressLog('training denoiser') });
+      outcome = await engine.trainDenoiser({ base: base?.blob ?? null, initSeed: task.initSeed, ...modelConfig, hyper: task.hyper, seed, slices, onProgress: this.progressLog('training denoiser') });
       const val = controlSlices(site, 'val');
       if (val.count > 0) validation = await engine.evaluateDenoiser({ weights: outcome.weights, slices: val, seed: 1 });
     } else {
       if (!task.denoiser) throw new CoordinatorError('classifier task names no frozen BCDU-Net (denoiser)', 'bad_task');
       const denoiser = await this.fetchModel(task.denoiser, 'denoiser');
-      const depth = base ? classifierDepth(base.blob) : undefined;
+      const depth = base ? classifierDepth(base.blob) : task.modelConfig ? configDepth(task.modelConfig) : undefined;
       const train = await infectionVolumes(site, engine, denoiser, 'train', depth, this.progressLog('infection volumes'));
       logger.info('training classifier', { studies: train.length, epochs: task.hyper.localEpochs, denoiser: denoiser.sha256.slice(0, 12) });
-      outcome = await engine.trainClassifier({ base: base?.blob ?? null, initSeed: task.initSeed, hyper: task.hyper, seed, volumes: train, onProgress: this.progressLog('training classifier') });
+      outcome = await engine.trainClassifier({ base: base?.blob ?? null, initSeed: task.initSeed, ...modelConfig, hyper: task.hyper, seed, volumes: train, onProgress: this.progressLog('training classifier') });
       const val = await infectionVolumes(site, engine, denoiser, 'val', depth);
       if (val.length > 0) validation = await engine.evaluateClassifier({ weights: outcome.weights, volumes: val });
     }
@@ -337,7 +384,12 @@ export class SiteDaemon extends EventEmitter {
 
   private async fetchModel(ref: ModelRef, phase: 'denoiser' | 'classifier'): Promise<{ blob: ModelBlob; sha256: string }> {
     const site = this.options.site;
-    const bytes = await downloadModel(this.socket, ref, { models: site.paths.models, transfers: site.paths.transfers }, this.options.logger);
+    let download = this.downloads.get(ref.sha256);
+    if (!download) {
+      download = downloadModel(this.socket, ref, { models: site.paths.models, transfers: site.paths.transfers }, this.options.logger).finally(() => this.downloads.delete(ref.sha256));
+      this.downloads.set(ref.sha256, download);
+    }
+    const bytes = await download;
     if (sha256Hex(bytes) !== ref.sha256) throw new CoordinatorError(`model ${ref.version} does not match its sha256`, 'bad_model');
     const latest = site.latestModels();
     if (latest[phase]?.sha256 !== ref.sha256) site.saveLatestModels({ ...latest, [phase]: { version: ref.version, sha256: ref.sha256 } });

@@ -97,6 +97,11 @@ function safeName(text: string): string {
 
 /** The input depth a classifier blob was built for (its manifest config), if it says. */
 export function classifierDepth(blob: ModelBlob): number | undefined {
-  const inputShape = (blob.manifest.config as { inputShape?: unknown }).inputShape;
+  return configDepth(blob.manifest.config);
+}
+
+/** The classifier input depth a network configuration names (`inputShape[0]`), or undefined. */
+export function configDepth(config: Record<string, unknown>): number | undefined {
+  const inputShape = config.inputShape;
   return Array.isArray(inputShape) && typeof inputShape[0] === 'number' ? inputShape[0] : undefined;
 }

@@ -32,6 +32,12 @@ export const sitePolicySchema = z
       .default(null),
     /** Refuse rounds that do not use secure aggregation. */
     requireSecureAggregation: z.boolean().default(false),
+    /**
+     * Download every model version the coordinator announces as published (`model.published`, and the
+     * latest per phase after connecting), so `predict --model latest` has an experiment's final model.
+     * Models larger than `maxModelMb` are not fetched.
+     */
+    fetchPublishedModels: z.boolean().default(true),
   })
   .strict();
 export type SitePolicy = z.output<typeof sitePolicySchema>;

@@ -18,11 +18,15 @@ export class ToyEngine implements TrainingEngine {
     return { name: 'cpu', gpu: false, threads: 1 };
   }
 
-  /** The seeded initial model (same seed → same weights on every site). */
-  init(seed: number, model = 'toy'): ModelBlob {
-    const weights = new Float32Array(this.size);
+  /**
+   * The seeded initial model (same seed → same weights on every site); `config.size` (a task's
+   * `modelConfig`) overrides the engine's own size, like network sizes do for the real engine.
+   */
+  init(seed: number, model = 'toy', config?: Record<string, unknown>): ModelBlob {
+    const size = typeof config?.size === 'number' ? config.size : this.size;
+    const weights = new Float32Array(size);
     for (let i = 0; i < weights.length; i++) weights[i] = Math.sin(seed + i) * 0.01;
-    return { manifest: { model, config: { size: this.size }, tensors: [{ name: 'w', shape: [this.size] }] }, weights };
+    return { manifest: { model, config: { size }, tensors: [{ name: 'w', shape: [size] }] }, weights };
   }
 
   async trainDenoiser(request: TrainRequest & { slices: SliceSet }): Promise<TrainOutcome> {
@@ -67,7 +71,7 @@ export class ToyEngine implements TrainingEngine {
   }
 
   private fit(request: TrainRequest, target: number, samples: number, model: string): TrainOutcome {
-    const initial = request.base ?? this.init(request.initSeed, model);
+    const initial = request.base ?? this.init(request.initSeed, model, request.modelConfig);
     const weights = Float32Array.from(initial.weights);
     for (let e = 0; e < request.hyper.localEpochs; e++) for (let i = 0; i < weights.length; i++) weights[i] = (weights[i] ?? 0) + request.hyper.learningRate * (target - (weights[i] ?? 0));
     return { weights: { manifest: initial.manifest, weights }, initial, sampleCount: samples, metrics: { loss: Math.abs(target - (weights[0] ?? 0)) } };

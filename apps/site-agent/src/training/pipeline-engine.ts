@@ -81,7 +81,7 @@ export class PipelineEngine implements TrainingEngine {
 
   async trainDenoiser(request: TrainRequest & { slices: SliceSet }): Promise<TrainOutcome> {
     await this.backend();
-    const config = request.base ? (request.base.manifest.config as unknown as BcduNetConfig) : this.networks().bcdunet;
+    const config = request.base ? (request.base.manifest.config as unknown as BcduNetConfig) : ((request.modelConfig as unknown as BcduNetConfig | undefined) ?? this.networks().bcdunet);
     const result = await trainDenoiser({
       config,
       initialWeights: request.base,
@@ -115,7 +115,7 @@ export class PipelineEngine implements TrainingEngine {
 
   async trainClassifier(request: TrainRequest & { volumes: LabelledVolume[] }): Promise<TrainOutcome> {
     await this.backend();
-    const config = request.base ? (request.base.manifest.config as unknown as Cnn3dConfig) : this.networks().cnn3d;
+    const config = request.base ? (request.base.manifest.config as unknown as Cnn3dConfig) : ((request.modelConfig as unknown as Cnn3dConfig | undefined) ?? this.networks().cnn3d);
     const result = await trainClassifier({
       config,
       initialWeights: request.base,

@@ -30,6 +30,8 @@ export interface TrainRequest {
   base: ModelBlob | null;
   /** Seed for the initial weights when `base` is null (the same on every site). */
   initSeed: number;
+  /** Network sizes from the task when `base` is null (the manifest `config` of the model to build); absent = the engine's own. */
+  modelConfig?: Record<string, unknown>;
   hyper: HyperParameters;
   /** Seed for shuffling, noise and dropout. */
   seed: number;
