@@ -36,6 +36,7 @@ describe(predictStudy.name, () => {
       denoiser: { blob: denoiser, sha256: sha256Hex(encodeModelBlob(denoiser)), version: 'v1' },
       classifier: { blob: classifier, sha256: sha256Hex(encodeModelBlob(classifier)), version: 'v2' },
       outDir: join(root, 'out'),
+      keepVolumes: true,
     });
     expect(['control', 'cap', 'covid-19']).toContain(result.prediction);
     const p = result.probabilities;
@@ -44,6 +45,18 @@ describe(predictStudy.name, () => {
     expect(result.model).toMatchObject({ version: 'v2', denoiser: { version: 'v1' } });
     expect(result.timingMs.total).toBeGreaterThan(0);
     expect(result.study.modelReadyShape.slice(1)).toEqual([128, 128]);
+    // keepVolumes: the model-ready volume and the infection map the classifier saw (for the viewer).
+    const volumes = result.volumes;
+    if (!volumes) throw new Error('keepVolumes gave no volumes');
+    expect(volumes.modelReady.shape).toEqual(result.study.modelReadyShape);
+    expect(volumes.modelReady.data).toHaveLength(volumes.modelReady.shape.reduce((a, b) => a * b, 1));
+    expect(volumes.infection.shape[0]).toBe(10); // the classifier's input depth
+    expect(volumes.infection.data).toHaveLength(volumes.infection.shape.reduce((a, b) => a * b, 1));
+    for (let axis = 0; axis < 3; axis++) {
+      const extent = (volumes.modelReady.spacingMm[axis] ?? 0) * (volumes.modelReady.shape[axis] ?? 0);
+      expect((volumes.infection.spacingMm[axis] ?? 0) * (volumes.infection.shape[axis] ?? 0)).toBeCloseTo(extent, 4);
+    }
+    expect(volumes.seriesDescription).toMatch(/phantom/);
     const png = PNG.sync.read(readFileSync(result.picture ?? ''));
     expect(png.height).toBe(256);
     expect(png.width).toBeGreaterThanOrEqual(4 * 256);
@@ -59,6 +72,7 @@ describe(predictStudy.name, () => {
     expect(run.status).toBe(0);
     const out = JSON.parse(run.stdout) as { prediction: string; probabilities: Record<string, number>; model: { version: string; sha256: string }; timingMs: Record<string, number>; picture: string };
     expect(Object.keys(out.probabilities).sort()).toEqual(['cap', 'control', 'covid-19']);
+    expect(out).not.toHaveProperty('volumes');
     expect(out.model.sha256).toBe(sha256Hex(encodeModelBlob(classifier)));
     expect(out.model.version).toBe('file:cnn3d.fctm');
     expect(out.timingMs.total).toBeGreaterThan(0);

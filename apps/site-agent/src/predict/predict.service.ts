@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { preprocessPath } from '@fedct/pipeline';
 import type { ModelBlob } from '@fedct/protocol';
 import type { TrainingEngine } from '../training/training-engine';
+import { SiteAgentError } from '../util/errors';
 import { renderOverlayPng, representativeSlices, type OverlayPanel } from './overlay';
 
 /** A model as predict uses it. */
@@ -23,6 +24,18 @@ export interface PredictResult {
   /** The PNG written, or null without `outDir`. */
   picture: string | null;
   warnings: string[];
+  /** Only with `keepVolumes`: the arrays behind the prediction (for display; never in `--json`). */
+  volumes?: PredictVolumes;
+}
+
+/** The model-ready volume and the infection map a prediction was made from (spec §1, §4). */
+export interface PredictVolumes {
+  /** Model-ready volume (z, y, x), values in [0, 1], with its voxel spacing in mm. */
+  modelReady: { data: Float32Array; shape: [number, number, number]; spacingMm: [number, number, number] };
+  /** Infection map the classifier saw (z, y, x), resized to the classifier's depth; spacing scaled to cover the same extent. */
+  infection: { data: Float32Array; shape: [number, number, number]; spacingMm: [number, number, number] };
+  /** The series description from the source files ('' when none). */
+  seriesDescription: string;
 }
 
 const CLASSES = ['control', 'covid-19', 'cap'] as const;
@@ -30,9 +43,10 @@ const CLASSES = ['control', 'covid-19', 'cap'] as const;
 /**
  * Runs CovidCTNet on one study, locally: read → preprocess (spec §1) → infection volume with the frozen
  * BCDU-Net (spec §4) → 3-D CNN (spec §5). With `outDir`, writes `<series>.png`: representative slices
- * with the infection map overlaid.
+ * with the infection map overlaid. With `keepVolumes`, the result also carries the model-ready volume and
+ * the infection map ({@link PredictVolumes}), e.g. for the clinician viewer.
  */
-export async function predictStudy(args: { path: string; engine: TrainingEngine; denoiser: LoadedModel; classifier: LoadedModel; outDir?: string }): Promise<PredictResult> {
+export async function predictStudy(args: { path: string; engine: TrainingEngine; denoiser: LoadedModel; classifier: LoadedModel; outDir?: string; keepVolumes?: boolean }): Promise<PredictResult> {
   const t0 = performance.now();
   const volume = await preprocessPath(args.path);
   const study = volume;
@@ -43,6 +57,7 @@ export async function predictStudy(args: { path: string; engine: TrainingEngine;
   const t3 = performance.now();
   const probs = await args.engine.classify({ weights: args.classifier.blob, volume: infection.data, shape: infection.shape });
   const t4 = performance.now();
+  if (!probs.every(Number.isFinite)) throw new SiteAgentError('the classifier returned non-finite probabilities: the model file is damaged', 'bad_model');
   let best = 0;
   for (let i = 1; i < 3; i++) if ((probs[i] ?? 0) > (probs[best] ?? 0)) best = i;
   let picture: string | null = null;
@@ -62,6 +77,17 @@ export async function predictStudy(args: { path: string; engine: TrainingEngine;
     study: { path: args.path, seriesInstanceUid: study.series.seriesInstanceUid, sourceSlices: study.sourceSlices, modelReadyShape: shape },
     picture,
     warnings: volume.warnings,
+    ...(args.keepVolumes ? { volumes: predictVolumes(volume.data, shape, volume.spacingMm, infection, volume.series.description ?? '') } : {}),
+  };
+}
+
+function predictVolumes(data: Float32Array, shape: [number, number, number], spacingMm: readonly number[], infection: { data: Float32Array; shape: [number, number, number] }, seriesDescription: string): PredictVolumes {
+  const spacing: [number, number, number] = [spacingMm[0] ?? 1, spacingMm[1] ?? 1, spacingMm[2] ?? 1];
+  const [iz, iy, ix] = infection.shape;
+  return {
+    modelReady: { data, shape, spacingMm: spacing },
+    infection: { data: infection.data, shape: infection.shape, spacingMm: [(spacing[0] * shape[0]) / iz, (spacing[1] * shape[1]) / iy, (spacing[2] * shape[2]) / ix] },
+    seriesDescription,
   };
 }
 
