@@ -137,6 +137,7 @@ export class SiteDaemon extends EventEmitter {
     this.socket.disconnect();
     this.setState({ state: 'stopped' });
     await this.busy?.catch(() => undefined);
+    await this.publishedChain;
   }
 
   private async authenticate(): Promise<void> {
