@@ -81,9 +81,13 @@ async function api(path, { method = 'GET', body, raw = false } = {}) {
 }
 
 /** Runs an action; shows its error in the alert box; signs out on a rejected token. */
-async function attempt(action) {
+/**
+ * Runs an action and shows its failure in one line. A user's action clears the previous message first;
+ * background refreshes (`{ background: true }`) leave it, so a refusal stays readable while events arrive.
+ */
+async function attempt(action, { background = false } = {}) {
   try {
-    clearError();
+    if (!background) clearError();
     return await action();
   } catch (error) {
     if (error instanceof ApiError && error.status === -1) return undefined;
@@ -134,7 +138,7 @@ function button(label, onClick, className = 'secondary', ariaLabel) {
 /** Debounces refreshes triggered by pushed events (no polling loop). */
 function soon(key, fn, delay = 120) {
   clearTimeout(state.timers.get(key));
-  state.timers.set(key, setTimeout(() => attempt(fn), delay));
+  state.timers.set(key, setTimeout(() => attempt(fn, { background: true }), delay));
 }
 
 // ---------------------------------------------------------------------------------------------
