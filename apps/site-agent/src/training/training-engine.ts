@@ -1,22 +1,11 @@
+import type { LabelledVolume, SliceSet } from '@fedct/pipeline';
 import type { HyperParameters, ModelBlob } from '@fedct/protocol';
 
 /** Compute backend names as the protocol reports them. */
 export type BackendName = 'wasm' | 'tensorflow' | 'tensorflow-gpu' | 'cpu';
 
-/** A stack of model-ready slices (values in [0, 1]), laid out (n, height, width). */
-export interface SliceSet {
-  data: Float32Array;
-  count: number;
-  height: number;
-  width: number;
-}
-
-/** A model-ready (or infection) volume with its class index (spec §5: 0 control, 1 covid-19, 2 cap). */
-export interface LabelledVolume {
-  data: Float32Array;
-  shape: [number, number, number];
-  label: number;
-}
+/** Slices and labelled volumes are the pipeline's own types (type-only: nothing of tfjs is loaded here). */
+export type { LabelledVolume, SliceSet } from '@fedct/pipeline';
 
 /** What local training gives back. `initial` is what training started from (the base, or the seeded init). */
 export interface TrainOutcome {
