@@ -84,15 +84,8 @@ export class PipelineEngine implements TrainingEngine {
     const config = request.base ? (request.base.manifest.config as unknown as BcduNetConfig) : ((request.modelConfig as unknown as BcduNetConfig | undefined) ?? this.networks().bcdunet);
     const result = await trainDenoiser({
       config,
-      initialWeights: request.base,
-      initSeed: request.initSeed,
       data: request.slices,
-      seed: request.seed,
-      epochs: request.hyper.localEpochs,
-      batchSize: request.hyper.batchSize,
-      learningRate: request.hyper.learningRate,
-      ...(request.hyper.proximalMu !== undefined ? { proximalMu: request.hyper.proximalMu } : {}),
-      ...(request.onProgress ? { onProgress: (p: { epoch: number; epochs: number; step: number; steps: number }) => request.onProgress?.((p.epoch - 1) * p.steps + p.step, p.epochs * p.steps) } : {}),
+      ...trainOptions(request),
     });
     return { ...result, initial: request.base ?? this.initial(BCDUNET_MODEL, config, request.initSeed) };
   }
@@ -118,15 +111,8 @@ export class PipelineEngine implements TrainingEngine {
     const config = request.base ? (request.base.manifest.config as unknown as Cnn3dConfig) : ((request.modelConfig as unknown as Cnn3dConfig | undefined) ?? this.networks().cnn3d);
     const result = await trainClassifier({
       config,
-      initialWeights: request.base,
-      initSeed: request.initSeed,
       data: request.volumes,
-      seed: request.seed,
-      epochs: request.hyper.localEpochs,
-      batchSize: request.hyper.batchSize,
-      learningRate: request.hyper.learningRate,
-      ...(request.hyper.proximalMu !== undefined ? { proximalMu: request.hyper.proximalMu } : {}),
-      ...(request.onProgress ? { onProgress: (p: { epoch: number; epochs: number; step: number; steps: number }) => request.onProgress?.((p.epoch - 1) * p.steps + p.step, p.epochs * p.steps) } : {}),
+      ...trainOptions(request),
     });
     return { ...result, initial: request.base ?? this.initial(CNN3D_MODEL, config, request.initSeed) };
   }
@@ -183,4 +169,18 @@ export class PipelineEngine implements TrainingEngine {
 /** The engine the CLI uses. */
 export function createPipelineEngine(options: PipelineEngineOptions): PipelineEngine {
   return new PipelineEngine(options);
+}
+
+/** The task's hyper-parameters and progress callback as the pipeline's training functions take them (both phases). */
+function trainOptions(request: TrainRequest) {
+  return {
+    initialWeights: request.base,
+    initSeed: request.initSeed,
+    seed: request.seed,
+    epochs: request.hyper.localEpochs,
+    batchSize: request.hyper.batchSize,
+    learningRate: request.hyper.learningRate,
+    ...(request.hyper.proximalMu !== undefined ? { proximalMu: request.hyper.proximalMu } : {}),
+    ...(request.onProgress ? { onProgress: (p: { epoch: number; epochs: number; step: number; steps: number }) => request.onProgress?.((p.epoch - 1) * p.steps + p.step, p.epochs * p.steps) } : {}),
+  };
 }
