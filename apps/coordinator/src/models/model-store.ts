@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { sha256Hex, type ChunkManifestMessage } from '@fedct/protocol';
@@ -9,6 +9,10 @@ import { sha256Hex, type ChunkManifestMessage } from '@fedct/protocol';
  */
 export class ModelStore {
   private readonly manifests = new Map<string, ChunkManifestMessage>();
+  /** The blobs sites are downloading now, most recent last (at most {@link ModelStore.cachedBlobs}). */
+  private readonly recent = new Map<string, Uint8Array>();
+  /** How many whole blobs {@link ModelStore.readChunk} keeps in memory (a round's base, the previous one). */
+  static readonly cachedBlobs = 2;
 
   constructor(private readonly root: string) {
     mkdirSync(root, { recursive: true });
@@ -42,7 +46,8 @@ export class ModelStore {
   }
 
   read(sha256: string): Uint8Array {
-    return new Uint8Array(readFileSync(this.pathOf(sha256)));
+    const file = readFileSync(this.pathOf(sha256));
+    return new Uint8Array(file.buffer, file.byteOffset, file.byteLength);
   }
 
   size(sha256: string): number {
@@ -64,23 +69,21 @@ export class ModelStore {
     return manifest;
   }
 
-  /** Bytes of chunk `index`, read from the file (the blob is not held in memory). */
+  /**
+   * Bytes of chunk `index`: a read-only view into the blob, which is read once and kept while sites
+   * download it (the {@link ModelStore.cachedBlobs} most recently used blobs; blobs never change), so
+   * a hundred sites fetching a round's base model cost one file read and no per-chunk copies.
+   */
   readChunk(sha256: string, index: number, chunkSize: number): Uint8Array {
-    const total = this.size(sha256);
-    const start = index * chunkSize;
-    const length = Math.max(0, Math.min(chunkSize, total - start));
-    const out = new Uint8Array(length);
-    const fd = openSync(this.pathOf(sha256), 'r');
-    try {
-      let read = 0;
-      while (read < length) {
-        const n = readSync(fd, out, read, length - read, start + read);
-        if (n === 0) break;
-        read += n;
-      }
-    } finally {
-      closeSync(fd);
+    let blob = this.recent.get(sha256);
+    if (blob) {
+      this.recent.delete(sha256);
+    } else {
+      blob = this.read(sha256);
+      while (this.recent.size >= ModelStore.cachedBlobs) this.recent.delete(this.recent.keys().next().value!);
     }
-    return out;
+    this.recent.set(sha256, blob);
+    const start = Math.min(blob.length, index * chunkSize);
+    return blob.subarray(start, Math.min(blob.length, start + chunkSize));
   }
 }

@@ -51,6 +51,8 @@ export interface NewModel {
 /** The model registry: versions `v1, v2, …` pointing at content-addressed blobs. */
 @Injectable()
 export class ModelsService {
+  private readonly registered = new Set<string>();
+
   constructor(
     @Inject(DATABASE) private readonly db: Db,
     @Inject(MODEL_STORE) readonly store: ModelStore,
@@ -100,7 +102,11 @@ export class ModelsService {
 
   /** True if some registered version has this sha256 (sites may only download registered blobs). */
   isRegistered(sha256: string): boolean {
-    return this.db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM models WHERE sha256 = ?').get(sha256)!.n > 0;
+    // Registered models are never deleted (a trigger refuses it), so a "yes" can be remembered.
+    if (this.registered.has(sha256)) return true;
+    const yes = this.db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM models WHERE sha256 = ?').get(sha256)!.n > 0;
+    if (yes) this.registered.add(sha256);
+    return yes;
   }
 
   /**
