@@ -34,7 +34,7 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
   app.useBodyParser('json', { limit: '1mb' });
   app.useBodyParser('raw', { type: 'application/octet-stream', limit: config.limits.maxModelBytes });
   app.useGlobalFilters(new RestExceptionFilter());
-  app.useWebSocketAdapter(new LimitedIoAdapter(app, config.limits.maxMessageBytes));
+  app.useWebSocketAdapter(new LimitedIoAdapter(app, config.limits.maxMessageBytes, { pingIntervalMs: config.pingIntervalMs, pingTimeoutMs: config.pingTimeoutMs }));
   app.enableShutdownHooks();
   app.disable('x-powered-by');
   const publicDir = config.publicDir ?? join(__dirname, '..', 'public');

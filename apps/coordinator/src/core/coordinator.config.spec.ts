@@ -7,6 +7,9 @@ describe(loadCoordinatorConfig.name, () => {
     const config = loadCoordinatorConfig(undefined, { FEDCT_ADMIN_TOKEN: 'x'.repeat(20), FEDCT_PORT: '0', FEDCT_DATA_DIR: '/tmp/fedct-x' });
     expect(config).toMatchObject({ port: 0, dataDir: '/tmp/fedct-x', adminToken: 'x'.repeat(20), host: '127.0.0.1' });
     expect(config.limits.maxConcurrentUploads).toBe(32);
+    expect(config).toMatchObject({ pingIntervalMs: 25_000, pingTimeoutMs: 60_000 });
+    expect(loadCoordinatorConfig(undefined, { FEDCT_ADMIN_TOKEN: 'x'.repeat(20), FEDCT_PING_TIMEOUT_MS: '90000' }).pingTimeoutMs).toBe(90_000);
+    expect(() => resolveCoordinatorConfig({ adminToken: 'x'.repeat(20), pingTimeoutMs: 10 })).toThrow(/pingTimeoutMs/);
   });
 
   it('explains a short admin token and a non-numeric port in one line', () => {

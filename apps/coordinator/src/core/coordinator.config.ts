@@ -23,6 +23,13 @@ export const coordinatorConfigSchema = z
     /** How often the round scheduler looks at experiments (ms). */
     schedulerIntervalMs: z.number().int().positive().default(500),
     logFormat: z.enum(['text', 'json']).default('text'),
+    /**
+     * socket.io heartbeat: the server pings every `pingIntervalMs` and drops a connection that has not
+     * answered within `pingTimeoutMs` more. Tolerant by default (socket.io's own default is 20 s): a
+     * site training a large network on its main thread may answer a ping late.
+     */
+    pingIntervalMs: z.number().int().min(1000).max(600_000).default(25_000),
+    pingTimeoutMs: z.number().int().min(1000).max(600_000).default(60_000),
     /** Worker threads that open and check uploaded updates (0 = on the main thread). */
     verifyWorkers: z.number().int().min(0).max(64).default(Math.min(4, Math.max(1, availableParallelism() - 1))),
     limits: z
@@ -61,7 +68,8 @@ export const COORDINATOR_CONFIG = Symbol('COORDINATOR_CONFIG');
 /**
  * Environment variables that override the file (for the demo and containers):
  * `FEDCT_HOST`, `FEDCT_PORT`, `FEDCT_DATA_DIR`, `FEDCT_ADMIN_TOKEN`, `FEDCT_READONLY_TOKEN`,
- * `FEDCT_TLS_CERT` + `FEDCT_TLS_KEY`, `FEDCT_PUBLIC_DIR`, `FEDCT_LOG_FORMAT`, `FEDCT_VERIFY_WORKERS`.
+ * `FEDCT_TLS_CERT` + `FEDCT_TLS_KEY`, `FEDCT_PUBLIC_DIR`, `FEDCT_LOG_FORMAT`, `FEDCT_VERIFY_WORKERS`,
+ * `FEDCT_PING_TIMEOUT_MS`.
  */
 export function applyEnvironment(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {
   const out: Record<string, unknown> = { ...raw };
@@ -78,6 +86,7 @@ export function applyEnvironment(raw: Record<string, unknown>, env: NodeJS.Proce
   if (env.FEDCT_PUBLIC_DIR) out.publicDir = env.FEDCT_PUBLIC_DIR;
   if (env.FEDCT_LOG_FORMAT) out.logFormat = env.FEDCT_LOG_FORMAT;
   if (env.FEDCT_VERIFY_WORKERS) out.verifyWorkers = Number(env.FEDCT_VERIFY_WORKERS);
+  if (env.FEDCT_PING_TIMEOUT_MS) out.pingTimeoutMs = Number(env.FEDCT_PING_TIMEOUT_MS);
   return out;
 }
 
