@@ -9,7 +9,7 @@
  * SITE_CONCURRENCY transferring at a time, on the same CPU cores as the coordinator.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -31,7 +31,10 @@ function startCoordinator(dataDir: string): Promise<{ child: ChildProcess; url: 
   const nodeArgs = (process.env.FEDCT_BENCH_COORDINATOR_NODE_ARGS ?? '').split(' ').filter((a) => a.length > 0);
   const child = spawn(process.execPath, [...nodeArgs, bin, 'start', '--config', config], { stdio: ['ignore', 'pipe', 'ignore'] });
   return new Promise((resolvePromise, reject) => {
+    // FEDCT_BENCH_COORDINATOR_LOG=FILE keeps the coordinator's output (logs, --trace-gc, ...).
+    const log = process.env.FEDCT_BENCH_COORDINATOR_LOG;
     createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (log) appendFileSync(log, `${line}\n`);
       const m = /listening on (\S+)$/.exec(line);
       if (m) resolvePromise({ child, url: m[1]! });
     });
@@ -60,7 +63,7 @@ function bcdunetSized(): { manifest: { model: string; config: Record<string, unk
  * model download (verified, then discarded), chunked upload, the coordinator's verification and fold,
  * aggregation and publishing. At most SITE_CONCURRENCY sites transfer at once.
  */
-async function oneRound(sites: number): Promise<{ seconds: number; peakMb: number; idleMb: number; bytesIn: number; cpuSeconds: number }> {
+async function oneRound(sites: number): Promise<{ seconds: number; peakMb: number; idleMb: number; bytesIn: number; cpuSeconds: number; sitesCpuSeconds: number; publishAfterLastUpload: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'fedct-bench-coord-'));
   const { child, url } = await startCoordinator(dir);
   try {
@@ -96,19 +99,27 @@ async function oneRound(sites: number): Promise<{ seconds: number; peakMb: numbe
     };
     const failures: string[] = [];
     let started = 0;
+    let sitesCpu0: NodeJS.CpuUsage | null = null;
+    // The critical path the coordinator adds after the slowest site: from the moment the last site has
+    // every chunk of its update acknowledged to the moment the published model is announced.
+    let lastChunksDone = 0;
+    let publishedAt = 0;
     for (const site of simulated) {
       site.socket = null;
       const reply = await site.connect();
       if (!reply.ok) throw new Error(reply.message);
       const handle = (task: Task): void => {
-        started ||= performance.now();
+        if (!started) {
+          started = performance.now();
+          sitesCpu0 = process.cpuUsage();
+        }
         void (async () => {
           await acquire();
           try {
             await site.download(task.baseModel!.sha256);
             const prepared = sealed.get(site.siteId)!;
             if (prepared.manifest.chunkSize !== task.chunkSize) throw new Error(`the coordinator asks for ${task.chunkSize}-byte chunks`);
-            const result = await site.upload(task, prepared);
+            const result = await site.upload(task, prepared, { onChunksDone: () => (lastChunksDone = Math.max(lastChunksDone, performance.now())) });
             if (!result?.ok) failures.push(JSON.stringify(result));
           } catch (error) {
             failures.push((error as Error).message);
@@ -120,6 +131,7 @@ async function oneRound(sites: number): Promise<{ seconds: number; peakMb: numbe
       // A task that arrived while connect() was still finishing is in site.tasks already.
       site.socket!.off('task');
       site.socket!.on('task', handle);
+      site.socket!.on('model.published', () => (publishedAt ||= performance.now()));
       for (const task of site.tasks.splice(0)) handle(task);
       if (simulated.indexOf(site) === sites - 2) {
         if (typeof global.gc === 'function') global.gc();
@@ -140,11 +152,23 @@ async function oneRound(sites: number): Promise<{ seconds: number; peakMb: numbe
       await new Promise((r) => setTimeout(r, 100));
     }
     const seconds = (performance.now() - started) / 1000;
+    const sitesCpu = process.cpuUsage(sitesCpu0 ?? undefined);
+    const deadline = Date.now() + 5000;
+    while (!publishedAt && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    if (!publishedAt) throw new Error('no model.published announcement reached the sites');
     const cpuSeconds = (await gauge(url, 'process_cpu_seconds_total')) - cpu0;
     const metrics = await (await fetch(`${url}/metrics`)).text();
     const bytesIn = Number(/^fedct_bytes_in_total (\d+)/m.exec(metrics)?.[1] ?? NaN);
     for (const s of simulated) s.disconnect();
-    return { seconds, peakMb: peak / 2 ** 20, idleMb: idle / 2 ** 20, bytesIn, cpuSeconds };
+    return {
+      seconds,
+      peakMb: peak / 2 ** 20,
+      idleMb: idle / 2 ** 20,
+      bytesIn,
+      cpuSeconds,
+      sitesCpuSeconds: (sitesCpu.user + sitesCpu.system) / 1e6,
+      publishAfterLastUpload: (publishedAt - lastChunksDone) / 1000,
+    };
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
@@ -168,7 +192,8 @@ const run: BenchSuite = async function* ({ quick }) {
     const r = await oneRound(sites);
     yield { metric: 'coordinator.rss_mb', value: r.peakMb, unit: 'MB', sites, idleMb: Math.round(r.idleMb), params: PARAMS, siteConcurrency: SITE_CONCURRENCY };
     yield { metric: 'coordinator.round_seconds', value: r.seconds, unit: 's', sites, updateGb: r.bytesIn / 1e9, params: PARAMS, siteConcurrency: SITE_CONCURRENCY };
-    yield { metric: 'coordinator.round_cpu_seconds', value: r.cpuSeconds, unit: 's', sites, perUpdateMs: (1000 * r.cpuSeconds) / sites, params: PARAMS };
+    yield { metric: 'coordinator.round_cpu_seconds', value: r.cpuSeconds, unit: 's', sites, perUpdateMs: (1000 * r.cpuSeconds) / sites, simSitesCpuSeconds: r.sitesCpuSeconds, params: PARAMS };
+    yield { metric: 'coordinator.publish_after_last_upload_seconds', value: r.publishAfterLastUpload, unit: 's', sites, params: PARAMS };
   }
 };
 export default run;

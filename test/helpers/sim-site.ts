@@ -248,7 +248,11 @@ export class SimSite {
    * (resolves null after that many chunks); calling again with the same bytes resumes. `sealed` may be
    * already cut into chunks ({@link prepareUpload}; the bench does that before the round, with the sealing).
    */
-  async upload(task: Task, sealed: Uint8Array | PreparedUpload, options: { stopAfterChunks?: number; chunkSize?: number } = {}): Promise<Reply<CommitResult> | null> {
+  async upload(
+    task: Task,
+    sealed: Uint8Array | PreparedUpload,
+    options: { stopAfterChunks?: number; chunkSize?: number; onChunksDone?: () => void } = {},
+  ): Promise<Reply<CommitResult> | null> {
     const socket = this.socket!;
     const { manifest, chunks } = sealed instanceof Uint8Array ? splitIntoChunks(sealed, options.chunkSize ?? task.chunkSize) : sealed;
     const begin = await socket.timeout(10_000).emitWithAck('update.begin', { experiment: task.experiment, round: task.round, manifest });
@@ -262,6 +266,7 @@ export class SimSite {
       next = reply.data.nextIndex;
       sent++;
     }
+    options.onChunksDone?.();
     return socket.timeout(30_000).emitWithAck('update.commit', { uploadId: begin.data.uploadId });
   }
 
