@@ -9,7 +9,7 @@
  * SITE_CONCURRENCY transferring at a time, on the same CPU cores as the coordinator.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -22,10 +22,12 @@ import type { BenchSuite } from './types';
 const PARAMS = 5_167_365;
 const TOKEN = 'bench-admin-token-0123456789';
 const SITE_CONCURRENCY = 16;
+/** Transfer chunk size (the coordinator's `chunkSize`); FEDCT_BENCH_CHUNK_SIZE overrides it. */
+const CHUNK_SIZE = Number(process.env.FEDCT_BENCH_CHUNK_SIZE ?? DEFAULT_CHUNK_SIZE);
 
 function startCoordinator(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
   const config = join(dataDir, 'coordinator.yaml');
-  writeFileSync(config, `host: 127.0.0.1\nport: 0\ndataDir: ${join(dataDir, 'data')}\nadminToken: ${TOKEN}\nschedulerIntervalMs: 100\nlogFormat: json\n`);
+  writeFileSync(config, `host: 127.0.0.1\nport: 0\ndataDir: ${join(dataDir, 'data')}\nadminToken: ${TOKEN}\nschedulerIntervalMs: 100\nlogFormat: json\nchunkSize: ${CHUNK_SIZE}\n`);
   const bin = resolve(__dirname, '..', '..', 'apps', 'coordinator', 'bin', 'fedct-coordinator.js');
   // FEDCT_BENCH_COORDINATOR_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the coordinator.
   const nodeArgs = (process.env.FEDCT_BENCH_COORDINATOR_NODE_ARGS ?? '').split(' ').filter((a) => a.length > 0);
@@ -40,6 +42,26 @@ function startCoordinator(dataDir: string): Promise<{ child: ChildProcess; url: 
     });
     child.once('exit', (code) => reject(new Error(`coordinator exited with ${code}`)));
   });
+}
+
+/**
+ * CPU seconds per thread of a process (Linux /proc; empty elsewhere): the coordinator's main thread
+ * has the process id; the others are the verification workers, V8's garbage-collection helpers and libuv.
+ */
+function threadCpu(pid: number | undefined): Map<number, number> {
+  const out = new Map<number, number>();
+  if (pid === undefined || !existsSync(`/proc/${pid}/task`)) return out;
+  const ticks = 100; // USER_HZ
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(Number(tid), (Number(fields[11]) + Number(fields[12])) / ticks);
+    } catch {
+      // the thread ended
+    }
+  }
+  return out;
 }
 
 async function gauge(url: string, name: string): Promise<number> {
@@ -63,7 +85,7 @@ function bcdunetSized(): { manifest: { model: string; config: Record<string, unk
  * model download (verified, then discarded), chunked upload, the coordinator's verification and fold,
  * aggregation and publishing. At most SITE_CONCURRENCY sites transfer at once.
  */
-async function oneRound(sites: number): Promise<{ seconds: number; peakMb: number; idleMb: number; bytesIn: number; cpuSeconds: number; sitesCpuSeconds: number; publishAfterLastUpload: number }> {
+async function oneRound(sites: number): Promise<{ seconds: number; peakMb: number; idleMb: number; bytesIn: number; cpuSeconds: number; sitesCpuSeconds: number; publishAfterLastUpload: number; mainThreadSeconds: number; otherThreadsSeconds: number[] }> {
   const dir = mkdtempSync(join(tmpdir(), 'fedct-bench-coord-'));
   const { child, url } = await startCoordinator(dir);
   try {
@@ -81,7 +103,7 @@ async function oneRound(sites: number): Promise<{ seconds: number; peakMb: numbe
         trained,
         site.identity.signing.secretKey,
         fromBase64(site.coordinator.boxPublicKey),
-      ), DEFAULT_CHUNK_SIZE));
+      ), CHUNK_SIZE));
     }
     let running = 0;
     const waiters: (() => void)[] = [];
@@ -116,7 +138,7 @@ async function oneRound(sites: number): Promise<{ seconds: number; peakMb: numbe
         void (async () => {
           await acquire();
           try {
-            await site.download(task.baseModel!.sha256);
+            await site.downloadAndVerify(task.baseModel!.sha256);
             const prepared = sealed.get(site.siteId)!;
             if (prepared.manifest.chunkSize !== task.chunkSize) throw new Error(`the coordinator asks for ${task.chunkSize}-byte chunks`);
             const result = await site.upload(task, prepared, { onChunksDone: () => (lastChunksDone = Math.max(lastChunksDone, performance.now())) });
@@ -138,6 +160,7 @@ async function oneRound(sites: number): Promise<{ seconds: number; peakMb: numbe
         await new Promise((r) => setTimeout(r, 300));
       }
     }
+    const threads0 = threadCpu(child.pid);
     const idle = await rssBytes(url);
     let peak = idle;
     const cpu0 = await gauge(url, 'process_cpu_seconds_total');
@@ -153,6 +176,8 @@ async function oneRound(sites: number): Promise<{ seconds: number; peakMb: numbe
     }
     const seconds = (performance.now() - started) / 1000;
     const sitesCpu = process.cpuUsage(sitesCpu0 ?? undefined);
+    const threads1 = threadCpu(child.pid);
+    const threadSeconds = [...threads1].map(([tid, cpu]) => ({ tid, seconds: cpu - (threads0.get(tid) ?? 0) })).filter((t) => t.seconds >= 0.01);
     const deadline = Date.now() + 5000;
     while (!publishedAt && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     if (!publishedAt) throw new Error('no model.published announcement reached the sites');
@@ -168,6 +193,8 @@ async function oneRound(sites: number): Promise<{ seconds: number; peakMb: numbe
       cpuSeconds,
       sitesCpuSeconds: (sitesCpu.user + sitesCpu.system) / 1e6,
       publishAfterLastUpload: (publishedAt - lastChunksDone) / 1000,
+      mainThreadSeconds: threadSeconds.find((t) => t.tid === child.pid)?.seconds ?? NaN,
+      otherThreadsSeconds: threadSeconds.filter((t) => t.tid !== child.pid).map((t) => Math.round(t.seconds * 100) / 100),
     };
   } finally {
     child.kill('SIGTERM');
@@ -192,7 +219,7 @@ const run: BenchSuite = async function* ({ quick }) {
     const r = await oneRound(sites);
     yield { metric: 'coordinator.rss_mb', value: r.peakMb, unit: 'MB', sites, idleMb: Math.round(r.idleMb), params: PARAMS, siteConcurrency: SITE_CONCURRENCY };
     yield { metric: 'coordinator.round_seconds', value: r.seconds, unit: 's', sites, updateGb: r.bytesIn / 1e9, params: PARAMS, siteConcurrency: SITE_CONCURRENCY };
-    yield { metric: 'coordinator.round_cpu_seconds', value: r.cpuSeconds, unit: 's', sites, perUpdateMs: (1000 * r.cpuSeconds) / sites, simSitesCpuSeconds: r.sitesCpuSeconds, params: PARAMS };
+    yield { metric: 'coordinator.round_cpu_seconds', value: r.cpuSeconds, unit: 's', sites, perUpdateMs: (1000 * r.cpuSeconds) / sites, mainThreadSeconds: r.mainThreadSeconds, otherThreadsSeconds: r.otherThreadsSeconds, simSitesCpuSeconds: r.sitesCpuSeconds, params: PARAMS };
     yield { metric: 'coordinator.publish_after_last_upload_seconds', value: r.publishAfterLastUpload, unit: 's', sites, params: PARAMS };
   }
 };

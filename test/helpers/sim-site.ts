@@ -4,6 +4,7 @@
  * chunks and uploads sealed, chunked updates, using only @fedct/protocol messages. "Training" is a
  * deterministic function of the base weights so tests can compute the expected aggregate exactly.
  */
+import { createHash } from 'node:crypto';
 import {
   advertiseKeys,
   consistencyCheck,
@@ -201,19 +202,35 @@ export class SimSite {
   async download(sha256: string): Promise<Uint8Array> {
     const cached = this.cache.get(sha256);
     if (cached) return cached;
+    const out = await this.fetchChunks(sha256, true);
+    if (this.options.cacheDownloads !== false) this.cache.set(sha256, out!);
+    return out!;
+  }
+
+  /**
+   * Downloads a model and checks it like {@link SimSite.download} (every chunk, then the whole sha256,
+   * hashed as the chunks arrive) without assembling it: what a site that streams the model to disk
+   * spends (the bench's sites, which do not train).
+   */
+  async downloadAndVerify(sha256: string): Promise<void> {
+    await this.fetchChunks(sha256, false);
+  }
+
+  private async fetchChunks(sha256: string, assemble: boolean): Promise<Uint8Array | null> {
     const socket = this.socket!;
     const manifest = await socket.timeout(10_000).emitWithAck('model.manifest', { sha256 });
     if (!manifest.ok) throw new Error(manifest.message);
-    const out = new Uint8Array(manifest.data.totalBytes);
+    const out = assemble ? new Uint8Array(manifest.data.totalBytes) : null;
+    const whole = createHash('sha256');
     for (let i = 0; i < manifest.data.count; i++) {
       const chunk = await socket.timeout(10_000).emitWithAck('model.chunk', { sha256, index: i });
       if (!chunk.ok) throw new Error(chunk.message);
-      const bytes = chunk.data.bytes; // a Buffer from the socket: checked and copied into `out`, no extra copy
+      const bytes = chunk.data.bytes; // a Buffer from the socket: checked (and copied into `out`), no extra copy
       if (sha256Hex(bytes) !== manifest.data.chunkSha256[i]) throw new Error(`chunk ${i} hash mismatch`);
-      out.set(bytes, i * manifest.data.chunkSize);
+      whole.update(bytes);
+      out?.set(bytes, i * manifest.data.chunkSize);
     }
-    if (sha256Hex(out) !== sha256) throw new Error('model hash mismatch');
-    if (this.options.cacheDownloads !== false) this.cache.set(sha256, out);
+    if (whole.digest('hex') !== sha256) throw new Error('model hash mismatch');
     return out;
   }
 

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { fromBase64, open as openEnvelope, peekHeader, type EnvelopeHeader } from '@fedct/crypto';
 import type { ErrorCode, ModelManifest, TensorSpec } from '@fedct/protocol';
 import { checkUpdatePayload } from './update-check';
@@ -36,10 +36,33 @@ export type VerifyOutcome =
       masked: Uint8Array | null;
     };
 
+/**
+ * One read buffer per thread, reused for every envelope (grown when needed): reading each 20 MB update
+ * into a fresh buffer made the garbage collector run a full mark-compact every few updates. Nothing
+ * keeps a view into it after {@link verifyEnvelopeFile} returns (`open` decrypts into a new buffer).
+ */
+let readBuffer: Buffer | null = null;
+
+function readWhole(path: string): Uint8Array {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    if (!readBuffer || readBuffer.length < size) readBuffer = Buffer.allocUnsafeSlow(Math.max(size, Math.ceil((readBuffer?.length ?? 0) * 1.25)));
+    let done = 0;
+    while (done < size) {
+      const n = readSync(fd, readBuffer, done, size - done, done);
+      if (n === 0) break;
+      done += n;
+    }
+    return new Uint8Array(readBuffer.buffer, readBuffer.byteOffset, done);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Opens the envelope with the site's key and checks its payload (shapes, finiteness, norm). */
 export function verifyEnvelopeFile(job: VerifyJob): VerifyOutcome {
-  const file = readFileSync(job.file);
-  const sealed = new Uint8Array(file.buffer, file.byteOffset, file.byteLength);
+  const sealed = readWhole(job.file);
   const peeked = peekHeader(sealed);
   if (!peeked) return { kind: 'rejected', code: 'rejected_envelope', message: 'not a sealed envelope' };
   if (peeked.site !== job.siteId) return { kind: 'rejected', code: 'rejected_site', message: `envelope claims site ${peeked.site}` };
