@@ -10,12 +10,20 @@ parentPort?.on('message', (message: { id: number; job: VerifyJob }) => {
   }
   const transfer: ArrayBuffer[] = [];
   if (outcome.kind === 'opened') {
-    // Only transfer buffers this result owns whole (a view into a shared pool must be copied first).
-    if (outcome.masked && outcome.masked.byteLength !== outcome.masked.buffer.byteLength) outcome.masked = outcome.masked.slice();
-    if (outcome.weights && outcome.weights.byteLength !== outcome.weights.buffer.byteLength) outcome.weights = outcome.weights.slice();
+    // Transfer only buffers that hold little else than this result: the weights are a view into the
+    // decrypted payload (its 12-byte blob header and manifest come before them); a small view into a
+    // shared Buffer pool must be copied, never transferred.
+    if (outcome.masked && !ownsBuffer(outcome.masked)) outcome.masked = outcome.masked.slice();
+    if (outcome.weights && !ownsBuffer(outcome.weights)) outcome.weights = outcome.weights.slice();
     for (const view of [outcome.weights, outcome.masked]) {
       if (view && view.buffer instanceof ArrayBuffer && !transfer.includes(view.buffer)) transfer.push(view.buffer);
     }
   }
   parentPort?.postMessage({ id: message.id, outcome }, transfer);
 });
+
+/** True when `view` covers all of its (non-shared, larger than a Buffer pool) buffer but at most 64 KiB. */
+function ownsBuffer(view: ArrayBufferView): boolean {
+  const buffer = view.buffer;
+  return buffer instanceof ArrayBuffer && buffer.byteLength > Buffer.poolSize && buffer.byteLength - view.byteLength <= 64 * 1024;
+}
