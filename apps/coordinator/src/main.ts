@@ -1,3 +1,4 @@
+import { setFlagsFromString } from 'node:v8';
 import { Command, CommanderError } from 'commander';
 import { startCoordinator } from './app';
 import { loadCoordinatorConfig } from './core/coordinator.config';
@@ -13,6 +14,9 @@ program
   .option('-c, --config <file>', 'configuration file (YAML or JSON); FEDCT_* environment variables override it')
   .action(async (options: { config?: string }) => {
     const config = loadCoordinatorConfig(options.config);
+    // Read by V8 at every full GC, so setting it now (before the first update arrives) takes effect;
+    // it applies to the verification worker threads too. See `heapGrowingPercent` in the config.
+    if (config.heapGrowingPercent > 0) setFlagsFromString(`--heap-growing-percent=${config.heapGrowingPercent}`);
     const running = await startCoordinator(config);
     process.stdout.write(`fedct-coordinator listening on ${running.url}\n`);
     const stop = (): void => {
