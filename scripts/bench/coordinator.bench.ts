@@ -13,6 +13,7 @@ import { appendFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmS
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { setFlagsFromString } from 'node:v8';
 import { WeightedSum } from '@fedct/coordinator';
 import { createNonce, fromBase64, seal } from '@fedct/crypto';
 import { DEFAULT_CHUNK_SIZE, encodeModelBlob, type Task } from '@fedct/protocol';
@@ -204,6 +205,10 @@ async function oneRound(sites: number): Promise<{ seconds: number; peakMb: numbe
 }
 
 const run: BenchSuite = async function* ({ quick }) {
+  // The simulated sites share this process's small JS heap while hundreds of MB of transfer buffers
+  // pass through it: the same V8 setting as the coordinator's `heapGrowingPercent` keeps them from
+  // running a full GC for nearly every model they download (their CPU is on the coordinator's cores).
+  if (process.env.FEDCT_BENCH_SITES_HEAP_GROWING_PERCENT !== '0') setFlagsFromString(`--heap-growing-percent=${process.env.FEDCT_BENCH_SITES_HEAP_GROWING_PERCENT ?? 200}`);
   const update = new Float32Array(PARAMS).map((_, i) => Math.cos(i));
   const sum = new WeightedSum(PARAMS);
   sum.fold(update, 1);
