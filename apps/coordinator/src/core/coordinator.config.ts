@@ -38,6 +38,12 @@ export const coordinatorConfigSchema = z
      * its CPU in the coordinator bench). 200 (limit = 3 × live heap) costs some tens of MB of RSS.
      */
     heapGrowingPercent: z.number().int().min(0).max(1000).default(200),
+    /**
+     * A streaming (FedAvg-like) round checkpoints its running sum to disk every this many accepted
+     * updates and deletes their spooled envelopes: the spool holds at most this many updates instead
+     * of one per site, and a restart re-opens only the updates since the last checkpoint.
+     */
+    roundCheckpointEvery: z.number().int().min(1).max(1_000_000).default(8),
     /** Worker threads that open and check uploaded updates (0 = on the main thread). */
     verifyWorkers: z.number().int().min(0).max(64).default(Math.min(4, Math.max(1, availableParallelism() - 1))),
     limits: z
