@@ -27,6 +27,9 @@ const phaseSchema = z
     strategy: z.enum(['fedavg', 'fedprox', 'fedadam', 'fedyogi', 'trimmed-mean', 'median']).default('fedavg'),
     secureAgg: z.boolean().default(false),
     roundDeadlineSeconds: z.number().positive().default(600),
+    /** Classifier phase (and its baselines): class-balanced local epochs, seeded left-right flips. */
+    classBalanced: z.boolean().default(false),
+    flipAugment: z.boolean().default(false),
   })
   .strict();
 
@@ -80,7 +83,7 @@ const c = (control: number, covid: number, cap: number): z.infer<typeof countsSc
  * Built-in settings per profile. Three hospitals with different scanners and class balances
  * (non-identical data, as in real consortia) and a fourth, external hospital for the test set.
  */
-export const DEMO_DEFAULTS: Record<'tiny' | 'default' | 'paper', Omit<DemoSettings, 'networks'>> = {
+export const DEMO_DEFAULTS: Record<'tiny' | 'default' | 'paper', Omit<z.input<typeof demoSettingsSchema>, 'networks'>> = {
   tiny: {
     seed: 1,
     hospitals: [
@@ -144,7 +147,7 @@ export function deepMerge(base: unknown, override: unknown): unknown {
  * `configs/profiles/NAME.yaml` (when the file has one) merged on top, validated once.
  */
 export function loadDemoSettings(profile: string, repoRoot: string): DemoSettings {
-  const defaults = (DEMO_DEFAULTS as Record<string, Omit<DemoSettings, 'networks'> | undefined>)[profile];
+  const defaults = (DEMO_DEFAULTS as Record<string, (typeof DEMO_DEFAULTS)['tiny'] | undefined>)[profile];
   if (!defaults) throw new DemoError(`unknown demo profile "${profile}": use tiny, default or paper`);
   const file = join(repoRoot, 'configs', 'profiles', `${profile}.yaml`);
   let override: unknown = undefined;

@@ -31,7 +31,7 @@ export interface DemoEngine {
   /** Every §6 metric of a classifier on labelled infection volumes. */
   evaluate(classifier: ModelBlob, volumes: readonly LabelledVolume[]): Promise<Evaluation>;
   /** Trains a classifier from the seeded initial weights (as a site's first round does) with the federated model's sizes. */
-  trainClassifier(request: { like: ModelBlob; initSeed: number; seed: number; volumes: readonly LabelledVolume[]; epochs: number; batchSize: number; learningRate: number }): Promise<ModelBlob>;
+  trainClassifier(request: { like: ModelBlob; initSeed: number; seed: number; volumes: readonly LabelledVolume[]; epochs: number; batchSize: number; learningRate: number; classBalanced: boolean; flipAugment: boolean; workers?: number }): Promise<ModelBlob>;
   /** Frees the cached networks. */
   dispose(): void;
 }
@@ -79,6 +79,9 @@ export async function createDemoEngine(): Promise<DemoEngine> {
         epochs: request.epochs,
         batchSize: request.batchSize,
         learningRate: request.learningRate,
+        classBalanced: request.classBalanced,
+        flipAugment: request.flipAugment,
+        ...(request.workers ? { workers: request.workers } : {}),
       });
       return result.weights;
     },

@@ -155,6 +155,10 @@ async function evaluateWith(engine: DemoEngine, input: EvaluationInput, t0: numb
       epochs,
       batchSize: settings.classifier.batchSize,
       learningRate: settings.classifier.learningRate,
+      classBalanced: settings.classifier.classBalanced,
+      flipAugment: settings.classifier.flipAugment,
+      // The daemons are stopped by now: both cores are free for the baselines.
+      workers: 2,
     });
     const trainMs = Date.now() - started;
     const metrics = await testMetrics(engine, weights, test);

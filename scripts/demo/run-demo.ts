@@ -197,6 +197,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         localEpochs: p.localEpochs,
         batchSize: p.batchSize,
         learningRate: p.learningRate,
+        classBalanced: p.classBalanced,
+        flipAugment: p.flipAugment,
         minSites: p.minSites,
         strategy: p.strategy,
         secureAgg: p.secureAgg,

@@ -149,6 +149,10 @@ export const hyperParametersSchema = z.object({
   learningRate: z.number().positive(),
   /** FedProx proximal term μ; absent for other strategies. */
   proximalMu: z.number().nonnegative().optional(),
+  /** Classifier phase: class-balanced local epochs (each class drawn as often as the largest). */
+  classBalanced: z.boolean().optional(),
+  /** Classifier phase: seeded left-right mirroring of training volumes. */
+  flipAugment: z.boolean().optional(),
   dp: dpRequirementsSchema,
   secureAgg: z.boolean(),
 });

@@ -41,6 +41,13 @@ export const createExperimentSchema = z.object({
   localEpochs: z.number().int().positive().default(1),
   batchSize: z.number().int().positive().default(4),
   learningRate: z.number().positive().default(1e-3),
+  /**
+   * Classifier phase: sites draw every class as often as their largest one in each local epoch
+   * (counters label skew between hospitals; not in the paper).
+   */
+  classBalanced: z.boolean().default(false),
+  /** Classifier phase: sites mirror training volumes left-right at random (seeded; not in the paper). */
+  flipAugment: z.boolean().default(false),
   /** Quorum: a round publishes only with at least this many accepted updates. */
   minSites: z.number().int().positive().default(1),
   /** Fraction of online sites invited per round (at least `minSites`). */

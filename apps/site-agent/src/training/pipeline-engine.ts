@@ -181,6 +181,8 @@ function trainOptions(request: TrainRequest) {
     batchSize: request.hyper.batchSize,
     learningRate: request.hyper.learningRate,
     ...(request.hyper.proximalMu !== undefined ? { proximalMu: request.hyper.proximalMu } : {}),
+    ...(request.hyper.classBalanced ? { classBalanced: true } : {}),
+    ...(request.hyper.flipAugment ? { flipAugment: true } : {}),
     ...(request.onProgress ? { onProgress: (p: { epoch: number; epochs: number; step: number; steps: number }) => request.onProgress?.((p.epoch - 1) * p.steps + p.step, p.epochs * p.steps) } : {}),
   };
 }

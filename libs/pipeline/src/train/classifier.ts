@@ -26,6 +26,32 @@ export interface ClassifierTrainOptions extends FitOptions {
    * classes are symmetric under it (bilateral Covid-19, unilateral CAP on either side). Default off.
    */
   flipAugment?: boolean;
+  /**
+   * Class-balanced epochs (not in the paper): each epoch draws every class as often as the largest one
+   * (smaller classes repeated, in seeded random order), so a site whose studies are mostly one class
+   * does not pull the shared model towards it. Default off.
+   */
+  classBalanced?: boolean;
+}
+
+/** One epoch's order of example indices: a plain shuffle, or every class topped up to the largest class. */
+export function epochOrder(labels: readonly number[], rng: () => number, classBalanced: boolean): number[] {
+  if (!classBalanced) return shuffled(labels.length, rng);
+  const byClass = new Map<number, number[]>();
+  labels.forEach((label, i) => {
+    const list = byClass.get(label) ?? [];
+    list.push(i);
+    byClass.set(label, list);
+  });
+  const largest = Math.max(...[...byClass.values()].map((l) => l.length));
+  const picked: number[] = [];
+  for (const list of [...byClass.entries()].sort((a, b) => a[0] - b[0]).map(([, l]) => l)) {
+    // Whole passes over the class, then a seeded random remainder without repeats.
+    for (let i = 0; i + list.length <= largest; i += list.length) picked.push(...list);
+    const rest = largest % list.length;
+    if (rest > 0) picked.push(...shuffled(list.length, rng).slice(0, rest).map((k) => list[k] as number));
+  }
+  return shuffled(picked.length, rng).map((k) => picked[k] as number);
 }
 
 function checkVolumes(volumes: readonly LabelledVolume[], shape: readonly number[], classes: number): void {
@@ -72,7 +98,7 @@ export async function trainClassifier(options: ClassifierTrainOptions): Promise<
     const loss = await fitModel(
       model, options, rng,
       () => {
-        const order = shuffled(data.length, rng);
+        const order = epochOrder(data.map((v) => v.label), rng, options.classBalanced ?? false);
         const batches: number[][] = [];
         for (let i = 0; i < order.length; i += options.batchSize) batches.push(order.slice(i, i + options.batchSize));
         return batches;

@@ -5,7 +5,7 @@ export type { FitOptions } from './fit';
 export { modelFromBlob } from './model-from-blob';
 export { evaluateDenoiser, extractInfection, slicesAtSize, trainDenoiser } from './denoiser';
 export type { DenoiserTrainOptions, ExtractInfectionOptions } from './denoiser';
-export { evaluateClassifier, predictClasses, trainClassifier } from './classifier';
+export { epochOrder, evaluateClassifier, predictClasses, trainClassifier } from './classifier';
 export type { ClassifierTrainOptions } from './classifier';
 export { CLASS_NAMES, COVID_LABEL, classificationMetrics, flattenMetrics, rocAuc } from './metrics';
 export type { ClassificationMetrics, ClassName, ClassScores } from './metrics';

@@ -5,7 +5,7 @@ import { resizeDepth } from '../ct';
 import { createBcduNet } from '../models/bcdunet';
 import { mulberry32 } from '../models/seeded-random';
 import { getModelBlob, setModelWeights } from '../models/weights';
-import { trainClassifier, evaluateClassifier } from './classifier';
+import { epochOrder, trainClassifier, evaluateClassifier } from './classifier';
 import { evaluateDenoiser, extractInfection, trainDenoiser } from './denoiser';
 import type { LabelledVolume, SliceSet } from './data';
 import { TrainError } from './train.errors';
@@ -122,5 +122,36 @@ describe('training', () => {
     expect(metrics.count).toBe(3);
     expect(metrics.noisy_mse).toBeGreaterThan(0);
     expect(Number.isFinite(metrics.bce)).toBe(true);
+  });
+});
+
+describe('class-balanced epochs', () => {
+  it('draws every class as often as the largest one, each example at least once, in a seeded order', () => {
+    // 6 control, 3 covid, 1 cap (labels 0, 1, 2)
+    const labels = [0, 0, 0, 0, 0, 0, 1, 1, 1, 2];
+    const order = epochOrder(labels, mulberry32(7), true);
+    expect(order).toHaveLength(18);
+    const counts = [0, 0, 0];
+    for (const i of order) counts[labels[i] as number]! += 1;
+    expect(counts).toEqual([6, 6, 6]);
+    // 6 = 2 whole passes over the 3 covid studies; the single CAP study six times
+    for (const i of [6, 7, 8]) expect(order.filter((k) => k === i)).toHaveLength(2);
+    expect(order.filter((k) => k === 9)).toHaveLength(6);
+    for (let i = 0; i < 6; i++) expect(order.filter((k) => k === i)).toHaveLength(1);
+    expect(epochOrder(labels, mulberry32(7), true)).toEqual(order);
+    expect(epochOrder(labels, mulberry32(8), true)).not.toEqual(order);
+  });
+
+  it('tops up a class that does not divide the largest with distinct examples', () => {
+    const labels = [0, 0, 0, 0, 0, 1, 1];
+    const order = epochOrder(labels, mulberry32(1), true);
+    expect(order).toHaveLength(10);
+    expect(order.filter((k) => k === 5).length + order.filter((k) => k === 6).length).toBe(5);
+    expect(Math.abs(order.filter((k) => k === 5).length - order.filter((k) => k === 6).length)).toBe(1);
+  });
+
+  it('is a plain permutation when off', () => {
+    const labels = [0, 0, 0, 1, 2];
+    expect([...epochOrder(labels, mulberry32(3), false)].sort()).toEqual([0, 1, 2, 3, 4]);
   });
 });
