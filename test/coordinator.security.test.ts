@@ -37,6 +37,7 @@ describe('coordinator security', () => {
       roundDeadlineSeconds: 30,
       initialModel: v1.version,
       normBound: 100,
+      flipAugment: true,
     }));
     await waitFor(() => honest.tasks.length > 0 && attacker.tasks.length > 0, 10_000, 'tasks');
     task = honest.tasks[0]!;
@@ -57,7 +58,8 @@ describe('coordinator security', () => {
     expect(task.experiment).toBe(experiment);
     expect(task.round).toBe(1);
     expect(task.baseModel?.version).toBe('v1');
-    expect(task.hyper).toMatchObject({ localEpochs: 1, batchSize: 4, secureAgg: false, dp: { required: false } });
+    expect(task.hyper).toMatchObject({ localEpochs: 1, batchSize: 4, secureAgg: false, dp: { required: false }, flipAugment: true });
+    expect(task.hyper.classBalanced).toBeUndefined();
     expect(Date.parse(task.deadline)).toBeGreaterThan(Date.now());
   });
 
