@@ -30,4 +30,22 @@ describe(ModelStore.name, () => {
     }
     expect(store.readChunk(shas[1]!, 99, chunkSize).length).toBe(0);
   });
+
+  it('reads chunks of a blob above maxCachedBlobBytes from the file', () => {
+    const store = new ModelStore(dir);
+    const bytes = blob(9_000, 4);
+    const sha = store.put(bytes);
+    const limit = ModelStore.maxCachedBlobBytes;
+    Object.defineProperty(ModelStore, 'maxCachedBlobBytes', { value: 4_096, configurable: true });
+    try {
+      const expected = splitIntoChunks(bytes, 4_000);
+      for (let i = 0; i < expected.manifest.count; i++) {
+        const chunk = store.readChunk(sha, i, 4_000);
+        expect(chunk.buffer.byteLength).toBe(chunk.length); // its own copy, not a view into a cached blob
+        expect(Buffer.from(chunk).equals(Buffer.from(expected.chunks[i]!))).toBe(true);
+      }
+    } finally {
+      Object.defineProperty(ModelStore, 'maxCachedBlobBytes', { value: limit, configurable: true });
+    }
+  });
 });

@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { sha256Hex, type ChunkManifestMessage } from '@fedct/protocol';
@@ -13,6 +13,8 @@ export class ModelStore {
   private readonly recent = new Map<string, Uint8Array>();
   /** How many whole blobs {@link ModelStore.readChunk} keeps in memory (a round's base, the previous one). */
   static readonly cachedBlobs = 2;
+  /** Larger blobs are not kept in memory: their chunks are read from the file one by one. */
+  static readonly maxCachedBlobBytes = 256 * 1024 * 1024;
 
   constructor(private readonly root: string) {
     mkdirSync(root, { recursive: true });
@@ -71,19 +73,39 @@ export class ModelStore {
 
   /**
    * Bytes of chunk `index`: a read-only view into the blob, which is read once and kept while sites
-   * download it (the {@link ModelStore.cachedBlobs} most recently used blobs; blobs never change), so
-   * a hundred sites fetching a round's base model cost one file read and no per-chunk copies.
+   * download it (the {@link ModelStore.cachedBlobs} most recently used blobs up to
+   * {@link ModelStore.maxCachedBlobBytes} each; blobs never change), so a hundred sites fetching a
+   * round's base model cost one file read and no per-chunk copies.
    */
   readChunk(sha256: string, index: number, chunkSize: number): Uint8Array {
     let blob = this.recent.get(sha256);
     if (blob) {
       this.recent.delete(sha256);
     } else {
+      if (this.size(sha256) > ModelStore.maxCachedBlobBytes) return this.readChunkFromFile(sha256, index, chunkSize);
       blob = this.read(sha256);
       while (this.recent.size >= ModelStore.cachedBlobs) this.recent.delete(this.recent.keys().next().value!);
     }
     this.recent.set(sha256, blob);
     const start = Math.min(blob.length, index * chunkSize);
     return blob.subarray(start, Math.min(blob.length, start + chunkSize));
+  }
+
+  private readChunkFromFile(sha256: string, index: number, chunkSize: number): Uint8Array {
+    const total = this.size(sha256);
+    const start = Math.min(total, index * chunkSize);
+    const out = new Uint8Array(Math.min(chunkSize, total - start));
+    const fd = openSync(this.pathOf(sha256), 'r');
+    try {
+      let done = 0;
+      while (done < out.length) {
+        const n = readSync(fd, out, done, out.length - done, start + done);
+        if (n === 0) break;
+        done += n;
+      }
+    } finally {
+      closeSync(fd);
+    }
+    return out;
   }
 }
