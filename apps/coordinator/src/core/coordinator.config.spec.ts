@@ -10,7 +10,7 @@ describe(loadCoordinatorConfig.name, () => {
     expect(config).toMatchObject({ pingIntervalMs: 25_000, pingTimeoutMs: 60_000 });
     expect(loadCoordinatorConfig(undefined, { FEDCT_ADMIN_TOKEN: 'x'.repeat(20), FEDCT_PING_TIMEOUT_MS: '90000' }).pingTimeoutMs).toBe(90_000);
     expect(() => resolveCoordinatorConfig({ adminToken: 'x'.repeat(20), pingTimeoutMs: 10 })).toThrow(/pingTimeoutMs/);
-    expect(config.heapGrowingPercent).toBe(200);
+    expect(config.heapGrowingPercent).toBe(100);
     expect(loadCoordinatorConfig(undefined, { FEDCT_ADMIN_TOKEN: 'x'.repeat(20), FEDCT_HEAP_GROWING_PERCENT: '0' }).heapGrowingPercent).toBe(0);
     expect(() => resolveCoordinatorConfig({ adminToken: 'x'.repeat(20), heapGrowingPercent: -1 })).toThrow(/heapGrowingPercent/);
   });

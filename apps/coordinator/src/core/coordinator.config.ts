@@ -35,9 +35,10 @@ export const coordinatorConfigSchema = z
      * `fedct-coordinator start` sets for its process; 0 leaves V8's default. The coordinator's JS heap
      * is small (≈ 30 MB) while hundreds of MB of update buffers pass through it, and V8's default
      * limits for such a heap made it run a full mark-compact for nearly every 20 MB update (≈ 40 % of
-     * its CPU in the coordinator bench). 200 (limit = 3 × live heap) costs some tens of MB of RSS.
+     * its CPU in the coordinator bench). 100 (old-generation limit = 2 × live heap) removes most of
+     * that; 200 saves a little more CPU but lets garbage buffers raise the peak RSS by tens of MB.
      */
-    heapGrowingPercent: z.number().int().min(0).max(1000).default(200),
+    heapGrowingPercent: z.number().int().min(0).max(1000).default(100),
     /**
      * A streaming (FedAvg-like) round checkpoints its running sum to disk every this many accepted
      * updates and deletes their spooled envelopes: the spool holds at most this many updates instead
