@@ -87,13 +87,16 @@ export const DEMO_DEFAULTS: Record<'tiny' | 'default' | 'paper', Omit<z.input<ty
   tiny: {
     seed: 1,
     hospitals: [
-      { name: 'hospital-a', scanner: 'tiny', train: c(6, 3, 3), val: c(1, 1, 1) },
-      { name: 'hospital-b', scanner: 'uih-low-dose', train: c(3, 6, 3), val: c(1, 1, 1) },
-      { name: 'hospital-c', scanner: 'toshiba-aquilion', train: c(3, 3, 6), val: c(1, 1, 1) },
+      { name: 'hospital-a', scanner: 'tiny', train: c(14, 11, 11), val: c(1, 1, 1) },
+      { name: 'hospital-b', scanner: 'ge-lightspeed', train: c(11, 14, 11), val: c(1, 1, 1) },
+      { name: 'hospital-c', scanner: 'toshiba-aquilion', train: c(11, 11, 14), val: c(1, 1, 1) },
     ],
-    external: { name: 'external-hospital', scanner: 'tiny', counts: c(5, 5, 5) },
+    external: { name: 'external-hospital', scanner: 'tiny', counts: c(10, 10, 10) },
     denoiser: { rounds: 2, localEpochs: 1, batchSize: 8, learningRate: 1e-3, minSites: 3, strategy: 'fedavg', secureAgg: false, roundDeadlineSeconds: 300 },
-    classifier: { rounds: 12, localEpochs: 2, batchSize: 4, learningRate: 1e-3, minSites: 3, strategy: 'fedavg', secureAgg: false, roundDeadlineSeconds: 300 },
+    classifier: {
+      rounds: 20, localEpochs: 2, batchSize: 4, learningRate: 1e-3, minSites: 3, strategy: 'fedavg', secureAgg: false, roundDeadlineSeconds: 300,
+      classBalanced: true, flipAugment: true,
+    },
     phantoms: 'library',
     phantomSlices: 12,
     samples: 3,

@@ -325,7 +325,9 @@ export class SiteDaemon extends EventEmitter {
     await this.secagg?.advertise();
     this.setState({ state: 'downloading' });
     const base = task.baseModel ? await this.fetchModel(task.baseModel, task.phase) : null;
-    const seed = hashSeed(`${this.options.seed ?? 0}/${task.experiment}/${task.round}/${this.siteId}`);
+    // Repeatable: the same experiment settings (initSeed, phase, round) give this site the same shuffles,
+    // pseudo-infection and dropout masks in every run (experiment and site ids are random per run).
+    const seed = hashSeed(`${this.options.seed ?? 0}/${task.initSeed}/${task.phase}/${task.round}/${site.config.site.name}`);
     // Round 1 without a global model: build from the experiment's sizes so every site's shapes agree.
     const modelConfig = !base && task.modelConfig ? { modelConfig: task.modelConfig } : {};
     this.setState({ state: 'training' });
