@@ -20,6 +20,7 @@ async function main(): Promise<void> {
     outDir: resolve(repoRoot, args.out),
     faults: args.faults,
     parallel: args.parallel,
+    ...(args.settings ? { settings: resolve(process.cwd(), args.settings) } : {}),
     print: (line) => process.stdout.write(`${line}\n`),
   });
   const best = report.singleSite.reduce((a, b) => Math.max(a, b.test.accuracy), 0);

@@ -149,7 +149,7 @@ export function deepMerge(base: unknown, override: unknown): unknown {
  * The demo settings for a profile: built-in defaults, then the `demo:` section of
  * `configs/profiles/NAME.yaml` (when the file has one) merged on top, validated once.
  */
-export function loadDemoSettings(profile: string, repoRoot: string): DemoSettings {
+export function loadDemoSettings(profile: string, repoRoot: string, overrideFile?: string): DemoSettings {
   const defaults = (DEMO_DEFAULTS as Record<string, (typeof DEMO_DEFAULTS)['tiny'] | undefined>)[profile];
   if (!defaults) throw new DemoError(`unknown demo profile "${profile}": use tiny, default or paper`);
   const file = join(repoRoot, 'configs', 'profiles', `${profile}.yaml`);
@@ -163,7 +163,12 @@ export function loadDemoSettings(profile: string, repoRoot: string): DemoSetting
     }
   }
   const base = { ...defaults, networks };
-  const parsed = demoSettingsSchema.safeParse(deepMerge(base, override));
+  let merged = deepMerge(base, override);
+  if (overrideFile) {
+    if (!existsSync(overrideFile)) throw new DemoError(`--settings: no such file ${overrideFile}`);
+    merged = deepMerge(merged, parse(readFileSync(overrideFile, 'utf8')));
+  }
+  const parsed = demoSettingsSchema.safeParse(merged);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw new DemoError(`Invalid configuration in ${file}: demo.${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`);

@@ -26,6 +26,8 @@ export interface DemoOptions {
   faults: boolean;
   /** How many child processes prepare data at once. */
   parallel: number;
+  /** A settings file merged over the profile's demo settings (`--settings`). */
+  settings?: string;
   print: (line: string) => void;
 }
 
@@ -51,7 +53,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     return now;
   };
   const { print } = options;
-  const settings: DemoSettings = loadDemoSettings(options.profile, options.repoRoot);
+  const settings: DemoSettings = loadDemoSettings(options.profile, options.repoRoot, options.settings);
   const out = resolve(options.outDir);
   for (const sub of ['coordinator-data', 'sites', 'data', 'logs']) rmSync(join(out, sub), { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
