@@ -53,7 +53,8 @@ export const demoSettingsSchema = z
   .object({
     seed: z.number().int().nonnegative(),
     hospitals: z.array(hospitalSchema).min(1),
-    external: z.object({ name: z.string().regex(/^[A-Za-z0-9._-]+$/), scanner: z.string().min(1), counts: countsSchema }).strict(),
+    /** The test-only hospital; with several scanners its studies of each class alternate between them. */
+    external: z.object({ name: z.string().regex(/^[A-Za-z0-9._-]+$/), scanner: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]), counts: countsSchema }).strict(),
     /**
      * Network sizes of the initial models the demo uploads (sites train whatever sizes the global
      * models have): the profile's `models` section unless overridden here. The classifier's height
@@ -178,6 +179,12 @@ export function loadDemoSettings(profile: string, repoRoot: string, overrideFile
     throw new DemoError(`Invalid configuration in ${file}: demo.networks.cnn3d.inputShape: height and width must equal the denoiser size ${bcdunet.size}`);
   }
   return parsed.data;
+}
+
+/** The external hospital's scanners as a list. */
+export function externalScanners(settings: Pick<DemoSettings, 'external'>): string[] {
+  const s = settings.external.scanner;
+  return Array.isArray(s) ? s : [s];
 }
 
 /** Total studies per class over a list of count records. */

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { generatePhantomStudy, writePhantomDicom } from '@fedct/pipeline';
 import type { AdminClient } from './admin-client';
 import { mapLimit } from './concurrency';
-import type { DemoSettings } from './demo-settings';
+import { externalScanners, type DemoSettings } from './demo-settings';
 import { CLASS_NAMES, type ClassName } from './report/report.types';
 import type { ManagedProcess, Supervisor } from './supervisor';
 
@@ -43,10 +43,11 @@ export function planPhantoms(settings: Pick<DemoSettings, 'seed' | 'hospitals' |
       });
     });
   });
+  const scanners = externalScanners(settings);
   CLASS_NAMES.forEach((cls, ci) => {
     for (let i = 0; i < settings.external.counts[cls]; i++) {
       const seed = base + 900_000 + ci * 1000 + i;
-      jobs.push({ owner: settings.external.name, split: 'test', cls, seed, scanner: settings.external.scanner, dir: join(groupDir(dataRoot, settings.external.name, 'test', cls), `study-${seed}`) });
+      jobs.push({ owner: settings.external.name, split: 'test', cls, seed, scanner: scanners[i % scanners.length] as string, dir: join(groupDir(dataRoot, settings.external.name, 'test', cls), `study-${seed}`) });
     }
   });
   return jobs;

@@ -5,7 +5,7 @@ import type { CreateExperiment } from '@fedct/protocol';
 import { AdminClient, type ExperimentView, type ModelInfo } from './admin-client';
 import { sleep } from './concurrency';
 import { startCoordinatorProcess, type CoordinatorHandle } from './coordinator-process';
-import { loadDemoSettings, type DemoSettings } from './demo-settings';
+import { externalScanners, loadDemoSettings, type DemoSettings } from './demo-settings';
 import { buildInitialModels } from './initial-models';
 import { DemoError } from './errors';
 import { evaluateDemo } from './evaluation';
@@ -279,7 +279,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       backend: evaluation.backend,
       inputShape: evaluation.inputShape,
       sites: settings.hospitals.map((h) => ({ name: h.name, scanner: h.scanner, siteId: siteIds.get(h.name) ?? null, counts: { train: h.train, val: h.val } })),
-      external: { name: settings.external.name, scanner: settings.external.scanner, counts: settings.external.counts },
+      external: { name: settings.external.name, scanner: externalScanners(settings).join(', '), counts: settings.external.counts },
       rounds,
       federated: {
         denoiser: identity(denoiserVersion),
