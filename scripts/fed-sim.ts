@@ -1,0 +1,199 @@
+/**
+ * `node scripts/run-ts.js scripts/fed-sim.ts [--profile tiny] [options]`: the demo's federated training
+ * simulated in one process, for tuning. Same phantoms (seeds, scanners, class balances and thin slices
+ * as `npm run demo`), same preprocessing and training functions, and a sample-weighted FedAvg of the
+ * sites' weights, but no coordinator, sockets or DICOM files. Prints the federated model's external
+ * test accuracy after every classifier round, then the single-site and pooled baselines.
+ * Options: --seed, --rounds, --epochs, --lr, --batch, --flip 1, --balanced 1 (classifier);
+ * --drounds, --depochs, --dlr, --dbatch (denoiser); --scale K (K x the training studies),
+ * --counts MAJOR,MINOR (per-hospital class balance), --scanners A,B,C, --extscanner S[,S2,...],
+ * --testscale K; --server avgm:BETA | adam:ETA [--tau T] (server optimiser); --pooled N (central
+ * training only, N calls of --epochs, accuracy after each); --raw 1 (classifier on the preprocessed
+ * volume instead of the infection residual: a diagnostic); --baselines 0; --workers N.
+ * Infection volumes are cached in /tmp per data/denoiser setting. Not part of the product.
+ */
+import {
+  evaluateClassifier, extractInfection, resizeDepth, slicesAtSize, generatePhantomStudy, initBackend, preprocessStudy, trainClassifier, trainDenoiser,
+  type LabelledVolume, type PhantomClass,
+} from '@fedct/pipeline';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import type { ModelBlob } from '@fedct/protocol';
+import { loadDemoSettings } from './demo/demo-settings';
+import { planPhantoms } from './demo/hospitals';
+
+const LABEL: Record<PhantomClass, number> = { control: 0, 'covid-19': 1, cap: 2 };
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+const num = (name: string, fallback: number): number => (arg(name) !== undefined ? Number(arg(name)) : fallback);
+
+interface Study { owner: string; split: string; label: number; data: Float32Array; shape: [number, number, number] }
+
+function average(results: { weights: ModelBlob; sampleCount: number }[]): ModelBlob {
+  const first = results[0]!.weights;
+  const out = new Float64Array(first.weights.length);
+  const total = results.reduce((n, r) => n + r.sampleCount, 0);
+  for (const r of results) {
+    const w = r.sampleCount / total;
+    const src = r.weights.weights;
+    for (let i = 0; i < out.length; i++) out[i]! += w * src[i]!;
+  }
+  return { manifest: first.manifest, weights: Float32Array.from(out) };
+}
+
+async function main(): Promise<void> {
+  const profile = arg('profile') ?? 'tiny';
+  const settings = loadDemoSettings(profile, process.cwd());
+  const seed = num('seed', settings.seed);
+  const scale = num('scale', 1);
+  for (const h of settings.hospitals) for (const k of ['control', 'covid-19', 'cap'] as const) h.train[k] *= scale;
+  if (arg('counts')) {
+    // "major,minor": each hospital has `major` studies of its own majority class and `minor` of the others.
+    const [major, minor] = (arg('counts') ?? '').split(',').map(Number);
+    settings.hospitals.forEach((h, i) => (['control', 'covid-19', 'cap'] as const).forEach((k, j) => (h.train[k] = i === j ? major! : minor!)));
+  }
+  if (arg('extscanner')) settings.external.scanner = arg('extscanner')!.includes(',') ? arg('extscanner')!.split(',') : arg('extscanner')!;
+  if (arg('scanners')) (arg('scanners') ?? '').split(',').forEach((sc, i) => { if (settings.hospitals[i]) settings.hospitals[i]!.scanner = sc; });
+  const testScale = num('testscale', 1);
+  for (const k of ['control', 'covid-19', 'cap'] as const) settings.external.counts[k] *= testScale;
+  settings.seed = seed;
+  const c = settings.classifier;
+  const rounds = num('rounds', c.rounds);
+  const epochs = num('epochs', c.localEpochs);
+  const lr = num('lr', c.learningRate);
+  const batch = num('batch', c.batchSize);
+  const flip = arg('flip') === '1';
+  const dRounds = num('drounds', settings.denoiser.rounds);
+  const dEpochs = num('depochs', settings.denoiser.localEpochs);
+  const dLr = num('dlr', settings.denoiser.learningRate);
+  const dBatch = num('dbatch', settings.denoiser.batchSize);
+  const workers = num('workers', 1);
+  const skipBaselines = arg('baselines') === '0';
+  const info = await initBackend();
+  const { bcdunet, cnn3d } = settings.networks;
+  const hospitals = settings.hospitals.map((h) => h.name);
+  const t0 = Date.now();
+  const cacheFile = `/tmp/fed-sim-${profile}-${seed}-${scale}-${dRounds}-${dEpochs}-${dLr}-${dBatch}-${arg('raw') ?? 0}-${testScale}-${arg('counts') ?? ''}-${arg('extscanner') ?? ''}-${arg('scanners') ?? ''}.json`;
+  let volumes: (Study & LabelledVolume)[] = [];
+  if (existsSync(cacheFile)) {
+    const cached = JSON.parse(readFileSync(cacheFile, 'utf8')) as (Omit<Study, 'data'> & { data: number[] })[];
+    volumes = cached.map((v) => ({ ...v, data: Float32Array.from(v.data) }));
+  } else {
+  const jobs = planPhantoms(settings, '/nonexistent');
+  const studies: Study[] = [];
+  for (const job of jobs) {
+    const study = generatePhantomStudy({ cls: job.cls, seed: job.seed, scanner: job.scanner, ...(settings.phantomSlices ? { slices: settings.phantomSlices } : {}) });
+    const v = await preprocessStudy(study);
+    studies.push({ owner: job.owner, split: job.split, label: LABEL[job.cls], data: v.data, shape: v.shape });
+  }
+  console.log(`backend ${info.name}; ${studies.length} studies in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+
+  // Denoiser: FedAvg over each hospital's training Control slices.
+  let denoiser: ModelBlob | null = null;
+  for (let r = 1; r <= dRounds; r++) {
+    const results = [];
+    for (const [hi, h] of hospitals.entries()) {
+      const controls = studies.filter((s) => s.owner === h && s.split === 'train' && s.label === 0);
+      const plane = 128 * 128;
+      const count = controls.reduce((n, s) => n + s.shape[0], 0);
+      const data = new Float32Array(count * plane);
+      let offset = 0;
+      for (const s of controls) { data.set(s.data, offset); offset += s.data.length; }
+      results.push(await trainDenoiser({
+        config: bcdunet, initialWeights: denoiser, initSeed: seed, data: { data, count, height: 128, width: 128 },
+        epochs: dEpochs, batchSize: dBatch, learningRate: dLr, seed: seed * 1000 + r * 10 + hi, workers,
+      }));
+    }
+    denoiser = average(results);
+    console.log(`denoiser round ${r}: loss ${results.map((x) => x.metrics.loss?.toFixed(4)).join(' ')}`);
+  }
+  const depth = cnn3d.inputShape[0];
+  for (const s of studies) {
+    if (arg('raw') === '1') {
+      // Diagnostic: the preprocessed volume itself (no residual), at the classifier's size.
+      const size = bcdunet.size;
+      const slices = slicesAtSize({ data: s.data, count: s.shape[0], height: s.shape[1], width: s.shape[2] }, size);
+      volumes.push({ ...s, data: resizeDepth({ data: slices, shape: [s.shape[0], size, size] }, depth), shape: [depth, size, size] });
+      continue;
+    }
+    const v = await extractInfection({ denoiser: denoiser!, volume: s.data, shape: s.shape, depth, batchSize: 32 });
+    volumes.push({ ...s, data: v.data, shape: v.shape });
+  }
+  writeFileSync(cacheFile, JSON.stringify(volumes.map((v) => ({ ...v, data: Array.from(v.data) }))));
+  }
+  const test = volumes.filter((v) => v.split === 'test');
+  for (const label of [0, 1, 2]) {
+    const vs = volumes.filter((v) => v.label === label);
+    let sum = 0, sq = 0, n = 0, pos = 0;
+    for (const v of vs) for (const x of v.data) { sum += x; sq += x * x; n++; if (x > 0.05) pos++; }
+    console.log(`label ${label}: mean ${(sum / n).toFixed(4)} std ${Math.sqrt(sq / n - (sum / n) ** 2).toFixed(4)} share>0.05 ${(pos / n).toFixed(4)}`);
+  }
+  const t1 = Date.now();
+  console.log(`denoiser + infection volumes: ${((t1 - t0) / 1000).toFixed(1)} s`);
+  const evaluate = async (weights: ModelBlob): Promise<string> => {
+    const m = (await evaluateClassifier({ weights, data: test })).metrics;
+    return `acc ${m.accuracy.toFixed(3)} auc ${m.aucCovid.toFixed(3)} confusion ${JSON.stringify(m.confusion)}`;
+  };
+
+  const pooledCalls = num('pooled', 0);
+  if (pooledCalls > 0) {
+    // Central training in `pooledCalls` calls of `epochs` epochs each, printing the test accuracy after each.
+    let w: ModelBlob | null = null;
+    const data = volumes.filter((v) => v.split === 'train');
+    for (let k = 1; k <= pooledCalls; k++) {
+      const r = await trainClassifier({ config: { ...cnn3d }, initialWeights: w, initSeed: seed, data, epochs, batchSize: batch, learningRate: lr, seed: seed + k, flipAugment: flip, workers });
+      w = r.weights;
+      console.log(`pooled ${k * epochs} epochs: loss ${r.metrics.loss?.toFixed(3)} → ${await evaluate(w)}`);
+    }
+    return;
+  }
+  let global: ModelBlob | null = null;
+  let m: Float32Array | undefined;
+  let v: Float32Array | undefined;
+  for (let r = 1; r <= rounds; r++) {
+    const results = [];
+    for (const [hi, h] of hospitals.entries()) {
+      const data = volumes.filter((v) => v.owner === h && v.split === 'train');
+      results.push(await trainClassifier({
+        config: { ...cnn3d }, initialWeights: global, initSeed: seed, data, epochs, batchSize: batch, learningRate: lr,
+        seed: seed * 1000 + r * 10 + hi, flipAugment: flip, workers, classBalanced: arg('balanced') === '1',
+      }));
+    }
+    const mean = average(results);
+    const server = arg('server') ?? 'avg';
+    if (global && server !== 'avg') {
+      const [kind, value] = server.split(':');
+      const base = global.weights, avg = mean.weights, out = new Float32Array(avg.length);
+      m ??= new Float32Array(avg.length);
+      v ??= new Float32Array(avg.length);
+      for (let i = 0; i < avg.length; i++) {
+        const delta = avg[i]! - base[i]!;
+        if (kind === 'adam') {
+          m[i] = 0.9 * m[i]! + 0.1 * delta;
+          v[i] = 0.99 * v[i]! + 0.01 * delta * delta;
+          out[i] = base[i]! + (Number(value) * m[i]!) / (Math.sqrt(v[i]!) + num('tau', 1e-9));
+        } else {
+          m[i] = Number(value) * m[i]! + delta;
+          out[i] = base[i]! + m[i]!;
+        }
+      }
+      global = { manifest: mean.manifest, weights: out };
+    } else global = mean;
+    console.log(`round ${r}: loss ${results.map((x) => x.metrics.loss?.toFixed(3)).join(' ')} → ${await evaluate(global)}`);
+  }
+  console.log(`federated: ${((Date.now() - t1) / 1000).toFixed(1)} s`);
+  if (skipBaselines) return;
+  const baseline = async (name: string, data: LabelledVolume[]): Promise<void> => {
+    const r = await trainClassifier({ config: { ...cnn3d }, initialWeights: null, initSeed: seed, data, epochs: rounds * epochs, batchSize: batch, learningRate: lr, seed, flipAugment: flip, workers });
+    console.log(`${name}: ${await evaluate(r.weights)}`);
+  };
+  for (const h of hospitals) await baseline(h, volumes.filter((v) => v.owner === h && v.split === 'train'));
+  await baseline('pooled', volumes.filter((v) => v.split === 'train'));
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
