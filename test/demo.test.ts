@@ -1,11 +1,9 @@
 /*
  * `npm run demo -- --profile tiny` end to end: a real coordinator and three real site daemons as
- * separate processes train both phases; the report must be complete and consistent.
- *
- * Not asserted (yet): the tiny profile's accuracy threshold (federated 3-class accuracy >= 0.8,
- * scripts/demo/thresholds.ts). Measured federated accuracy on the external hospital varies between
- * 0.53 and 0.8 across runs of these settings while pooled training reaches 0.87-0.93 on the same
- * data, so asserting it would make this test fail most of the time; see docs/demo.md.
+ * separate processes train both phases; the report must be complete and consistent, and the tiny
+ * profile's thresholds (scripts/demo/thresholds.ts: federated 3-class accuracy >= 0.8 on the external
+ * hospital, at least 3 federated classifier rounds) must be met. Site training is seeded from the
+ * experiment settings, so a run repeats; other seeds of the same settings are in docs/BENCHMARKS.md.
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -20,7 +18,7 @@ describe('npm run demo --profile tiny', () => {
   it('trains both phases federatedly and writes a complete report', async () => {
     mkdirSync(join(ROOT, 'test-output'), { recursive: true });
     const out = mkdtempSync(join(ROOT, 'test-output', 'demo-tiny-'));
-    const { code, output } = await runDemoProcess(['--profile', 'tiny', '--out', out], 290_000);
+    const { code, output } = await runDemoProcess(['--profile', 'tiny', '--out', out], 420_000);
     expect(code, output.slice(-3000)).toBe(0);
     expect(output).toContain(`report: ${join(out, 'report.html')}`);
     const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as DemoReport;
@@ -37,8 +35,8 @@ describe('npm run demo --profile tiny', () => {
     expect(t.accuracy).toBeCloseTo(t.confusion.reduce((s, row, i) => s + (row[i] ?? 0), 0) / t.n, 12);
     expect(t.roc[0]).toEqual({ fpr: 0, tpr: 0 });
     expect(t.roc[t.roc.length - 1]).toEqual({ fpr: 1, tpr: 1 });
-    // the thresholds check runs; only the accuracy line may be reported (see the note above)
-    expect(checkReport(report).filter((p) => !/federated 3-class accuracy/.test(p))).toEqual([]);
+    expect(checkReport(report), `federated ${t.accuracy}, confusion ${JSON.stringify(t.confusion)}`).toEqual([]);
+    expect(t.accuracy).toBeGreaterThanOrEqual(0.8);
     expect(report.singleSite).toHaveLength(3);
     expect(report.centralized.trainStudies).toBe(report.singleSite.reduce((s, b) => s + b.trainStudies, 0));
     expect(report.bytes.toSites).toBeGreaterThan(0);
@@ -49,5 +47,5 @@ describe('npm run demo --profile tiny', () => {
     expect(html).not.toMatch(/(src|href)="https?:/);
     expect(existsSync(join(out, 'logs', 'coordinator.log'))).toBe(true);
     rmSync(out, { recursive: true, force: true });
-  }, 300_000);
+  }, 450_000);
 });
