@@ -106,13 +106,17 @@ export const DEMO_DEFAULTS: Record<'tiny' | 'default' | 'paper', Omit<z.input<ty
   default: {
     seed: 1,
     hospitals: [
-      { name: 'hospital-a', scanner: 'siemens-definition', train: c(10, 4, 4), val: c(2, 2, 2) },
-      { name: 'hospital-b', scanner: 'ge-lightspeed', train: c(4, 10, 4), val: c(2, 2, 2) },
-      { name: 'hospital-c', scanner: 'philips-ingenuity', train: c(4, 4, 10), val: c(2, 2, 2) },
+      { name: 'hospital-a', scanner: 'siemens-definition', train: c(12, 9, 9), val: c(1, 1, 1) },
+      { name: 'hospital-b', scanner: 'ge-lightspeed', train: c(9, 12, 9), val: c(1, 1, 1) },
+      { name: 'hospital-c', scanner: 'philips-ingenuity', train: c(9, 9, 12), val: c(1, 1, 1) },
     ],
-    external: { name: 'external-hospital', scanner: 'toshiba-aquilion', counts: c(10, 10, 10) },
+    // The external hospital has the consortium's three scanner models: no single hospital has seen them all.
+    external: { name: 'external-hospital', scanner: ['siemens-definition', 'ge-lightspeed', 'philips-ingenuity'], counts: c(10, 10, 10) },
     denoiser: { rounds: 2, localEpochs: 1, batchSize: 8, learningRate: 1e-3, minSites: 3, strategy: 'fedavg', secureAgg: true, roundDeadlineSeconds: 900 },
-    classifier: { rounds: 4, localEpochs: 5, batchSize: 4, learningRate: 1e-3, minSites: 3, strategy: 'fedavg', secureAgg: true, roundDeadlineSeconds: 900 },
+    classifier: {
+      rounds: 16, localEpochs: 2, batchSize: 4, learningRate: 1e-3, minSites: 3, strategy: 'fedavg', secureAgg: true, roundDeadlineSeconds: 900,
+      classBalanced: true, flipAugment: true,
+    },
     phantoms: 'library',
     phantomSlices: 16,
     samples: 3,
