@@ -63,8 +63,12 @@ export function encodeModelBlob(blob: ModelBlob): Uint8Array {
   return out;
 }
 
-/** Parses a blob written by {@link encodeModelBlob}; throws {@link ProtocolError} on anything malformed. */
-export function decodeModelBlob(bytes: Uint8Array): ModelBlob {
+/**
+ * Parses a blob written by {@link encodeModelBlob}; throws {@link ProtocolError} on anything malformed.
+ * With `view: true`, on a little-endian machine where the float data is 4-byte aligned in `bytes`
+ * (the header is padded to 4 bytes), `weights` is a view into `bytes` instead of a copy.
+ */
+export function decodeModelBlob(bytes: Uint8Array, options: { view?: boolean } = {}): ModelBlob {
   if (bytes.length < 12) throw new ProtocolError('model blob is truncated', 'bad_model');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.getUint32(0, true) !== MAGIC) throw new ProtocolError('not a fedct model blob (bad magic)', 'bad_model');
@@ -82,6 +86,9 @@ export function decodeModelBlob(bytes: Uint8Array): ModelBlob {
   const dataOffset = 12 + headerBytes;
   if (bytes.length !== dataOffset + count * 4) {
     throw new ProtocolError(`model blob holds ${(bytes.length - dataOffset) / 4} floats, manifest says ${count}`, 'bad_model');
+  }
+  if (options.view && isLittleEndian() && (bytes.byteOffset + dataOffset) % 4 === 0) {
+    return { manifest, weights: new Float32Array(bytes.buffer, bytes.byteOffset + dataOffset, count) };
   }
   const weights = new Float32Array(count);
   if (isLittleEndian()) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { decodeModelBlob, encodeModelBlob, type ModelManifest } from '@fedct/protocol';
-import { checkUpdatePayload, decodeModelBlobView, firstNonFinite, l2Distance } from './update-check';
+import { encodeModelBlob, type ModelManifest } from '@fedct/protocol';
+import { checkUpdatePayload, firstNonFinite, l2Distance } from './update-check';
 
 const manifest: ModelManifest = { model: 'toy', config: {}, tensors: [{ name: 'w', shape: [2, 2] }] };
 const base = Float32Array.from([0, 0, 0, 0]);
@@ -35,44 +35,5 @@ describe(checkUpdatePayload.name, () => {
     expect(firstNonFinite(Float32Array.from([1, 2, Number.NaN, Number.NaN]))).toBe(2);
     expect(firstNonFinite(Float32Array.from([1, -0, 3.4e38]))).toBe(-1);
     expect(l2Distance(Float32Array.from([1, 1]), Float32Array.from([4, 5]))).toBe(5);
-  });
-});
-
-describe(decodeModelBlobView.name, () => {
-  const odd: ModelManifest = { model: 'toy', config: { width: 3 }, tensors: [{ name: 'kernel', shape: [3, 5] }, { name: 'b', shape: [5] }] };
-  const weights = Float32Array.from({ length: 20 }, (_, i) => Math.sin(i) * 1e3);
-
-  it('decodes like decodeModelBlob, as a view into the bytes when aligned and as a copy when not', () => {
-    const bytes = encodeModelBlob({ manifest: odd, weights });
-    const viewed = decodeModelBlobView(bytes);
-    expect(viewed).toEqual(decodeModelBlob(bytes));
-    expect(viewed.weights.buffer).toBe(bytes.buffer);
-    expect(Array.from(viewed.weights)).toEqual(Array.from(weights));
-    const shifted = new Uint8Array(bytes.length + 1);
-    shifted.set(bytes, 1);
-    const unaligned = decodeModelBlobView(shifted.subarray(1));
-    expect(unaligned.weights.buffer).not.toBe(shifted.buffer);
-    expect(Array.from(unaligned.weights)).toEqual(Array.from(weights));
-  });
-
-  it('refuses malformed blobs with decodeModelBlob\'s own errors', () => {
-    const good = encodeModelBlob({ manifest: odd, weights });
-    const badMagic = good.slice();
-    badMagic[0] = 0;
-    const badVersion = good.slice();
-    badVersion[4] = 9;
-    const badHeader = good.slice();
-    badHeader[12] = 0x7b + 1; // not JSON any more
-    const cases = [good.subarray(0, 8), badMagic, badVersion, badHeader, good.subarray(0, good.length - 4), new Uint8Array([...good, 0, 0, 0, 0])];
-    for (const bytes of cases) {
-      let expected = '';
-      try {
-        decodeModelBlob(bytes);
-      } catch (error) {
-        expected = (error as Error).message;
-      }
-      expect(expected).not.toBe('');
-      expect(() => decodeModelBlobView(bytes)).toThrow(expected);
-    }
   });
 });

@@ -1,4 +1,4 @@
-import { decodeModelBlob, manifestSize, modelManifestSchema, type ErrorCode, type ModelBlob, type ModelManifest, type TensorSpec } from '@fedct/protocol';
+import { decodeModelBlob, type ErrorCode, type ModelBlob, type TensorSpec } from '@fedct/protocol';
 
 /** Why an update's weights are refused, or null when they pass. */
 export interface WeightsVerdict {
@@ -36,32 +36,6 @@ export function l2Distance(a: Float32Array, b: Float32Array): number {
   return Math.sqrt(sum);
 }
 
-const BLOB_MAGIC = 0x4d544346; // 'FCTM' little endian, @fedct/protocol model blob format 1
-const BLOB_VERSION = 1;
-const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
-
-/**
- * {@link decodeModelBlob} without copying the weights: on a little-endian machine, when the float data
- * is 4-byte aligned in `bytes` (the format pads the header to 4 bytes), `weights` is a view into
- * `bytes`. Anything else (a malformed blob included) goes through {@link decodeModelBlob}, so errors are
- * exactly its errors.
- */
-export function decodeModelBlobView(bytes: Uint8Array): ModelBlob {
-  if (!LITTLE_ENDIAN || bytes.length < 12 || bytes.byteOffset % 4 !== 0) return decodeModelBlob(bytes);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerBytes = view.getUint32(8, true);
-  if (view.getUint32(0, true) !== BLOB_MAGIC || view.getUint32(4, true) !== BLOB_VERSION || headerBytes % 4 !== 0 || 12 + headerBytes > bytes.length) return decodeModelBlob(bytes);
-  let manifest: ModelManifest;
-  try {
-    manifest = modelManifestSchema.parse(JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset + 12, headerBytes).toString('utf8')));
-  } catch {
-    return decodeModelBlob(bytes);
-  }
-  const count = manifestSize(manifest);
-  if (bytes.length !== 12 + headerBytes + count * 4) return decodeModelBlob(bytes);
-  return { manifest, weights: new Float32Array(bytes.buffer, bytes.byteOffset + 12 + headerBytes, count) };
-}
-
 /**
  * Decodes and checks an update's payload (an encoded model blob with the site's new weights; the
  * returned weights may be a view into `payload`):
@@ -76,7 +50,7 @@ export function checkUpdatePayload(
 ): { ok: true; blob: ModelBlob; norm: number | null } | { ok: false; verdict: WeightsVerdict } {
   let blob: ModelBlob;
   try {
-    blob = decodeModelBlobView(payload);
+    blob = decodeModelBlob(payload, { view: true });
   } catch (cause) {
     return { ok: false, verdict: { code: 'rejected_shape', message: `payload is not a model blob: ${(cause as Error).message}` } };
   }
