@@ -17,6 +17,7 @@ import {
   type LabelledVolume, type PhantomClass,
 } from '@fedct/pipeline';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { WeightedSum } from '@fedct/coordinator';
 import type { ModelBlob } from '@fedct/protocol';
 import { loadDemoSettings } from './demo/demo-settings';
 import { planPhantoms } from './demo/hospitals';
@@ -31,16 +32,12 @@ const num = (name: string, fallback: number): number => (arg(name) !== undefined
 
 interface Study { owner: string; split: string; label: number; data: Float32Array; shape: [number, number, number] }
 
+/** Sample-weighted FedAvg with the coordinator's own running sum. */
 function average(results: { weights: ModelBlob; sampleCount: number }[]): ModelBlob {
   const first = results[0]!.weights;
-  const out = new Float64Array(first.weights.length);
-  const total = results.reduce((n, r) => n + r.sampleCount, 0);
-  for (const r of results) {
-    const w = r.sampleCount / total;
-    const src = r.weights.weights;
-    for (let i = 0; i < out.length; i++) out[i]! += w * src[i]!;
-  }
-  return { manifest: first.manifest, weights: Float32Array.from(out) };
+  const sum = new WeightedSum(first.weights.length);
+  for (const r of results) sum.fold(r.weights.weights, r.sampleCount);
+  return { manifest: first.manifest, weights: sum.mean() };
 }
 
 async function main(): Promise<void> {
