@@ -25,6 +25,7 @@ async function main(): Promise<void> {
   const anchors: tf.Tensor[] = [];
   port.on('message', (message: WorkerStep | { type: 'anchors'; weights: Float32Array } | { type: 'close' }) => {
     if (message.type === 'close') {
+      // Dispose, then let the thread end on its own (parallel.ts waits for that instead of terminating it).
       model.dispose();
       tf.dispose(anchors);
       port.close();

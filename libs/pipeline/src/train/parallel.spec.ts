@@ -5,6 +5,7 @@ import { mulberry32 } from '../models/seeded-random';
 import { trainClassifier } from './classifier';
 import type { LabelledVolume } from './data';
 import { trainDenoiser } from './denoiser';
+import { GradientWorkers } from './parallel';
 
 function volumes(count: number, seed: number): LabelledVolume[] {
   const rng = mulberry32(seed);
@@ -40,6 +41,13 @@ describe('data-parallel training', () => {
     expect(two.sampleCount).toBe(8);
     expect(maxRelDiff(two.weights.weights, one.weights.weights)).toBeLessThan(1e-4);
     expect(two.metrics.loss).toBeCloseTo(one.metrics.loss ?? NaN, 4);
+  });
+
+  it('closes its workers by letting them exit on their own, not by terminating them', async () => {
+    const pool = await GradientWorkers.start(2, { backend: 'wasm', kind: 'bcdunet', config: { size: 16, base: 2 } });
+    expect(pool.size).toBe(2);
+    // Exit code 0: the thread ended by itself after disposing of its network (terminate() gives 1).
+    expect(await pool.close()).toEqual([0, 0]);
   });
 
   it('trains BCDU-Net (BatchNorm, dropout) on two threads reproducibly for the same seed', async () => {
