@@ -73,11 +73,10 @@ export class GradientWorkers {
   }
 
   /**
-   * Asks every worker to dispose of its network and exit by itself, and waits until it has. A worker
-   * is terminated from outside only if it has not exited after `graceMs`: `Worker.terminate()` while a
-   * worker is still inside the wasm backend (disposing a large network takes a while) crashed the whole
-   * process with SIGSEGV now and then under Node 20 (seen in about 1 run in 15 of the learns test).
-   * Resolves with the workers' exit codes (0: exited by itself; 1: terminated).
+   * Asks every worker to dispose of its network and exit by itself, and waits until it has; a worker
+   * still running after `graceMs` is terminated. Resolves with the workers' exit codes (0: exited by
+   * itself; 1: terminated). See docs/ARCHITECTURE.md "Data-parallel training" for the crash this was
+   * suspected of and did not cause.
    */
   async close(graceMs = 30_000): Promise<number[]> {
     return Promise.all(this.workers.map((worker) => new Promise<number>((resolve) => {
