@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 // tfjs-layers calls tensor methods (x.flatten(), ...) that only the full @tensorflow/tfjs bundle registers.
@@ -57,6 +58,16 @@ async function startWasm(): Promise<{ simd: boolean; customKernels: string[] }> 
 }
 
 /**
+ * Turns off TurboFan's allocation folding for the rest of the process. With it on, Node 20's V8
+ * (11.3) now and then crashed a training process with SIGSEGV: optimised code wrote an object past
+ * the end of the young generation's page it had just been given (docs/ARCHITECTURE.md "A V8 crash").
+ * Applies to code optimised from now on, which is the hot training and inference code.
+ */
+function avoidV8AllocationFoldingCrash(): void {
+  setFlagsFromString('--no-turbo-allocation-folding');
+}
+
+/**
  * Chooses and starts the compute backend: `preference` (or the `FEDCT_BACKEND` environment variable)
  * if given, else the first that works of tfjs-node-gpu → tfjs-node → wasm → cpu. Safe to call again:
  * the same preference returns the running backend; another one switches.
@@ -70,6 +81,7 @@ export async function initBackend(preference?: BackendName | 'auto'): Promise<Ba
   if (current && (wanted === 'auto' || wanted === current.name)) return current;
   // Keeps tfjs from printing its "install tfjs-node" banner: libraries never print.
   tf.env().set('PROD', true);
+  avoidV8AllocationFoldingCrash();
   pending = start(wanted);
   try {
     current = await pending;

@@ -55,9 +55,7 @@ describe('CovidCTNet at the tiny profile', () => {
     const d = profile.training.denoiser;
     const denoiser = await trainDenoiser({
       config: bcdunet, initialWeights: null, data: { data: slices, count: controlSlices.length, height: 128, width: 128 },
-      // One thread: BCDU-Net trained in worker threads crashed this process (SIGSEGV) now and then
-      // right after training (docs/ARCHITECTURE.md "Data-parallel training"); sites train on one.
-      epochs: d.epochs, batchSize: d.batchSize, learningRate: d.learningRate, seed: 1, workers: 1,
+      epochs: d.epochs, batchSize: d.batchSize, learningRate: d.learningRate, seed: 1, workers: 2,
     });
     expect(denoiser.metrics.loss).toBeLessThan(0.5);
 

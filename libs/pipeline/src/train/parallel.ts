@@ -75,8 +75,8 @@ export class GradientWorkers {
   /**
    * Asks every worker to dispose of its network and exit by itself, and waits until it has; a worker
    * still running after `graceMs` is terminated. Resolves with the workers' exit codes (0: exited by
-   * itself; 1: terminated). See docs/ARCHITECTURE.md "Data-parallel training" for the crash this was
-   * suspected of and did not cause.
+   * itself; 1: terminated). (Terminating was a suspect of the crash in docs/ARCHITECTURE.md "A V8
+   * crash", wrongly, but a worker that ends by itself is the cleaner stop.)
    */
   async close(graceMs = 30_000): Promise<number[]> {
     return Promise.all(this.workers.map((worker) => new Promise<number>((resolve) => {
