@@ -48,6 +48,10 @@ describe('data-parallel training', () => {
     expect(pool.size).toBe(2);
     // Exit code 0: the thread ended by itself after disposing of its network (terminate() gives 1).
     expect(await pool.close()).toEqual([0, 0]);
+    // Closing workers that have already exited (as after a crash) answers at once, not after the grace time.
+    const t0 = Date.now();
+    expect(await pool.close(60_000)).toEqual([0, 0]);
+    expect(Date.now() - t0).toBeLessThan(5_000);
   });
 
   it('trains BCDU-Net (BatchNorm, dropout) on two threads reproducibly for the same seed', async () => {

@@ -15,9 +15,17 @@ interface Pending {
  */
 export class GradientWorkers {
   private readonly pending = new Map<Worker, Pending>();
+  /** Each worker's exit code, once it has exited (by itself, by a crash or terminated). */
+  private readonly exited = new Map<Worker, Promise<number>>();
 
   private constructor(private readonly workers: Worker[]) {
     for (const worker of workers) {
+      this.exited.set(worker, new Promise<number>((resolve) => worker.once('exit', (code: number) => {
+        const p = this.pending.get(worker);
+        this.pending.delete(worker);
+        p?.reject(new TrainError(`training worker exited (code ${code}) in the middle of a step`));
+        resolve(code);
+      })));
       worker.on('message', (reply: WorkerReply) => {
         const p = this.pending.get(worker);
         if (!p) return;
@@ -79,13 +87,15 @@ export class GradientWorkers {
    * crash", wrongly, but a worker that ends by itself is the cleaner stop.)
    */
   async close(graceMs = 30_000): Promise<number[]> {
-    return Promise.all(this.workers.map((worker) => new Promise<number>((resolve) => {
+    return Promise.all(this.workers.map(async (worker) => {
+      const exited = this.exited.get(worker) as Promise<number>;
+      worker.postMessage({ type: 'close' }); // dropped by a worker that has already exited
       const timer = setTimeout(() => void worker.terminate(), graceMs);
-      worker.once('exit', (code: number) => {
+      try {
+        return await exited;
+      } finally {
         clearTimeout(timer);
-        resolve(code);
-      });
-      worker.postMessage({ type: 'close' });
-    })));
+      }
+    }));
   }
 }
