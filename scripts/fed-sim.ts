@@ -69,7 +69,8 @@ async function main(): Promise<void> {
   const workers = num('workers', 1);
   const skipBaselines = arg('baselines') === '0';
   const info = await initBackend();
-  const { bcdunet, cnn3d } = settings.networks;
+  const { bcdunet } = settings.networks;
+  const cnn3d = { ...settings.networks.cnn3d, ...(arg('bn') === '1' ? { batchNorm: true } : {}), ...(arg('leaky') ? { leakyRelu: Number(arg('leaky')) } : {}) };
   const hospitals = settings.hospitals.map((h) => h.name);
   const t0 = Date.now();
   const cacheFile = `/tmp/fed-sim-${profile}-${seed}-${scale}-${dRounds}-${dEpochs}-${dLr}-${dBatch}-${arg('raw') ?? 0}-${testScale}-${arg('counts') ?? ''}-${arg('extscanner') ?? ''}-${arg('scanners') ?? ''}.json`;

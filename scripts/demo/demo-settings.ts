@@ -43,6 +43,8 @@ const networksSchema = z
         denseUnits: z.number().int().positive(),
         dropout: z.number().min(0).max(0.99),
         classes: z.literal(3),
+        batchNorm: z.boolean().optional(),
+        leakyRelu: z.number().min(0).lt(1).optional(),
       })
       .strict(),
   })

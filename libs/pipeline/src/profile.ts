@@ -20,6 +20,10 @@ export const cnn3dConfigSchema = z.object({
   denseUnits: positiveInt.default(32),
   dropout: z.number().min(0).lt(1).default(0.3),
   classes: z.literal(3).default(3),
+  /** Not in the paper: BatchNorm after each convolution (see `Cnn3dConfig.batchNorm`). */
+  batchNorm: z.boolean().optional(),
+  /** Not in the paper: leaky ReLU slope (0 = ReLU). */
+  leakyRelu: z.number().min(0).lt(1).optional(),
 }).strict();
 
 const phaseSchema = z.object({

@@ -2,6 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../backend';
 import { createBcduNet } from './bcdunet';
@@ -39,6 +40,33 @@ describe('CovidCTNet models', () => {
     expect(forwardFlops(model) / 1e9).toBeCloseTo(6.5, 1);
     expect(model.outputs[0]?.shape).toEqual([null, 3]);
     model.dispose();
+  });
+
+  it('adds BatchNorm after every convolution and leaky ReLUs only when asked (parameters counted by hand)', () => {
+    // Plain TINY_CNN: convs 56 + 110 + 220 + 436 + 436 + 436, dense 4·4+4, output 4·3+3 = 1,729.
+    const plain = createCnn3d(TINY_CNN);
+    expect(plain.countParams()).toBe(1729);
+    // BatchNorm: the convs lose their biases (2+2+4+4+4+4 = 20) and gain 4 × 20 BatchNorm values,
+    // of which the moving means and variances (2 × 20) are not trained.
+    const bn = createCnn3d({ ...TINY_CNN, batchNorm: true, leakyRelu: 0.1 });
+    expect(bn.countParams()).toBe(1729 - 20 + 80);
+    const nonTrainable = bn.nonTrainableWeights.reduce((n, w) => n + w.shape.reduce((a: number, b) => a * (b ?? 1), 1), 0);
+    expect(nonTrainable).toBe(40);
+    expect(bn.layers.filter((l) => l.getClassName() === 'BatchNormalization')).toHaveLength(6);
+    expect(bn.getLayer('dense_act').getConfig().alpha).toBe(0.1);
+    expect(bn.layers.some((l) => l.name.startsWith('dense_bn'))).toBe(false);
+    // The activation after each convolution is max(z, 0.1 z) of its (normalised) input.
+    const x = tf.randomNormal([2, ...TINY_CNN.inputShape, 1], 0, 1, 'float32', 3);
+    const probe = tfl.model({ inputs: bn.inputs, outputs: [bn.getLayer('conv2_1_unfold').output as tfl.SymbolicTensor, bn.getLayer('conv2_1_act').output as tfl.SymbolicTensor] });
+    const [z, a] = (probe.predict(x) as tf.Tensor[]).map((t) => t.dataSync());
+    expect(z!.some((v) => v < 0)).toBe(true);
+    z!.forEach((v, i) => expect(a![i]).toBeCloseTo(v > 0 ? v : 0.1 * v, 6));
+    const out = bn.predict(x) as tf.Tensor;
+    expect(out.shape).toEqual([2, 3]);
+    tf.dispose([x, out]);
+    expect(() => createCnn3d({ ...TINY_CNN, leakyRelu: 1 })).toThrow(/leakyRelu/);
+    plain.dispose();
+    bn.dispose();
   });
 
   it('rejects sizes it cannot build, naming the value', () => {

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../backend';
 import { resizeDepth } from '../ct';
@@ -6,6 +7,7 @@ import { createBcduNet } from '../models/bcdunet';
 import { mulberry32 } from '../models/seeded-random';
 import { getModelBlob, setModelWeights } from '../models/weights';
 import { epochOrder, trainClassifier, evaluateClassifier } from './classifier';
+import { modelFromBlob } from './model-from-blob';
 import { evaluateDenoiser, extractInfection, trainDenoiser } from './denoiser';
 import type { LabelledVolume, SliceSet } from './data';
 import { TrainError } from './train.errors';
@@ -92,6 +94,29 @@ describe('training', () => {
     expect(evaluation.flat.count).toBe(6);
     expect(evaluation.metrics.confusion.flat().reduce((s, v) => s + v, 0)).toBe(6);
     await expect(trainClassifier({ ...options, data: [{ ...data[0]!, shape: [6, 8, 4] }] })).rejects.toThrow(/6×8×4/);
+  });
+
+  it('keeps a batch-normalised classifier\'s moving statistics close to its training data\'s', async () => {
+    // Inference normalises with the moving statistics. With Keras' momentum (0.99) they still held
+    // half their initial values after a few dozen steps, and a demo classifier put every study in one class.
+    const data = volumes(24, 5);
+    const config = { ...CNN, batchNorm: true, leakyRelu: 0.1 };
+    const trained = await trainClassifier({ config, initialWeights: null, data, epochs: 12, batchSize: 4, learningRate: 1e-3, seed: 2 });
+    const model = modelFromBlob(trained.weights);
+    // Independent: the first convolution's outputs over all training volumes, per channel.
+    const probe = tfl.model({ inputs: model.inputs, outputs: model.getLayer('conv1_1_fold').output as tfl.SymbolicTensor });
+    const x = tf.tensor5d(Float32Array.from(data.flatMap((v) => Array.from(v.data))), [data.length, 6, 8, 8, 1]);
+    const z = tf.tidy(() => (probe.predict(x) as tf.Tensor).reshape([-1, 2]));
+    const { mean, variance } = tf.moments(z, 0);
+    const [wantMean, wantVar] = [mean.dataSync(), variance.dataSync()];
+    const [movingMean, movingVar] = ['conv1_1_bn/moving_mean', 'conv1_1_bn/moving_variance'].map((name) => model.weights.find((w) => w.originalName === name)!.read().dataSync());
+    for (let c = 0; c < 2; c++) {
+      expect(Math.abs(movingMean![c]! - wantMean[c]!)).toBeLessThan(0.1 * Math.sqrt(wantVar[c]!));
+      expect(movingVar![c]! / wantVar[c]!).toBeGreaterThan(0.7); // batch variances miss the spread of batch means
+      expect(movingVar![c]! / wantVar[c]!).toBeLessThan(1.3);
+    }
+    tf.dispose([x, z, mean, variance]);
+    model.dispose();
   });
 
   it('extracts the infection volume as x − BCDUNet(x) per slice, resized to the requested depth', async () => {
