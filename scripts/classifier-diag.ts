@@ -1,0 +1,103 @@
+/**
+ * `node scripts/run-ts.js scripts/classifier-diag.ts --cache /tmp/fed-sim-….json [options]`: pooled
+ * central training of the 3-D CNN on infection volumes cached by `scripts/fed-sim.ts`, one epoch per
+ * call. After each epoch it prints the training loss, how many hidden dense units fire on 24 training
+ * studies (dead ReLUs show here), and the external test set's scores with the moving BatchNorm
+ * statistics (as inference runs); with --bn 1 also with the test set's own batch statistics.
+ * Options: --lr, --batch, --epochs, --seed, --workers, --bn 1, --leaky SLOPE, --dropout, --dense,
+ * --filters '[8,16,32,64]', --standardise 1 (each volume to mean 0, std 1). A tuning aid, not part of
+ * the product; docs/BENCHMARKS.md "Fourth session" lists what it showed.
+ */
+import { readFileSync } from 'node:fs';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { evaluateClassifier, initBackend, modelFromBlob, trainClassifier, type Cnn3dConfig, type LabelledVolume } from '@fedct/pipeline';
+import type { ModelBlob } from '@fedct/protocol';
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
+}
+
+interface Cached { split: string; label: number; data: number[]; shape: [number, number, number] }
+type Volume = LabelledVolume & { split: string };
+
+function standardise(v: Float32Array): void {
+  let mean = 0, squares = 0;
+  for (const x of v) { mean += x; squares += x * x; }
+  mean /= v.length;
+  const sd = Math.sqrt(Math.max(squares / v.length - mean * mean, 1e-12));
+  for (let i = 0; i < v.length; i++) v[i] = ((v[i] ?? 0) - mean) / sd;
+}
+
+/** Dense units that fire (output > 0) on at least one of `volumes`. */
+function firingUnits(weights: ModelBlob, volumes: LabelledVolume[]): number {
+  const model = modelFromBlob(weights);
+  try {
+    const layer = model.layers.find((l) => l.name === 'dense_act') ?? model.getLayer('dense');
+    const probe = tfl.model({ inputs: model.inputs, outputs: layer.output as tfl.SymbolicTensor });
+    const fired = new Set<number>();
+    for (let i = 0; i < volumes.length; i += 4) {
+      const part = volumes.slice(i, i + 4);
+      const rows = tf.tidy(() => {
+        const x = tf.tensor5d(Float32Array.from(part.flatMap((v) => Array.from(v.data))), [part.length, ...part[0]!.shape, 1]);
+        return (probe.predict(x) as tf.Tensor).arraySync() as number[][];
+      });
+      rows.forEach((row) => row.forEach((value, unit) => { if (value > 0) fired.add(unit); }));
+    }
+    return fired.size;
+  } finally {
+    model.dispose();
+  }
+}
+
+/** Test accuracy with the test set's own batch statistics (BatchNorm in training mode, one batch). */
+function batchStatisticsAccuracy(weights: ModelBlob, test: LabelledVolume[]): number {
+  const model = modelFromBlob(weights);
+  try {
+    const probabilities = tf.tidy(() => {
+      const x = tf.tensor5d(Float32Array.from(test.flatMap((v) => Array.from(v.data))), [test.length, ...test[0]!.shape, 1]);
+      return (model.apply(x, { training: true }) as tf.Tensor).arraySync() as number[][];
+    });
+    return probabilities.filter((p, i) => p.indexOf(Math.max(...p)) === test[i]!.label).length / test.length;
+  } finally {
+    model.dispose();
+  }
+}
+
+async function main(): Promise<void> {
+  const cache = arg('cache', '');
+  if (!cache) throw new Error('--cache FILE is required (a /tmp/fed-sim-*.json written by scripts/fed-sim.ts)');
+  await initBackend();
+  const volumes: Volume[] = (JSON.parse(readFileSync(cache, 'utf8')) as Cached[]).map((v) => ({ ...v, data: Float32Array.from(v.data) }));
+  if (arg('standardise', '0') === '1') for (const v of volumes) standardise(v.data);
+  const train = volumes.filter((v) => v.split === 'train');
+  const test = volumes.filter((v) => v.split === 'test');
+  const config: Cnn3dConfig = {
+    inputShape: train[0]!.shape,
+    filters: JSON.parse(arg('filters', '[8,16,32,64]')) as number[],
+    denseUnits: Number(arg('dense', '32')),
+    dropout: Number(arg('dropout', '0.3')),
+    classes: 3,
+    ...(arg('bn', '0') === '1' ? { batchNorm: true } : {}),
+    ...(Number(arg('leaky', '0')) > 0 ? { leakyRelu: Number(arg('leaky', '0')) } : {}),
+  };
+  const started = Date.now();
+  let weights: ModelBlob | null = null;
+  for (let epoch = 1; epoch <= Number(arg('epochs', '8')); epoch++) {
+    const result = await trainClassifier({
+      config, initialWeights: weights, initSeed: Number(arg('seed', '1')), data: train, epochs: 1, batchSize: Number(arg('batch', '4')),
+      learningRate: Number(arg('lr', '1e-3')), seed: epoch, flipAugment: true, workers: Number(arg('workers', '1')),
+    });
+    weights = result.weights;
+    const m = (await evaluateClassifier({ weights, data: test })).metrics;
+    const batchStats = config.batchNorm ? ` (batch statistics: ${batchStatisticsAccuracy(weights, test).toFixed(3)})` : '';
+    console.log(`epoch ${epoch}: loss ${result.metrics.loss?.toFixed(4)}, dense units firing ${firingUnits(weights, train.slice(0, 24))}/${config.denseUnits}, `
+      + `test accuracy ${m.accuracy.toFixed(3)}${batchStats}, AUC Covid-19 ${m.aucCovid.toFixed(3)}, confusion ${JSON.stringify(m.confusion)}, ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(1);
+});
