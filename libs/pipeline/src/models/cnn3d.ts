@@ -1,4 +1,5 @@
 import * as tfl from '@tensorflow/tfjs-layers';
+import { channelBatchNorm } from './batch-norm';
 import { ModelError } from './models.errors';
 import { mulberry32, quietly, withSeededRandom } from './seeded-random';
 
@@ -80,7 +81,6 @@ function build(cfg: Cnn3dConfig): tfl.LayersModel {
   const activate = (name: string): void => {
     model.add(alpha > 0 ? tfl.layers.leakyReLU({ alpha, name: `${name}_act` }) : tfl.layers.activation({ activation: 'relu', name: `${name}_act` }));
   };
-  let dims = cfg.inputShape.map((n) => n - 2) as [number, number, number];
   cfg.filters.forEach((filters, stage) => {
     for (let i = 0; i < 2; i++) {
       const first = stage === 0 && i === 0;
@@ -90,17 +90,10 @@ function build(cfg: Cnn3dConfig): tfl.LayersModel {
         useBias: !cfg.batchNorm, name,
         ...(first ? { inputShape: [...cfg.inputShape, 1] } : {}),
       }));
-      if (cfg.batchNorm) {
-        // tfjs normalises rank-4 batches at most: fold depth into height around the BatchNorm.
-        const [d, h, w] = dims;
-        model.add(tfl.layers.reshape({ targetShape: [d * h, w, filters], name: `${name}_fold` }));
-        model.add(tfl.layers.batchNormalization({ axis: -1, momentum: BN_MOMENTUM, name: `${name}_bn` }));
-        model.add(tfl.layers.reshape({ targetShape: [d, h, w, filters], name: `${name}_unfold` }));
-      }
+      if (cfg.batchNorm) model.add(channelBatchNorm({ momentum: BN_MOMENTUM, name: `${name}_bn` }));
       if (!plain) activate(name);
     }
     model.add(tfl.layers.maxPooling3d({ poolSize: 2, name: `pool${stage + 1}` }));
-    dims = dims.map((n) => Math.floor(n / 2)) as [number, number, number];
   });
   model.add(tfl.layers.flatten({ name: 'flatten' }));
   model.add(tfl.layers.dense({ units: cfg.denseUnits, activation: plain ? 'relu' : 'linear', name: 'dense' }));

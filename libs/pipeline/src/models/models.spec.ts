@@ -52,12 +52,12 @@ describe('CovidCTNet models', () => {
     expect(bn.countParams()).toBe(1729 - 20 + 80);
     const nonTrainable = bn.nonTrainableWeights.reduce((n, w) => n + w.shape.reduce((a: number, b) => a * (b ?? 1), 1), 0);
     expect(nonTrainable).toBe(40);
-    expect(bn.layers.filter((l) => l.getClassName() === 'BatchNormalization')).toHaveLength(6);
+    expect(bn.layers.filter((l) => l.name.endsWith('_bn'))).toHaveLength(6);
     expect(bn.getLayer('dense_act').getConfig().alpha).toBe(0.1);
     expect(bn.layers.some((l) => l.name.startsWith('dense_bn'))).toBe(false);
     // The activation after each convolution is max(z, 0.1 z) of its (normalised) input.
     const x = tf.randomNormal([2, ...TINY_CNN.inputShape, 1], 0, 1, 'float32', 3);
-    const probe = tfl.model({ inputs: bn.inputs, outputs: [bn.getLayer('conv2_1_unfold').output as tfl.SymbolicTensor, bn.getLayer('conv2_1_act').output as tfl.SymbolicTensor] });
+    const probe = tfl.model({ inputs: bn.inputs, outputs: [bn.getLayer('conv2_1_bn').output as tfl.SymbolicTensor, bn.getLayer('conv2_1_act').output as tfl.SymbolicTensor] });
     const [z, a] = (probe.predict(x) as tf.Tensor[]).map((t) => t.dataSync());
     expect(z!.some((v) => v < 0)).toBe(true);
     z!.forEach((v, i) => expect(a![i]).toBeCloseTo(v > 0 ? v : 0.1 * v, 6));

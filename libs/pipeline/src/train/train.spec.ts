@@ -104,7 +104,7 @@ describe('training', () => {
     const trained = await trainClassifier({ config, initialWeights: null, data, epochs: 12, batchSize: 4, learningRate: 1e-3, seed: 2 });
     const model = modelFromBlob(trained.weights);
     // Independent: the first convolution's outputs over all training volumes, per channel.
-    const probe = tfl.model({ inputs: model.inputs, outputs: model.getLayer('conv1_1_fold').output as tfl.SymbolicTensor });
+    const probe = tfl.model({ inputs: model.inputs, outputs: model.getLayer('conv1_1').output as tfl.SymbolicTensor });
     const x = tf.tensor5d(Float32Array.from(data.flatMap((v) => Array.from(v.data))), [data.length, 6, 8, 8, 1]);
     const z = tf.tidy(() => (probe.predict(x) as tf.Tensor).reshape([-1, 2]));
     const { mean, variance } = tf.moments(z, 0);
