@@ -1,4 +1,4 @@
-import { CNN3D_MODEL, evaluateClassifier, trainClassifier, type Cnn3dConfig, type LabelledVolume } from '@fedct/pipeline';
+import { CNN3D_MODEL, evaluateClassifier, trainClassifier, type Cnn3dConfig, type LabelledVolume, type TrainProgress } from '@fedct/pipeline';
 import type { ModelBlob } from '@fedct/protocol';
 import { PipelineEngine, SiteFolder, infectionVolumes, silentLogger } from '@fedct/site-agent';
 import { DemoError } from './errors';
@@ -31,7 +31,7 @@ export interface DemoEngine {
   /** Every §6 metric of a classifier on labelled infection volumes. */
   evaluate(classifier: ModelBlob, volumes: readonly LabelledVolume[]): Promise<Evaluation>;
   /** Trains a classifier from the seeded initial weights (as a site's first round does) with the federated model's sizes. */
-  trainClassifier(request: { like: ModelBlob; initSeed: number; seed: number; volumes: readonly LabelledVolume[]; epochs: number; batchSize: number; learningRate: number; classBalanced: boolean; flipAugment: boolean; workers?: number }): Promise<ModelBlob>;
+  trainClassifier(request: { like: ModelBlob; initSeed: number; seed: number; volumes: readonly LabelledVolume[]; epochs: number; batchSize: number; learningRate: number; classBalanced: boolean; flipAugment: boolean; workers?: number; onEpoch?: (epoch: number, epochs: number, loss: number) => void }): Promise<ModelBlob>;
   /** Frees the cached networks. */
   dispose(): void;
 }
@@ -82,6 +82,7 @@ export async function createDemoEngine(): Promise<DemoEngine> {
         classBalanced: request.classBalanced,
         flipAugment: request.flipAugment,
         ...(request.workers ? { workers: request.workers } : {}),
+        ...(request.onEpoch ? { onProgress: (p: TrainProgress) => { if (p.step === p.steps) request.onEpoch?.(p.epoch, p.epochs, p.loss); } } : {}),
       });
       return result.weights;
     },

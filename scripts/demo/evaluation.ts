@@ -159,6 +159,9 @@ async function evaluateWith(engine: DemoEngine, input: EvaluationInput, t0: numb
       flipAugment: settings.classifier.flipAugment,
       // The daemons are stopped by now: both cores are free for the baselines.
       workers: 2,
+      onEpoch: (epoch, total, loss) => {
+        if (epoch % 4 === 0 || epoch === total) print(`  ${name}: epoch ${epoch}/${total}, loss ${loss.toFixed(3)} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+      },
     });
     const trainMs = Date.now() - started;
     const metrics = await testMetrics(engine, weights, test);
