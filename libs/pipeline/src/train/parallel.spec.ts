@@ -54,6 +54,19 @@ describe('data-parallel training', () => {
     expect(Date.now() - t0).toBeLessThan(5_000);
   });
 
+  it('trains the batch-normalised, leaky 3-D CNN (its own BatchNorm layer) on two threads reproducibly', async () => {
+    const config = { inputShape: [6, 8, 8] as [number, number, number], filters: [3, 4], denseUnits: 5, dropout: 0.3, classes: 3, batchNorm: true, leakyRelu: 0.1 };
+    const options = { config, initialWeights: null, data: volumes(8, 1), epochs: 2, batchSize: 4, learningRate: 1e-2, seed: 3, workers: 2 };
+    const a = await trainClassifier(options);
+    const b = await trainClassifier(options);
+    expect(Number.isFinite(a.metrics.loss)).toBe(true);
+    expect(b.weights.weights).toEqual(a.weights.weights);
+    // The main thread's moving statistics moved off their initial zeros.
+    const index = a.weights.manifest.tensors.findIndex((t) => t.name === 'conv1_1_bn/moving_mean');
+    const offset = a.weights.manifest.tensors.slice(0, index).reduce((n, t) => n + t.shape.reduce((x, y) => x * y, 1), 0);
+    expect(Array.from(a.weights.weights.subarray(offset, offset + 3)).some((v) => Math.abs(v) > 1e-3)).toBe(true);
+  });
+
   it('trains BCDU-Net (BatchNorm, dropout) on two threads reproducibly for the same seed', async () => {
     const rng = mulberry32(2);
     const data = { data: Float32Array.from({ length: 6 * 16 * 16 }, () => rng()), count: 6, height: 16, width: 16 };

@@ -101,7 +101,9 @@ describe('training', () => {
     // half their initial values after a few dozen steps, and a demo classifier put every study in one class.
     const data = volumes(24, 5);
     const config = { ...CNN, batchNorm: true, leakyRelu: 0.1 };
+    const before = tf.memory().numTensors;
     const trained = await trainClassifier({ config, initialWeights: null, data, epochs: 12, batchSize: 4, learningRate: 1e-3, seed: 2 });
+    expect(tf.memory().numTensors).toBe(before);
     const model = modelFromBlob(trained.weights);
     // Independent: the first convolution's outputs over all training volumes, per channel.
     const probe = tfl.model({ inputs: model.inputs, outputs: model.getLayer('conv1_1').output as tfl.SymbolicTensor });
