@@ -117,7 +117,7 @@ export const DEMO_DEFAULTS: Record<'tiny' | 'default' | 'paper', Omit<z.input<ty
     denoiser: { rounds: 2, localEpochs: 1, batchSize: 8, learningRate: 1e-3, minSites: 3, strategy: 'fedavg', secureAgg: true, roundDeadlineSeconds: 900 },
     classifier: {
       // 4 local epochs: with 2, the averaged updates never left the uniform-output plateau at 64² in 16 rounds.
-      rounds: 6, localEpochs: 4, batchSize: 4, learningRate: 1e-3, minSites: 3, strategy: 'fedavg', secureAgg: true, roundDeadlineSeconds: 900,
+      rounds: 8, localEpochs: 4, batchSize: 4, learningRate: 1e-3, minSites: 3, strategy: 'fedavg', secureAgg: true, roundDeadlineSeconds: 900,
       classBalanced: true, flipAugment: true,
     },
     phantoms: 'library',
