@@ -19,8 +19,8 @@ function arg(name: string, fallback: string): string {
   return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
 }
 
-interface Cached { split: string; label: number; data: number[]; shape: [number, number, number] }
-type Volume = LabelledVolume & { split: string };
+interface Cached { split: string; label: number; data: number[]; shape: [number, number, number]; channels?: number }
+type Volume = LabelledVolume & { split: string; channels?: number };
 
 function standardise(v: Float32Array): void {
   let mean = 0, squares = 0;
@@ -40,7 +40,7 @@ function firingUnits(weights: ModelBlob, volumes: LabelledVolume[]): number {
     for (let i = 0; i < volumes.length; i += 4) {
       const part = volumes.slice(i, i + 4);
       const rows = tf.tidy(() => {
-        const x = tf.tensor5d(Float32Array.from(part.flatMap((v) => Array.from(v.data))), [part.length, ...part[0]!.shape, 1]);
+        const x = tf.tensor5d(Float32Array.from(part.flatMap((v) => Array.from(v.data))), [part.length, ...part[0]!.shape, data0Channels(part[0]!)]);
         return (probe.predict(x) as tf.Tensor).arraySync() as number[][];
       });
       rows.forEach((row) => row.forEach((value, unit) => { if (value > 0) fired.add(unit); }));
@@ -56,7 +56,7 @@ function batchStatisticsAccuracy(weights: ModelBlob, test: LabelledVolume[]): nu
   const model = modelFromBlob(weights);
   try {
     const probabilities = tf.tidy(() => {
-      const x = tf.tensor5d(Float32Array.from(test.flatMap((v) => Array.from(v.data))), [test.length, ...test[0]!.shape, 1]);
+      const x = tf.tensor5d(Float32Array.from(test.flatMap((v) => Array.from(v.data))), [test.length, ...test[0]!.shape, data0Channels(test[0]!)]);
       return (model.apply(x, { training: true }) as tf.Tensor).arraySync() as number[][];
     });
     return probabilities.filter((p, i) => p.indexOf(Math.max(...p)) === test[i]!.label).length / test.length;
@@ -69,7 +69,22 @@ async function main(): Promise<void> {
   const cache = arg('cache', '');
   if (!cache) throw new Error('--cache FILE is required (a /tmp/fed-sim-*.json written by scripts/fed-sim.ts)');
   await initBackend();
-  const volumes: Volume[] = (JSON.parse(readFileSync(cache, 'utf8')) as Cached[]).map((v) => ({ ...v, data: Float32Array.from(v.data) }));
+  let volumes: Volume[];
+  if (cache.endsWith('.meta.json')) {
+    // Metadata plus one little-endian float32 file (`CACHE.f32`): for caches too large for one JSON string.
+    const meta = JSON.parse(readFileSync(cache, 'utf8')) as Omit<Cached, 'data'>[];
+    const all = readFileSync(cache.replace(/\.meta\.json$/, '.f32'));
+    const floats = new Float32Array(all.buffer, all.byteOffset, all.byteLength / 4);
+    let offset = 0;
+    volumes = meta.map((v) => {
+      const n = v.shape[0] * v.shape[1] * v.shape[2] * (v.channels ?? 1);
+      offset += n;
+      return { ...v, data: floats.slice(offset - n, offset) };
+    });
+  } else {
+    volumes = (JSON.parse(readFileSync(cache, 'utf8')) as Cached[]).map((v) => ({ ...v, data: Float32Array.from(v.data) }));
+  }
+  const channels = volumes[0]?.channels ?? 1;
   if (arg('standardise', '0') === '1') for (const v of volumes) standardise(v.data);
   const train = volumes.filter((v) => v.split === 'train');
   const test = volumes.filter((v) => v.split === 'test');
@@ -79,7 +94,9 @@ async function main(): Promise<void> {
     denseUnits: Number(arg('dense', '32')),
     dropout: Number(arg('dropout', '0.3')),
     classes: 3,
+    inputChannels: channels,
     ...(arg('bn', '0') === '1' ? { batchNorm: true } : {}),
+    ...(arg('gap', '0') === '1' ? { globalPool: true } : {}),
     ...(Number(arg('leaky', '0')) > 0 ? { leakyRelu: Number(arg('leaky', '0')) } : {}),
   };
   const started = Date.now();
@@ -101,3 +118,8 @@ main().catch((error: unknown) => {
   console.error(error instanceof Error ? error.message : error);
   process.exit(1);
 });
+
+/** Channels of a volume whose data holds shape × channels values. */
+function data0Channels(v: LabelledVolume): number {
+  return v.data.length / (v.shape[0] * v.shape[1] * v.shape[2]);
+}

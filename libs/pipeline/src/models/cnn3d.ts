@@ -27,6 +27,18 @@ export interface Cnn3dConfig {
    * and the loss stays at ln 3.
    */
   leakyRelu?: number;
+  /**
+   * Input channels (default 1: the infection map, as in the paper). 2 (not in the paper): the infection
+   * map and the preprocessed CT it was extracted from, channels last. At 64² the denoiser keeps CAP's
+   * dense consolidations as anatomy, so the infection map alone hardly tells CAP from Control
+   * (docs/BENCHMARKS.md, "Fifth session").
+   */
+  inputChannels?: number;
+  /**
+   * Not in the paper (default off): average the last stage's features over all positions instead of
+   * flattening them, so the dense layer sees how much of each feature the volume holds, wherever it is.
+   */
+  globalPool?: boolean;
 }
 
 /** The model name used in weight blobs. */
@@ -40,6 +52,9 @@ function finalShape(cfg: Cnn3dConfig): number[] {
 function validate(cfg: Cnn3dConfig): void {
   if (cfg.inputShape.length !== 3 || cfg.inputShape.some((n) => !Number.isInteger(n) || n < 3)) {
     throw new ModelError(`3-D CNN input shape must be three integers >= 3, got [${cfg.inputShape.join(', ')}]`);
+  }
+  if (cfg.inputChannels !== undefined && !(Number.isInteger(cfg.inputChannels) && cfg.inputChannels >= 1 && cfg.inputChannels <= 8)) {
+    throw new ModelError(`inputChannels must be an integer from 1 to 8, got ${cfg.inputChannels}`);
   }
   if (cfg.leakyRelu !== undefined && !(cfg.leakyRelu >= 0 && cfg.leakyRelu < 1)) throw new ModelError(`leakyRelu must be in [0, 1), got ${cfg.leakyRelu}`);
   if (cfg.filters.length === 0 || cfg.filters.some((f) => !Number.isInteger(f) || f < 1)) {
@@ -57,7 +72,7 @@ function validate(cfg: Cnn3dConfig): void {
 /**
  * Builds the CovidCTNet 3-D CNN: per stage two 3 × 3 × 3 ReLU convs (he_uniform; the very first one
  * 'valid', the rest 'same') and a 2 × 2 × 2 max pool; then flatten → dense ReLU → dropout → dense
- * softmax. Input [depth, height, width, 1]. At the paper sizes it has 920,715 parameters.
+ * softmax. Input [depth, height, width, channels] (channels 1 unless `inputChannels` says otherwise). At the paper sizes it has 920,715 parameters.
  * Initial weights come from `options.seed` (default 0): the same seed gives the same weights.
  * @throws ModelError when the configuration is invalid.
  */
@@ -88,14 +103,20 @@ function build(cfg: Cnn3dConfig): tfl.LayersModel {
       model.add(tfl.layers.conv3d({
         filters, kernelSize: 3, padding: first ? 'valid' : 'same', activation: plain ? 'relu' : 'linear', kernelInitializer: 'heUniform',
         useBias: !cfg.batchNorm, name,
-        ...(first ? { inputShape: [...cfg.inputShape, 1] } : {}),
+        ...(first ? { inputShape: [...cfg.inputShape, cfg.inputChannels ?? 1] } : {}),
       }));
       if (cfg.batchNorm) model.add(channelBatchNorm({ momentum: BN_MOMENTUM, name: `${name}_bn` }));
       if (!plain) activate(name);
     }
     model.add(tfl.layers.maxPooling3d({ poolSize: 2, name: `pool${stage + 1}` }));
   });
-  model.add(tfl.layers.flatten({ name: 'flatten' }));
+  if (cfg.globalPool) {
+    const last = finalShape(cfg);
+    model.add(tfl.layers.reshape({ targetShape: [last.reduce((a, b) => a * b, 1), cfg.filters[cfg.filters.length - 1] ?? 1], name: 'positions' }));
+    model.add(tfl.layers.globalAveragePooling1d({ name: 'global_pool' }));
+  } else {
+    model.add(tfl.layers.flatten({ name: 'flatten' }));
+  }
   model.add(tfl.layers.dense({ units: cfg.denseUnits, activation: plain ? 'relu' : 'linear', name: 'dense' }));
   if (!plain) activate('dense');
   model.add(tfl.layers.dropout({ rate: cfg.dropout, name: 'dropout' }));

@@ -69,6 +69,16 @@ describe('CovidCTNet models', () => {
     bn.dispose();
   });
 
+  it('takes a second input channel only when asked (parameters counted by hand)', () => {
+    // The first convolution gains 27 weights per filter (2 filters) for the second channel: 1,729 + 54.
+    const two = createCnn3d({ ...TINY_CNN, inputChannels: 2 });
+    expect(two.countParams()).toBe(1729 + 54);
+    expect(two.inputs[0]!.shape).toEqual([null, ...TINY_CNN.inputShape, 2]);
+    two.dispose();
+    expect(() => createCnn3d({ ...TINY_CNN, inputChannels: 0 })).toThrow(/inputChannels/);
+    expect(() => createCnn3d({ ...TINY_CNN, inputChannels: 1.5 })).toThrow(/inputChannels/);
+  });
+
   it('rejects sizes it cannot build, naming the value', () => {
     expect(() => createBcduNet({ size: 100, base: 32 })).toThrow(ModelError);
     expect(() => createBcduNet({ size: 128, base: 3 })).toThrow(/3/);

@@ -54,19 +54,25 @@ export function epochOrder(labels: readonly number[], rng: () => number, classBa
   return shuffled(picked.length, rng).map((k) => picked[k] as number);
 }
 
-function checkVolumes(volumes: readonly LabelledVolume[], shape: readonly number[], classes: number): void {
+function checkVolumes(volumes: readonly LabelledVolume[], shape: readonly number[], channels: number, classes: number): void {
   volumes.forEach((v, i) => {
     if (v.shape.join(',') !== shape.join(',')) {
       throw new TrainError(`volume ${i} is ${v.shape.join('×')}, the classifier expects ${shape.join('×')}`);
     }
-    if (v.data.length !== v.shape[0] * v.shape[1] * v.shape[2]) throw new TrainError(`volume ${i} holds ${v.data.length} values for shape ${v.shape.join('×')}`);
+    if (v.data.length !== v.shape[0] * v.shape[1] * v.shape[2] * channels) {
+      throw new TrainError(`volume ${i} holds ${v.data.length} values for shape ${v.shape.join('×')}${channels > 1 ? ` × ${channels} channels` : ''}`);
+    }
     if (!Number.isInteger(v.label) || v.label < 0 || v.label >= classes) throw new TrainError(`volume ${i} has label ${v.label}; use 0..${classes - 1}`);
   });
 }
 
-function stack(volumes: readonly LabelledVolume[], indices: readonly number[], shape: readonly number[], flips?: readonly boolean[]): tf.Tensor5D {
-  const size = (shape[0] ?? 0) * (shape[1] ?? 0) * (shape[2] ?? 0);
-  const width = shape[2] ?? 1;
+/**
+ * A batch [n, depth, height, width, channels] of volumes stored channels last; `flips` mirror them
+ * left-right (each voxel's channels stay together). Exported for tests.
+ */
+export function stack(volumes: readonly LabelledVolume[], indices: readonly number[], shape: readonly number[], channels: number, flips?: readonly boolean[]): tf.Tensor5D {
+  const size = (shape[0] ?? 0) * (shape[1] ?? 0) * (shape[2] ?? 0) * channels;
+  const width = (shape[2] ?? 1) * channels;
   const x = new Float32Array(indices.length * size);
   indices.forEach((index, b) => {
     const source = (volumes[index] as LabelledVolume).data;
@@ -75,10 +81,12 @@ function stack(volumes: readonly LabelledVolume[], indices: readonly number[], s
       return;
     }
     for (let row = 0; row < size; row += width) {
-      for (let i = 0; i < width; i++) x[b * size + row + i] = source[row + width - 1 - i] ?? 0;
+      for (let i = 0; i < width; i += channels) {
+        for (let c = 0; c < channels; c++) x[b * size + row + i + c] = source[row + width - channels - i + c] ?? 0;
+      }
     }
   });
-  return tf.tensor5d(x, [indices.length, shape[0] ?? 0, shape[1] ?? 0, shape[2] ?? 0, 1]);
+  return tf.tensor5d(x, [indices.length, shape[0] ?? 0, shape[1] ?? 0, shape[2] ?? 0, channels]);
 }
 
 /**
@@ -90,7 +98,8 @@ export async function trainClassifier(options: ClassifierTrainOptions): Promise<
   validateFitOptions(options);
   const { config, data } = options;
   if (data.length === 0) throw new TrainError('no volumes to train the classifier on');
-  checkVolumes(data, config.inputShape, config.classes);
+  const channels = config.inputChannels ?? 1;
+  checkVolumes(data, config.inputShape, channels, config.classes);
   const rng = mulberry32(options.seed);
   const model = createCnn3d(config, { seed: options.initSeed ?? 0 });
   try {
@@ -104,7 +113,7 @@ export async function trainClassifier(options: ClassifierTrainOptions): Promise<
         return batches;
       },
       (batch) => ({
-        x: stack(data, batch, config.inputShape, options.flipAugment ? batch.map(() => rng() < 0.5) : undefined),
+        x: stack(data, batch, config.inputShape, channels, options.flipAugment ? batch.map(() => rng() < 0.5) : undefined),
         y: tf.oneHot(tf.tensor1d(batch.map((i) => (data[i] as LabelledVolume).label), 'int32'), config.classes),
       }),
       'categoricalCrossentropy',
@@ -116,13 +125,19 @@ export async function trainClassifier(options: ClassifierTrainOptions): Promise<
   }
 }
 
+/** A classifier's input volume shape (depth, height, width) and channel count. */
+function inputOf(model: tfl.LayersModel): { shape: number[]; channels: number } {
+  const dims = (model.inputs[0]?.shape ?? []).map((d) => d ?? 0);
+  return { shape: dims.slice(1, 4), channels: dims[4] ?? 1 };
+}
+
 /** Class probabilities (rows [control, covid-19, cap]) of each volume. */
 export async function predictClasses(model: tfl.LayersModel, volumes: readonly LabelledVolume[] | readonly Omit<LabelledVolume, 'label'>[], batchSize = 4): Promise<number[][]> {
-  const shape = (model.inputs[0]?.shape ?? []).slice(1, 4).map((d) => d ?? 0);
+  const { shape, channels } = inputOf(model);
   const out: number[][] = [];
   for (let start = 0; start < volumes.length; start += batchSize) {
     const indices = Array.from({ length: Math.min(batchSize, volumes.length - start) }, (_, i) => start + i);
-    const probs = tf.tidy(() => (model.predict(stack(volumes as LabelledVolume[], indices, shape)) as tf.Tensor2D).arraySync());
+    const probs = tf.tidy(() => (model.predict(stack(volumes as LabelledVolume[], indices, shape, channels)) as tf.Tensor2D).arraySync());
     out.push(...probs);
     await new Promise((resolve) => setImmediate(resolve));
   }
@@ -140,8 +155,8 @@ export async function evaluateClassifier(options: { weights: ModelBlob | tfl.Lay
   const owned = !(options.weights instanceof tfl.LayersModel);
   const model = options.weights instanceof tfl.LayersModel ? options.weights : modelFromBlob(options.weights, CNN3D_MODEL);
   try {
-    const shape = (model.inputs[0]?.shape ?? []).slice(1, 4).map((d) => d ?? 0);
-    checkVolumes(options.data, shape, 3);
+    const { shape, channels } = inputOf(model);
+    checkVolumes(options.data, shape, channels, 3);
     const probabilities = await predictClasses(model, options.data, options.batchSize);
     const metrics = classificationMetrics(options.data.map((v) => v.label), probabilities);
     return { metrics, flat: flattenMetrics(metrics), probabilities };

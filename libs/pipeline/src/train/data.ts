@@ -8,7 +8,10 @@ export interface SliceSet {
   width: number;
 }
 
-/** A volume (depth, height, width), x fastest, with its class (0 control, 1 covid-19, 2 cap). */
+/**
+ * A volume (depth, height, width), x fastest, with its class (0 control, 1 covid-19, 2 cap). A classifier
+ * with several input channels takes them interleaved, channel fastest (`data` holds shape × channels values).
+ */
 export interface LabelledVolume {
   data: Float32Array;
   shape: [number, number, number];
