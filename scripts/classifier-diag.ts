@@ -99,12 +99,20 @@ async function main(): Promise<void> {
     ...(arg('gap', '0') === '1' ? { globalPool: true } : {}),
     ...(Number(arg('leaky', '0')) > 0 ? { leakyRelu: Number(arg('leaky', '0')) } : {}),
   };
+  const epochs = Number(arg('epochs', '8'));
+  // --lrdecay cos: cosine from --lr down to a tenth of it over the epochs.
+  const learningRate = (epoch: number): number => {
+    const lr = Number(arg('lr', '1e-3'));
+    if (arg('lrdecay', '') !== 'cos' || epochs < 2) return lr;
+    return lr * (0.1 + 0.45 * (1 + Math.cos((Math.PI * (epoch - 1)) / (epochs - 1))));
+  };
   const started = Date.now();
   let weights: ModelBlob | null = null;
-  for (let epoch = 1; epoch <= Number(arg('epochs', '8')); epoch++) {
+  for (let epoch = 1; epoch <= epochs; epoch++) {
     const result = await trainClassifier({
       config, initialWeights: weights, initSeed: Number(arg('seed', '1')), data: train, epochs: 1, batchSize: Number(arg('batch', '4')),
-      learningRate: Number(arg('lr', '1e-3')), seed: epoch, flipAugment: true, workers: Number(arg('workers', '1')),
+      learningRate: learningRate(epoch), seed: epoch, flipAugment: true, workers: Number(arg('workers', '1')),
+      recalibrate: arg('recal', '0') === '1',
     });
     weights = result.weights;
     const m = (await evaluateClassifier({ weights, data: test })).metrics;

@@ -37,11 +37,13 @@ describe('coordinator end to end', () => {
     const { url } = coordinator;
     const initial = toyModel(3000);
     const v1 = await uploadModel(url, ADMIN_TOKEN, encodeModelBlob(initial));
-    await enrolSites(url, [0.1, 0.2, 0.4], [10, 30, 60]);
+    const enrolled = await enrolSites(url, [0.1, 0.2, 0.4], [10, 30, 60]);
     const { id } = await api<{ id: string }>(url, '/api/experiments', ADMIN_TOKEN, 'POST', {
       phase: 'denoiser',
       rounds: 3,
       minSites: 3,
+      learningRate: 0.02,
+      learningRateSchedule: 'cosine',
       roundDeadlineSeconds: 20,
       initialModel: v1.version,
     });
@@ -59,6 +61,12 @@ describe('coordinator end to end', () => {
     const models = await api<{ version: string; parent: string | null; round: number | null }[]>(url, '/api/models', ADMIN_TOKEN);
     expect(models.map((m) => m.parent)).toEqual([null, 'v1', 'v2', 'v3']);
     expect(done.rounds[0]!.metrics.samples).toBe(100);
+    // The cosine schedule, by hand: 0.02 · (0.1 + 0.45 · (1 + cos(π · (r − 1) / 2))) = 0.02, 0.011, 0.002.
+    for (const site of enrolled) {
+      const rates = site.tasks.map((t) => t.hyper.learningRate);
+      expect(rates).toHaveLength(3);
+      [0.02, 0.011, 0.002].forEach((want, r) => expect(rates[r]).toBeCloseTo(want, 12));
+    }
   });
 
   it.each([

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
+import { classifierSizeProblem } from '@fedct/pipeline';
 import { z } from 'zod';
 import { CLASS_NAMES } from './report/report.types';
 import { DemoError } from './errors';
@@ -23,6 +24,8 @@ const phaseSchema = z
     localEpochs: z.number().int().positive(),
     batchSize: z.number().int().positive(),
     learningRate: z.number().positive(),
+    /** `cosine`: down to a tenth of `learningRate` by the last round (the baselines follow the same rates). */
+    learningRateSchedule: z.enum(['constant', 'cosine']).default('constant'),
     minSites: z.number().int().positive(),
     strategy: z.enum(['fedavg', 'fedprox', 'fedadam', 'fedyogi', 'trimmed-mean', 'median']).default('fedavg'),
     secureAgg: z.boolean().default(false),
@@ -59,8 +62,8 @@ export const demoSettingsSchema = z
     external: z.object({ name: z.string().regex(/^[A-Za-z0-9._-]+$/), scanner: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]), counts: countsSchema }).strict(),
     /**
      * Network sizes of the initial models the demo uploads (sites train whatever sizes the global
-     * models have): the profile's `models` section unless overridden here. The classifier's height
-     * and width must equal the denoiser's size.
+     * models have): the profile's `models` section unless overridden here. The classifier's slices
+     * are square and no larger than the denoiser's size (smaller ones average the infection map down).
      */
     networks: networksSchema,
     denoiser: phaseSchema,
@@ -182,9 +185,8 @@ export function loadDemoSettings(profile: string, repoRoot: string, overrideFile
     throw new DemoError(`Invalid configuration in ${file}: demo.${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`);
   }
   const { bcdunet, cnn3d } = parsed.data.networks;
-  if (cnn3d.inputShape[1] !== bcdunet.size || cnn3d.inputShape[2] !== bcdunet.size) {
-    throw new DemoError(`Invalid configuration in ${file}: demo.networks.cnn3d.inputShape: height and width must equal the denoiser size ${bcdunet.size}`);
-  }
+  const problem = classifierSizeProblem(cnn3d.inputShape, bcdunet.size);
+  if (problem) throw new DemoError(`Invalid configuration in ${file}: demo.networks.cnn3d.inputShape: ${problem}`);
   return parsed.data;
 }
 

@@ -1,6 +1,6 @@
 import { CNN3D_MODEL, evaluateClassifier, trainClassifier, type Cnn3dConfig, type LabelledVolume, type TrainProgress } from '@fedct/pipeline';
 import type { ModelBlob } from '@fedct/protocol';
-import { PipelineEngine, SiteFolder, infectionVolumes, silentLogger } from '@fedct/site-agent';
+import { PipelineEngine, SiteFolder, infectionVolumes, silentLogger, type InfectionSize } from '@fedct/site-agent';
 import { DemoError } from './errors';
 
 /** An infection volume (spec §4) at the classifier's input size. */
@@ -21,17 +21,20 @@ export interface DemoEngine {
   readonly backend: string;
   /** [depth, height, width] the classifier expects. */
   classifierInputShape(classifier: ModelBlob): [number, number, number];
-  /** Residual x − BCDUNet(x) of a model-ready volume, resized to the classifier's depth (as the sites compute it). */
-  extractInfection(denoiser: ModelBlob, volume: { data: Float32Array; shape: [number, number, number] }, depth: number): Promise<InfectionVolume>;
+  /** Residual x − BCDUNet(x) of a model-ready volume, resized to the classifier's input (as the sites compute it). */
+  extractInfection(denoiser: ModelBlob, volume: { data: Float32Array; shape: [number, number, number] }, input: InfectionSize): Promise<InfectionVolume>;
   /**
    * A site's own labelled infection volumes of one split for a denoiser, read from the site folder's
    * cache (the very volumes its daemon trained on) or computed and cached as the daemon would.
    */
-  siteVolumes(siteDir: string, denoiser: { blob: ModelBlob; sha256: string }, split: 'train' | 'val', depth: number): Promise<LabelledVolume[]>;
+  siteVolumes(siteDir: string, denoiser: { blob: ModelBlob; sha256: string }, split: 'train' | 'val', input: InfectionSize): Promise<LabelledVolume[]>;
   /** Every §6 metric of a classifier on labelled infection volumes. */
   evaluate(classifier: ModelBlob, volumes: readonly LabelledVolume[]): Promise<Evaluation>;
-  /** Trains a classifier from the seeded initial weights (as a site's first round does) with the federated model's sizes. */
-  trainClassifier(request: { like: ModelBlob; initSeed: number; seed: number; volumes: readonly LabelledVolume[]; epochs: number; batchSize: number; learningRate: number; classBalanced: boolean; flipAugment: boolean; workers?: number; onEpoch?: (epoch: number, epochs: number, loss: number) => void }): Promise<ModelBlob>;
+  /**
+   * Trains a classifier with the federated model's sizes, from `initialWeights` or else from the seeded
+   * initial weights (as a site's first round does).
+   */
+  trainClassifier(request: { like: ModelBlob; initialWeights?: ModelBlob | null; initSeed: number; seed: number; volumes: readonly LabelledVolume[]; epochs: number; batchSize: number; learningRate: number; classBalanced: boolean; flipAugment: boolean; workers?: number; onEpoch?: (epoch: number, epochs: number, loss: number) => void }): Promise<ModelBlob>;
   /** Frees the cached networks. */
   dispose(): void;
 }
@@ -56,11 +59,11 @@ export async function createDemoEngine(): Promise<DemoEngine> {
       const [d, h, w] = cnnConfig(classifier).inputShape;
       return [d, h, w];
     },
-    extractInfection: (denoiser, volume, depth) => site.extractInfection({ denoiser, volume: volume.data, shape: volume.shape, depth }),
-    siteVolumes: async (siteDir, denoiser, split, depth) => {
+    extractInfection: (denoiser, volume, input) => site.extractInfection({ denoiser, volume: volume.data, shape: volume.shape, ...input }),
+    siteVolumes: async (siteDir, denoiser, split, input) => {
       const folder = SiteFolder.open(siteDir);
       try {
-        return await infectionVolumes(folder, site, denoiser, split, depth);
+        return await infectionVolumes(folder, site, denoiser, split, input);
       } finally {
         folder.close();
       }
@@ -72,7 +75,7 @@ export async function createDemoEngine(): Promise<DemoEngine> {
     trainClassifier: async (request) => {
       const result = await trainClassifier({
         config: cnnConfig(request.like),
-        initialWeights: null,
+        initialWeights: request.initialWeights ?? null,
         initSeed: request.initSeed,
         seed: request.seed,
         data: [...request.volumes],

@@ -1,7 +1,9 @@
 import { join } from 'node:path';
-import { decodeModelBlob, sha256Hex, type ModelBlob } from '@fedct/protocol';
+import { decodeModelBlob, scheduledLearningRate, sha256Hex, type ModelBlob } from '@fedct/protocol';
 import { preprocessPath } from '@fedct/pipeline';
+import type { InfectionSize } from '@fedct/site-agent';
 import type { DemoSettings } from './demo-settings';
+import { DemoError } from './errors';
 import { createDemoEngine, type DemoEngine, type Evaluation, type InfectionVolume } from './engine';
 import { planPhantoms, type PhantomJob } from './hospitals';
 import type { ReportImage } from './report/html';
@@ -67,11 +69,11 @@ const labelOf = (cls: (typeof CLASS_NAMES)[number]): number => CLASS_NAMES.index
  * (spec §1) and turns it into an infection volume with the given frozen denoiser (spec §4). The
  * model-ready volume is dropped at once; only the small infection volume is kept.
  */
-async function infectionVolumes(engine: DemoEngine, denoiser: ModelBlob, depth: number, jobs: readonly PhantomJob[], onSample?: (job: PhantomJob, volume: { data: Float32Array; shape: [number, number, number] }, infection: InfectionVolume) => void): Promise<LabelledInfection[]> {
+async function infectionVolumes(engine: DemoEngine, denoiser: ModelBlob, input: InfectionSize, jobs: readonly PhantomJob[], onSample?: (job: PhantomJob, volume: { data: Float32Array; shape: [number, number, number] }, infection: InfectionVolume) => void): Promise<LabelledInfection[]> {
   const out: LabelledInfection[] = [];
   for (const job of jobs) {
     const volume = await preprocessPath(job.dir);
-    const infection = await engine.extractInfection(denoiser, volume, depth);
+    const infection = await engine.extractInfection(denoiser, volume, input);
     onSample?.(job, volume, infection);
     out.push({ ...infection, label: labelOf(job.cls), owner: job.owner });
   }
@@ -93,8 +95,9 @@ function resizeSlice(data: Float32Array, h: number, w: number, toH: number, toW:
 /**
  * Evaluates the federated model on the external hospital's studies and trains, in-process, the two
  * baselines on the hospitals' own infection volumes (read from their site folders: the data each
- * daemon trained on): each hospital alone and all hospitals pooled, each for the same number of
- * epochs as the federated classifier saw (rounds × local epochs), from the same initial seed.
+ * daemon trained on): each hospital alone and all hospitals pooled, each in the federated classifier's
+ * rounds (local epochs per round, the round's learning rate, a fresh optimiser per round, the model
+ * carried over), from the same initial seed.
  * Everything is measured on the same external test set.
  */
 export async function evaluateDemo(input: EvaluationInput): Promise<EvaluationResult> {
@@ -111,7 +114,8 @@ async function evaluateWith(engine: DemoEngine, input: EvaluationInput, t0: numb
   const { settings, print } = input;
   const denoiser = decodeModelBlob(input.denoiserBlob);
   const classifier = decodeModelBlob(input.classifierBlob);
-  const depth = engine.classifierInputShape(classifier)[0];
+  const [classifierDepth, size] = engine.classifierInputShape(classifier);
+  const mapSize = { depth: classifierDepth, size };
   const jobs = planPhantoms(settings, input.dataRoot);
   const images: ReportImage[] = [];
   const wanted = new Set<string>();
@@ -123,7 +127,7 @@ async function evaluateWith(engine: DemoEngine, input: EvaluationInput, t0: numb
     if (job) wanted.add(job.dir);
   }
   print(`  preprocessing ${testJobs.length} external studies and extracting infection volumes with the federated denoiser ...`);
-  const test = await infectionVolumes(engine, denoiser, depth, testJobs, (job, volume, infection) => {
+  const test = await infectionVolumes(engine, denoiser, mapSize, testJobs, (job, volume, infection) => {
     if (!wanted.has(job.dir)) return;
     const [depth, h, w] = infection.shape;
     const z = Math.floor(depth / 2);
@@ -141,28 +145,36 @@ async function evaluateWith(engine: DemoEngine, input: EvaluationInput, t0: numb
   const denoiserRef = { blob: denoiser, sha256: sha256Hex(input.denoiserBlob) };
   const train: LabelledInfection[] = [];
   for (const h of settings.hospitals) {
-    const volumes = await engine.siteVolumes(join(input.sitesRoot, h.name), denoiserRef, 'train', depth);
+    const volumes = await engine.siteVolumes(join(input.sitesRoot, h.name), denoiserRef, 'train', mapSize);
     train.push(...volumes.map((v) => ({ ...v, owner: h.name })));
   }
-  const epochs = settings.classifier.rounds * settings.classifier.localEpochs;
+  const { rounds, localEpochs } = settings.classifier;
+  const epochs = rounds * localEpochs;
   const baseline = async (name: string, data: readonly LabelledInfection[]): Promise<BaselineResult> => {
     const started = Date.now();
-    const weights = await engine.trainClassifier({
-      like: classifier,
-      initSeed: settings.seed,
-      seed: settings.seed,
-      volumes: data,
-      epochs,
-      batchSize: settings.classifier.batchSize,
-      learningRate: settings.classifier.learningRate,
-      classBalanced: settings.classifier.classBalanced,
-      flipAugment: settings.classifier.flipAugment,
-      // The daemons are stopped by now: both cores are free for the baselines.
-      workers: 2,
-      onEpoch: (epoch, total, loss) => {
-        if (epoch % 4 === 0 || epoch === total) print(`  ${name}: epoch ${epoch}/${total}, loss ${loss.toFixed(3)} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
-      },
-    });
+    // The federated classifier's rounds, learning rates and optimiser restarts, on one data set.
+    let weights: ModelBlob | null = null;
+    for (let round = 1; round <= rounds; round++) {
+      weights = await engine.trainClassifier({
+        like: classifier,
+        initialWeights: weights,
+        initSeed: settings.seed,
+        seed: settings.seed * 1000 + round,
+        volumes: data,
+        epochs: localEpochs,
+        batchSize: settings.classifier.batchSize,
+        learningRate: scheduledLearningRate(settings.classifier.learningRate, settings.classifier.learningRateSchedule, round, rounds),
+        classBalanced: settings.classifier.classBalanced,
+        flipAugment: settings.classifier.flipAugment,
+        // The daemons are stopped by now: both cores are free for the baselines.
+        workers: 2,
+        onEpoch: (epoch, _total, loss) => {
+          const done = (round - 1) * localEpochs + epoch;
+          if (done % 4 === 0 || done === epochs) print(`  ${name}: epoch ${done}/${epochs}, loss ${loss.toFixed(3)} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+        },
+      });
+    }
+    if (!weights) throw new DemoError('the classifier phase has no rounds');
     const trainMs = Date.now() - started;
     const metrics = await testMetrics(engine, weights, test);
     print(`  ${name}: ${data.length} studies, ${epochs} epochs, ${(trainMs / 1000).toFixed(1)} s → accuracy ${(metrics.accuracy * 100).toFixed(1)} %`);

@@ -199,6 +199,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         localEpochs: p.localEpochs,
         batchSize: p.batchSize,
         learningRate: p.learningRate,
+        learningRateSchedule: p.learningRateSchedule,
         classBalanced: p.classBalanced,
         flipAugment: p.flipAugment,
         minSites: p.minSites,

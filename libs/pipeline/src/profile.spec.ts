@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from './backend';
 import { createBcduNet } from './models/bcdunet';
 import { createCnn3d } from './models/cnn3d';
-import { loadProfile, PROFILE_NAMES } from './profile';
+import { classifierSizeProblem, loadProfile, PROFILE_NAMES } from './profile';
 
 describe(loadProfile.name, () => {
   let dir = '';
@@ -21,11 +21,18 @@ describe(loadProfile.name, () => {
   it.each(PROFILE_NAMES)('loads the built-in %s profile, whose models can be built', (name) => {
     const profile = loadProfile(name);
     expect(profile.name).toBe(name);
-    expect(profile.models.cnn3d.inputShape[1]).toBe(profile.models.bcdunet.size);
+    expect(classifierSizeProblem(profile.models.cnn3d.inputShape, profile.models.bcdunet.size)).toBeNull();
     if (name !== 'paper') {
       createBcduNet(profile.models.bcdunet).dispose();
       createCnn3d(profile.models.cnn3d).dispose();
     }
+  });
+
+  it('lets the classifier read infection maps at the denoiser\'s size or smaller, square only', () => {
+    expect(classifierSizeProblem([12, 32, 32], 64)).toBeNull();
+    expect(classifierSizeProblem([12, 64, 64], 64)).toBeNull();
+    expect(classifierSizeProblem([12, 128, 128], 64)).toMatch(/128 × 128.*at most models\.bcdunet\.size \(64\)/);
+    expect(classifierSizeProblem([12, 32, 16], 64)).toMatch(/must be equal/);
   });
 
   it('has the exact paper sizes and hyper-parameters in the paper profile', () => {

@@ -52,16 +52,22 @@ export const profileSchema = z.looseObject({
   /** Settings of `npm run demo` (validated by the demo). */
   demo: z.record(z.string(), z.unknown()).optional(),
 }).superRefine((p, ctx) => {
-  const [, h, w] = p.models.cnn3d.inputShape;
-  if (h !== p.models.bcdunet.size || w !== p.models.bcdunet.size) {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['models', 'cnn3d', 'inputShape'],
-      message: `height and width (${h} × ${w}) must equal models.bcdunet.size (${p.models.bcdunet.size}): the classifier reads the denoiser's infection volumes`,
-    });
-  }
+  const problem = classifierSizeProblem(p.models.cnn3d.inputShape, p.models.bcdunet.size);
+  if (problem) ctx.addIssue({ code: 'custom', path: ['models', 'cnn3d', 'inputShape'], message: problem });
 });
 export type Profile = z.infer<typeof profileSchema>;
+
+/**
+ * Why a classifier input shape cannot read a denoiser's infection maps, or null when it can: square
+ * slices no larger than the denoiser's (the spec uses its size; a smaller one averages the map down).
+ */
+export function classifierSizeProblem(inputShape: readonly number[], denoiserSize: number): string | null {
+  const [, h, w] = inputShape;
+  if (h !== w || (h ?? 0) > denoiserSize) {
+    return `height and width (${h} × ${w}) must be equal and at most models.bcdunet.size (${denoiserSize}): the classifier reads the denoiser's infection maps`;
+  }
+  return null;
+}
 
 /** The built-in profiles, in configs/profiles. */
 export const PROFILE_NAMES = ['tiny', 'default', 'paper'] as const;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { authMessage, chunkManifestSchema, fail, heartbeatSchema, NO_BASE_MODEL, ok, publishedModelSchema, taskSchema, updateChunkSchema } from './messages';
+import { authMessage, chunkManifestSchema, fail, heartbeatSchema, NO_BASE_MODEL, ok, publishedModelSchema, scheduledLearningRate, taskSchema, updateChunkSchema } from './messages';
 import { createExperimentSchema } from './rest';
 
 const task = {
@@ -14,6 +14,19 @@ const task = {
   normBound: null,
   chunkSize: 524288,
 };
+
+describe(scheduledLearningRate.name, () => {
+  it('keeps the rate constant, or lowers it along a half cosine to a tenth by the last round', () => {
+    expect([1, 2, 5].map((r) => scheduledLearningRate(1e-3, 'constant', r, 5))).toEqual([1e-3, 1e-3, 1e-3]);
+    // By hand for 5 rounds: 1e-3 · (0.1 + 0.45 · (1 + cos(π · k / 4))), k = 0..4.
+    const want = [1e-3, 1e-3 * (0.1 + 0.45 * (1 + Math.SQRT1_2)), 0.55e-3, 1e-3 * (0.1 + 0.45 * (1 - Math.SQRT1_2)), 1e-4];
+    want.forEach((w, k) => expect(scheduledLearningRate(1e-3, 'cosine', k + 1, 5)).toBeCloseTo(w, 15));
+    expect(scheduledLearningRate(1e-3, 'cosine', 9, 5)).toBeCloseTo(1e-4, 15);
+    expect(scheduledLearningRate(1e-3, 'cosine', 1, 1)).toBe(1e-3);
+    expect(createExperimentSchema.parse({ phase: 'denoiser', rounds: 1 }).learningRateSchedule).toBe('constant');
+    expect(createExperimentSchema.safeParse({ phase: 'denoiser', rounds: 1, learningRateSchedule: 'step' }).success).toBe(false);
+  });
+});
 
 describe('protocol messages', () => {
   it('signs the documented challenge bytes', () => {

@@ -129,6 +129,21 @@ export type Phase = z.infer<typeof phaseSchema>;
 export const strategyNameSchema = z.enum(['fedavg', 'fedprox', 'fedadam', 'fedyogi', 'trimmed-mean', 'median']);
 export type StrategyName = z.infer<typeof strategyNameSchema>;
 
+/** How the sites' learning rate changes over an experiment's rounds. */
+export const learningRateScheduleSchema = z.enum(['constant', 'cosine']);
+export type LearningRateSchedule = z.infer<typeof learningRateScheduleSchema>;
+
+/**
+ * The learning rate of round `round` (1-based) of `rounds`: `base` throughout (`constant`), or a half
+ * cosine from `base` in the first round down to `base` / 10 in the last (`cosine`). Rounds past the
+ * last (retries never add rounds, but be safe) keep the last round's rate.
+ */
+export function scheduledLearningRate(base: number, schedule: LearningRateSchedule, round: number, rounds: number): number {
+  if (schedule === 'constant' || rounds < 2) return base;
+  const progress = Math.min(1, Math.max(0, (round - 1) / (rounds - 1)));
+  return base * (0.1 + 0.45 * (1 + Math.cos(Math.PI * progress)));
+}
+
 /** Differential-privacy requirements of an experiment; sites enforce them (and may be stricter). */
 export const dpRequirementsSchema = z.object({
   required: z.boolean().default(false),

@@ -5,7 +5,7 @@
  * the one-time enrolment token in its body.
  */
 import { z } from 'zod';
-import { dpRequirementsSchema, phaseSchema, strategyNameSchema } from './messages';
+import { dpRequirementsSchema, learningRateScheduleSchema, phaseSchema, strategyNameSchema } from './messages';
 
 /** `POST /api/enrollment-tokens` body. */
 export const createEnrollmentTokenSchema = z.object({
@@ -41,6 +41,8 @@ export const createExperimentSchema = z.object({
   localEpochs: z.number().int().positive().default(1),
   batchSize: z.number().int().positive().default(4),
   learningRate: z.number().positive().default(1e-3),
+  /** `cosine`: each round's learning rate falls from `learningRate` to a tenth of it by the last round. */
+  learningRateSchedule: learningRateScheduleSchema.default('constant'),
   /**
    * Classifier phase: sites draw every class as often as their largest one in each local epoch
    * (counters label skew between hospitals; not in the paper).

@@ -2,7 +2,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, ren
 import { randomInt } from 'node:crypto';
 import { join } from 'node:path';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
-import { decodeModelBlob, encodeModelBlob, type ExperimentSettings, type ModelManifest, type ModelRef, type RoundEvent, type Task, type TensorSpec } from '@fedct/protocol';
+import { decodeModelBlob, encodeModelBlob, scheduledLearningRate, type ExperimentSettings, type ModelManifest, type ModelRef, type RoundEvent, type Task, type TensorSpec } from '@fedct/protocol';
 import { fromBase64, open as openEnvelope, type Identity } from '@fedct/crypto';
 import { AuditService } from '../core/audit.service';
 import { COORDINATOR_IDENTITY } from '../core/identity';
@@ -236,7 +236,8 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
       hyper: {
         localEpochs: s.localEpochs,
         batchSize: s.batchSize,
-        learningRate: s.learningRate,
+        // Settings stored before the schedule existed have none: constant.
+        learningRate: scheduledLearningRate(s.learningRate, s.learningRateSchedule ?? 'constant', active.round, s.rounds),
         ...(s.classBalanced ? { classBalanced: true } : {}),
         ...(s.flipAugment ? { flipAugment: true } : {}),
         dp: s.dp,

@@ -7,7 +7,7 @@ import type { SiteFolder } from '../site/site-folder';
 import { checkTask, effectiveDp } from '../site/site-policy';
 import { controlSlices, infectionVolumes, localSampleCount } from '../training/local-data';
 import { privacyWithRound, privatiseUpdate } from '../training/privacy';
-import { classifierDepth, configDepth } from '../predict/predict.service';
+import { classifierInput, configInput } from '../predict/predict.service';
 import type { TrainingEngine } from '../training/training-engine';
 import { CoordinatorError, oneLine, PolicyViolationError } from '../util/errors';
 import type { Logger } from '../util/logger';
@@ -343,11 +343,11 @@ export class SiteDaemon extends EventEmitter {
     } else {
       if (!task.denoiser) throw new CoordinatorError('classifier task names no frozen BCDU-Net (denoiser)', 'bad_task');
       const denoiser = await this.fetchModel(task.denoiser, 'denoiser');
-      const depth = base ? classifierDepth(base.blob) : task.modelConfig ? configDepth(task.modelConfig) : undefined;
-      const train = await infectionVolumes(site, engine, denoiser, 'train', depth, this.progressLog('infection volumes'));
+      const input = base ? classifierInput(base.blob) : task.modelConfig ? configInput(task.modelConfig) : undefined;
+      const train = await infectionVolumes(site, engine, denoiser, 'train', input, this.progressLog('infection volumes'));
       logger.info('training classifier', { studies: train.length, epochs: task.hyper.localEpochs, denoiser: denoiser.sha256.slice(0, 12) });
       outcome = await engine.trainClassifier({ base: base?.blob ?? null, initSeed: task.initSeed, ...modelConfig, hyper: task.hyper, seed, volumes: train, onProgress: this.progressLog('training classifier') });
-      const val = await infectionVolumes(site, engine, denoiser, 'val', depth);
+      const val = await infectionVolumes(site, engine, denoiser, 'val', input);
       if (val.length > 0) validation = await engine.evaluateClassifier({ weights: outcome.weights, volumes: val });
     }
     const { weights, report } = privatiseUpdate(base?.blob ?? outcome.initial, outcome.weights, { dp, normBound: task.normBound, ...(this.options.dpRandom ? { random: this.options.dpRandom } : {}) });

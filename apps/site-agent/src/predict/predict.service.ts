@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { preprocessPath } from '@fedct/pipeline';
 import type { ModelBlob } from '@fedct/protocol';
-import type { TrainingEngine } from '../training/training-engine';
+import type { InfectionSize, TrainingEngine } from '../training/training-engine';
 import { SiteAgentError } from '../util/errors';
 import { renderOverlayPng, representativeSlices, type OverlayPanel } from './overlay';
 
@@ -52,8 +52,7 @@ export async function predictStudy(args: { path: string; engine: TrainingEngine;
   const study = volume;
   const t2 = performance.now();
   const shape: [number, number, number] = [volume.shape[0], volume.shape[1], volume.shape[2]];
-  const depth = classifierDepth(args.classifier.blob);
-  const infection = await args.engine.extractInfection({ denoiser: args.denoiser.blob, volume: volume.data, shape, ...(depth ? { depth } : {}) });
+  const infection = await args.engine.extractInfection({ denoiser: args.denoiser.blob, volume: volume.data, shape, ...classifierInput(args.classifier.blob) });
   const t3 = performance.now();
   const probs = await args.engine.classify({ weights: args.classifier.blob, volume: infection.data, shape: infection.shape });
   const t4 = performance.now();
@@ -121,13 +120,17 @@ function safeName(text: string): string {
   return text.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 120);
 }
 
-/** The input depth a classifier blob was built for (its manifest config), if it says. */
-export function classifierDepth(blob: ModelBlob): number | undefined {
-  return configDepth(blob.manifest.config);
+/** The infection map size a classifier blob was built for (its manifest config), if it says. */
+export function classifierInput(blob: ModelBlob): InfectionSize | undefined {
+  return configInput(blob.manifest.config);
 }
 
-/** The classifier input depth a network configuration names (`inputShape[0]`), or undefined. */
-export function configDepth(config: Record<string, unknown>): number | undefined {
+/**
+ * The infection map size a classifier network configuration names (`inputShape`: depth, then the
+ * slices' size), or undefined.
+ */
+export function configInput(config: Record<string, unknown>): InfectionSize | undefined {
   const inputShape = config.inputShape;
-  return Array.isArray(inputShape) && typeof inputShape[0] === 'number' ? inputShape[0] : undefined;
+  if (!Array.isArray(inputShape) || typeof inputShape[0] !== 'number') return undefined;
+  return { depth: inputShape[0], ...(typeof inputShape[1] === 'number' ? { size: inputShape[1] } : {}) };
 }

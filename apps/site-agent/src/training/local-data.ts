@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { ModelBlob } from '@fedct/protocol';
 import { LABEL_INDEX, type Split, type StudyRecord } from '../data/dataset-index';
 import type { SiteFolder } from '../site/site-folder';
-import type { LabelledVolume, SliceSet, TrainingEngine } from './training-engine';
+import type { InfectionSize, LabelledVolume, SliceSet, TrainingEngine } from './training-engine';
 
 /** Number of local samples a phase would train on (slices for the denoiser, studies for the classifier). */
 export function localSampleCount(site: SiteFolder, phase: 'denoiser' | 'classifier'): number {
@@ -31,7 +31,7 @@ export function controlSlices(site: SiteFolder, split: Split): SliceSet {
 
 /**
  * Infection volumes of the studies of one split for a frozen BCDU-Net, cached on disk per BCDU-Net
- * sha256 (`cache/infection/<denoiserSha>/<volumeSha>[.d<depth>].f32` + `.json`): a new global denoiser means
+ * sha256 (`cache/infection/<denoiserSha>/<volumeSha>[.d<depth>][.s<size>].f32` + `.json`): a new global denoiser means
  * new infection volumes, the same one means none are recomputed.
  */
 export async function infectionVolumes(
@@ -39,13 +39,13 @@ export async function infectionVolumes(
   engine: TrainingEngine,
   denoiser: { blob: ModelBlob; sha256: string },
   split: Split,
-  depth?: number,
+  input?: InfectionSize,
   onProgress?: (done: number, total: number) => void,
 ): Promise<LabelledVolume[]> {
   const studies = site.index.list({ split });
   const out: LabelledVolume[] = [];
   for (const [i, study] of studies.entries()) {
-    out.push({ ...(await infectionOf(site, engine, denoiser, study, depth)), label: LABEL_INDEX[study.label] });
+    out.push({ ...(await infectionOf(site, engine, denoiser, study, input)), label: LABEL_INDEX[study.label] });
     onProgress?.(i + 1, studies.length);
   }
   return out;
@@ -57,16 +57,18 @@ export async function infectionOf(
   engine: TrainingEngine,
   denoiser: { blob: ModelBlob; sha256: string },
   study: Pick<StudyRecord, 'volumeSha256'>,
-  depth?: number,
+  input: InfectionSize = {},
 ): Promise<{ data: Float32Array; shape: [number, number, number] }> {
   const dir = join(site.paths.infection, denoiser.sha256);
-  const name = `${study.volumeSha256}${depth ? `.d${depth}` : ''}`;
+  const { depth, size } = input;
+  const name = `${study.volumeSha256}${depth ? `.d${depth}` : ''}${size ? `.s${size}` : ''}`;
   const file = join(dir, `${name}.f32`);
   const header = join(dir, `${name}.json`);
   if (existsSync(file) && existsSync(header)) {
     const shape = (JSON.parse(readFileSync(header, 'utf8')) as { shape: [number, number, number] }).shape;
     const bytes = readFileSync(file);
-    if (bytes.length === shape[0] * shape[1] * shape[2] * 4) {
+    const fits = (!depth || shape[0] === depth) && (!size || (shape[1] === size && shape[2] === size));
+    if (fits && bytes.length === shape[0] * shape[1] * shape[2] * 4) {
       const data = new Float32Array(bytes.length / 4);
       new Uint8Array(data.buffer).set(bytes);
       return { data, shape };
@@ -74,7 +76,7 @@ export async function infectionOf(
   }
   const volume = site.volumes.get(study.volumeSha256);
   const shape = volume.header.shape as [number, number, number];
-  const infection = await engine.extractInfection({ denoiser: denoiser.blob, volume: volume.data, shape, ...(depth ? { depth } : {}) });
+  const infection = await engine.extractInfection({ denoiser: denoiser.blob, volume: volume.data, shape, ...(depth ? { depth } : {}), ...(size ? { size } : {}) });
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   writeFileSync(`${header}.tmp`, JSON.stringify({ shape: infection.shape, denoiserSha256: denoiser.sha256 }), { mode: 0o600 });
   renameSync(`${header}.tmp`, header);

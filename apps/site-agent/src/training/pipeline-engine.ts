@@ -21,7 +21,7 @@ import {
 import type { ModelBlob } from '@fedct/protocol';
 import { SiteAgentError } from '../util/errors';
 import type { Logger } from '../util/logger';
-import type { BackendName, LabelledVolume, SliceSet, TrainingEngine, TrainOutcome, TrainRequest } from './training-engine';
+import type { BackendName, InfectionSize, LabelledVolume, SliceSet, TrainingEngine, TrainOutcome, TrainRequest } from './training-engine';
 
 /** Network sizes used when a round starts without a global model (`baseModel: null`). */
 export interface NetworkConfigs {
@@ -95,13 +95,14 @@ export class PipelineEngine implements TrainingEngine {
     return evaluateDenoiser({ weights: request.weights, data: request.slices, seed: request.seed });
   }
 
-  async extractInfection(request: { denoiser: ModelBlob; volume: Float32Array; shape: [number, number, number]; depth?: number }): Promise<{ data: Float32Array; shape: [number, number, number] }> {
+  async extractInfection(request: { denoiser: ModelBlob; volume: Float32Array; shape: [number, number, number] } & InfectionSize): Promise<{ data: Float32Array; shape: [number, number, number] }> {
     await this.backend();
     return extractInfection({
       denoiser: this.model(request.denoiser, BCDUNET_MODEL),
       volume: request.volume,
       shape: request.shape,
       depth: request.depth ?? this.networks().cnn3d.inputShape[0],
+      size: request.size ?? this.networks().cnn3d.inputShape[1],
       batchSize: this.options.inferenceBatch ?? 8,
     });
   }

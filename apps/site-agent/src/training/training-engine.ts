@@ -8,6 +8,12 @@ export type BackendName = 'wasm' | 'tensorflow' | 'tensorflow-gpu' | 'cpu';
 export type { LabelledVolume, SliceSet } from '@fedct/pipeline';
 
 /** What local training gives back. `initial` is what training started from (the base, or the seeded init). */
+/** The size of infection maps a classifier reads: slices, and their height and width (square). */
+export interface InfectionSize {
+  depth?: number;
+  size?: number;
+}
+
 export interface TrainOutcome {
   weights: ModelBlob;
   initial: ModelBlob;
@@ -40,8 +46,11 @@ export interface TrainingEngine {
   trainDenoiser(request: TrainRequest & { slices: SliceSet }): Promise<TrainOutcome>;
   /** Denoiser metrics on held-out control slices (same noise recipe, fixed seed). */
   evaluateDenoiser(request: { weights: ModelBlob; slices: SliceSet; seed: number }): Promise<Record<string, number>>;
-  /** Infection volume of a model-ready study with a frozen BCDU-Net (spec §4), resized to `depth` slices (default 50). */
-  extractInfection(request: { denoiser: ModelBlob; volume: Float32Array; shape: [number, number, number]; depth?: number }): Promise<{ data: Float32Array; shape: [number, number, number] }>;
+  /**
+   * Infection volume of a model-ready study with a frozen BCDU-Net (spec §4), resized to `depth` slices
+   * (default: the profile's classifier depth) of `size` × `size` (default: the profile's classifier size).
+   */
+  extractInfection(request: { denoiser: ModelBlob; volume: Float32Array; shape: [number, number, number] } & InfectionSize): Promise<{ data: Float32Array; shape: [number, number, number] }>;
   /** Trains the 3-D CNN on infection volumes (spec §5). */
   trainClassifier(request: TrainRequest & { volumes: LabelledVolume[] }): Promise<TrainOutcome>;
   /** Classifier metrics on labelled infection volumes (spec §6 names). */

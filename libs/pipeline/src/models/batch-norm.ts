@@ -24,8 +24,14 @@ function channelSums(x2d: tf.Tensor2D, ones: tf.Tensor2D): tf.Tensor1D {
  * dx = γ·σ⁻¹·(dy − mean(dy) − x̂·mean(dy·x̂)) instead of autodiff through moments. On the default
  * classifier's first stage that is 161 ms per training step against 290 ms (`npm run bench -- batchnorm`).
  */
-class ChannelBatchNorm extends tfl.layers.Layer {
+export class ChannelBatchNorm extends tfl.layers.Layer {
   static readonly className = 'FedctChannelBatchNorm';
+  /**
+   * Null: training passes move the inference statistics by `momentum`. A number: the training
+   * batches seen so far in a recalibration, whose statistics the inference ones become the plain
+   * average of (see `recalibrateBatchNorm`).
+   */
+  averagedBatches: number | null = null;
   private readonly momentum: number;
   private readonly epsilon: number;
   private gamma: tfl.LayerVariable | null = null;
@@ -97,7 +103,8 @@ class ChannelBatchNorm extends tfl.layers.Layer {
       };
     }) as unknown as Parameters<typeof tf.customGrad>[0]);
     const y = normalise(x, gamma, beta);
-    const m = this.momentum;
+    const m = this.averagedBatches === null ? this.momentum : this.averagedBatches / (this.averagedBatches + 1);
+    if (this.averagedBatches !== null) this.averagedBatches++;
     const update = (variable: tfl.LayerVariable, value: tf.Tensor1D): void => {
       variable.write(tf.tidy(() => tf.add(tf.mul(variable.read(), m), tf.mul(value, 1 - m))));
     };

@@ -3,7 +3,7 @@ export { BCDUNET_MODEL, createBcduNet } from './bcdunet';
 export type { BcduNetConfig } from './bcdunet';
 export { CNN3D_MODEL, createCnn3d } from './cnn3d';
 export type { Cnn3dConfig } from './cnn3d';
-export { channelBatchNorm, type ChannelBatchNormArgs } from './batch-norm';
+export { ChannelBatchNorm, channelBatchNorm, type ChannelBatchNormArgs } from './batch-norm';
 export { forwardFlops } from './flops';
 export { getModelBlob, loadModelBlob, modelBlobSha256, saveModelBlob, setModelWeights } from './weights';
 export { mulberry32, withSeededRandom } from './seeded-random';

@@ -142,14 +142,19 @@ export interface ExtractInfectionOptions {
   shape: [number, number, number];
   /** Slices of the output (spec: 50). */
   depth?: number;
+  /**
+   * Height and width of the output (default: the denoiser's size, as in the spec). Smaller sizes
+   * average the residual down (block means when the denoiser's size is a multiple, else bilinear).
+   */
+  size?: number;
   /** Slices per inference batch (default 8). */
   batchSize?: number;
 }
 
 /**
  * Infection volume (`covidctnet-spec.md` §4): per slice `x − BCDUNet(x)` (signed, no threshold),
- * with slices first resized to the denoiser's size, then the stack resized to `depth` slices.
- * Returns (depth, size, size).
+ * with slices first resized to the denoiser's size, the residual then to `size` (when given), and
+ * the stack to `depth` slices. Returns (depth, size, size).
  */
 export async function extractInfection(options: ExtractInfectionOptions): Promise<{ data: Float32Array; shape: [number, number, number] }> {
   const owned = !(options.denoiser instanceof tfl.LayersModel);
@@ -158,14 +163,16 @@ export async function extractInfection(options: ExtractInfectionOptions): Promis
     const [z, h, w] = options.shape;
     if (options.volume.length !== z * h * w) throw new TrainError(`volume holds ${options.volume.length} values, shape says ${z * h * w}`);
     const inputShape = model.inputs[0]?.shape ?? [];
-    const size = inputShape[1] ?? h;
+    const modelSize = inputShape[1] ?? h;
+    const size = options.size ?? modelSize;
+    if (!Number.isInteger(size) || size < 1 || size > modelSize) throw new TrainError(`infection map size must be an integer from 1 to the denoiser's ${modelSize}, got ${size}`);
     const batchSize = options.batchSize ?? 8;
     const residual = new Float32Array(z * size * size);
     for (let start = 0; start < z; start += batchSize) {
       const n = Math.min(batchSize, z - start);
       const values = tf.tidy(() => {
-        const x = resizeSlices(tf.tensor4d(options.volume.subarray(start * h * w, (start + n) * h * w), [n, h, w, 1]), size);
-        return tf.sub(x, model.predict(x) as tf.Tensor);
+        const x = resizeSlices(tf.tensor4d(options.volume.subarray(start * h * w, (start + n) * h * w), [n, h, w, 1]), modelSize);
+        return resizeSlices(tf.sub(x, model.predict(x) as tf.Tensor4D), size);
       });
       residual.set(values.dataSync(), start * size * size);
       values.dispose();

@@ -151,6 +151,40 @@ describe('training', () => {
     model.dispose();
   });
 
+  it('recalibrates the BatchNorm statistics to the training data\'s at the final weights when asked', async () => {
+    const data = volumes(6, 8);
+    const config = { ...CNN, batchNorm: true, leakyRelu: 0.1 };
+    const options = { config, initialWeights: null, data, epochs: 3, batchSize: 6, learningRate: 1e-2, seed: 4 };
+    const before = tf.memory().numTensors;
+    const [plain, recalibrated] = [await trainClassifier(options), await trainClassifier({ ...options, recalibrate: true })];
+    expect(tf.memory().numTensors).toBe(before);
+    const statistics = (blob: typeof plain.weights): { model: tfl.LayersModel; mean: Float32Array; variance: Float32Array } => {
+      const model = modelFromBlob(blob);
+      const [mean, variance] = ['conv1_1_bn/moving_mean', 'conv1_1_bn/moving_variance'].map((name) => model.weights.find((w) => w.originalName === name)!.read().dataSync() as Float32Array);
+      return { model, mean: mean!, variance: variance! };
+    };
+    const a = statistics(plain.weights);
+    const b = statistics(recalibrated.weights);
+    // The trained weights are the same; only the inference statistics differ.
+    const trainable = (m: tfl.LayersModel): number[] => m.trainableWeights.flatMap((w) => Array.from(w.read().dataSync()));
+    expect(trainable(b.model)).toEqual(trainable(a.model));
+    // Independent: the first convolution's outputs over the whole batch, in inference mode (nothing before it normalises).
+    const probe = tfl.model({ inputs: b.model.inputs, outputs: b.model.getLayer('conv1_1').output as tfl.SymbolicTensor });
+    const x = tf.tensor5d(Float32Array.from(data.flatMap((v) => Array.from(v.data))), [6, 6, 8, 8, 1]);
+    const z = tf.tidy(() => (probe.predict(x) as tf.Tensor).reshape([-1, 2]));
+    const { mean, variance } = tf.moments(z, 0);
+    const [wantMean, wantVar] = [mean.dataSync(), variance.dataSync()];
+    for (let c = 0; c < 2; c++) {
+      expect(b.mean[c]).toBeCloseTo(wantMean[c]!, 4);
+      expect(b.variance[c]! / wantVar[c]!).toBeCloseTo(1, 4);
+      // Three steps of momentum 0.9 from (0, 1) stay far from them.
+      expect(Math.abs(a.variance[c]! / wantVar[c]! - 1)).toBeGreaterThan(0.05);
+    }
+    tf.dispose([x, z, mean, variance]);
+    a.model.dispose();
+    b.model.dispose();
+  });
+
   it('extracts the infection volume as x − BCDUNet(x) per slice, resized to the requested depth', async () => {
     const model = createBcduNet(BCDU, { seed: 3 });
     const blob = getModelBlob(model, 'bcdunet', BCDU);
@@ -165,6 +199,15 @@ describe('training', () => {
     });
     const reference = resizeDepth({ data: expected, shape: [5, 16, 16] }, 3);
     expect(distance(out.data, reference) / Math.sqrt(reference.length)).toBeLessThan(1e-5);
+    // A smaller output size averages the residual down in 2 × 2 blocks.
+    const half = await extractInfection({ denoiser: blob, volume: volume.data, shape: [5, 16, 16], depth: 5, size: 8 });
+    expect(half.shape).toEqual([5, 8, 8]);
+    for (const [k, j, i] of [[0, 0, 0], [2, 3, 5], [4, 7, 7]] as const) {
+      const at = (y: number, x: number): number => expected[k * 256 + y * 16 + x]!;
+      const mean = (at(2 * j, 2 * i) + at(2 * j, 2 * i + 1) + at(2 * j + 1, 2 * i) + at(2 * j + 1, 2 * i + 1)) / 4;
+      expect(half.data[k * 64 + j * 8 + i]).toBeCloseTo(mean, 5);
+    }
+    await expect(extractInfection({ denoiser: blob, volume: volume.data, shape: [5, 16, 16], size: 32 })).rejects.toThrow(/from 1 to the denoiser's 16/);
     // Slices larger than the model are block-averaged to its size first.
     const big = await extractInfection({ denoiser: model, volume: new Float32Array(2 * 32 * 32).fill(0.5), shape: [2, 32, 32], depth: 2 });
     expect(big.shape).toEqual([2, 16, 16]);
