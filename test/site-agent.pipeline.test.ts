@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -72,10 +72,12 @@ describe('site agent with the real networks', () => {
     // The control train slices: one phantom of about 230 slices of 1 mm.
     expect(denoiserDone.rounds[0]?.metrics.samples).toBe(site.index.list({ label: 'control', split: 'train' })[0]?.shape[0]);
 
-    // Phase 2: the classifier on infection volumes from the frozen global denoiser.
+    // Phase 2: the classifier on infection volumes from the frozen global denoiser, at half its size
+    // (the maps averaged down to 16 × 16; the task's modelConfig, not the tiny profile's sizes).
     submitted = daemon.next('submitted');
+    const modelConfig = { inputShape: [8, 16, 16], filters: [2, 2], denseUnits: 4, dropout: 0.3, classes: 3 };
     const classifierExp = await api<{ id: string }>(coordinator.url, '/api/experiments', ADMIN_TOKEN, 'POST', {
-      phase: 'classifier', rounds: 1, minSites: 1, localEpochs: 2, batchSize: 2, learningRate: 1e-3, initSeed: 4, roundDeadlineSeconds: 300, denoiserModel: denoiserVersion,
+      phase: 'classifier', rounds: 1, minSites: 1, localEpochs: 2, batchSize: 2, learningRate: 1e-3, initSeed: 4, roundDeadlineSeconds: 300, denoiserModel: denoiserVersion, modelConfig,
     });
     const classifierRound = await submitted;
     expect(classifierRound.metrics.val_accuracy).toBeGreaterThanOrEqual(0);
@@ -84,6 +86,8 @@ describe('site agent with the real networks', () => {
     const denoiserSha = sha256Hex(await fetchModel(coordinator.url, denoiserVersion));
     const cached = readdirSync(join(site.paths.infection, denoiserSha)).filter((n) => n.endsWith('.f32'));
     expect(cached).toHaveLength(4); // 3 train + 1 val infection volumes, cached for this denoiser
+    cached.forEach((name) => expect(name).toMatch(/\.d8\.s16\.f32$/));
+    for (const name of cached) expect(statSync(join(site.paths.infection, denoiserSha, name)).size).toBe(8 * 16 * 16 * 4);
     expect(site.latestModels().denoiser).toEqual({ version: denoiserVersion, sha256: denoiserSha });
 
     // A clinician's prediction with the published models.
@@ -95,6 +99,7 @@ describe('site agent with the real networks', () => {
       classifier: { blob: decodeModelBlob(classifierBytes), sha256: sha256Hex(classifierBytes), version: classifierDone.currentModel ?? '' },
       outDir: join(root, 'pictures'),
     });
+    expect(decodeModelBlob(classifierBytes).manifest.config).toMatchObject({ inputShape: [8, 16, 16] });
     expect(result.probabilities.control + result.probabilities.cap + result.probabilities['covid-19']).toBeCloseTo(1, 5);
     expect(existsSync(result.picture ?? '')).toBe(true);
   });
