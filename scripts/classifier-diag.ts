@@ -5,8 +5,11 @@
  * studies (dead ReLUs show here), and the external test set's scores with the moving BatchNorm
  * statistics (as inference runs); with --bn 1 also with the test set's own batch statistics.
  * Options: --lr, --batch, --epochs, --seed, --workers, --bn 1, --leaky SLOPE, --dropout, --dense,
- * --filters '[8,16,32,64]', --standardise 1 (each volume to mean 0, std 1). A tuning aid, not part of
- * the product; docs/BENCHMARKS.md "Fourth session" lists what it showed.
+ * --filters '[8,16,32,64]', --standardise 1 (each volume to mean 0, std 1), --recal 1 (recalibrate the
+ * BatchNorm statistics after each epoch), --lrdecay cos (cosine learning rate down to a tenth).
+ * `--cache X.meta.json` reads metadata plus `X.f32` (float32, channels last when a volume says
+ * `channels`), for caches too large for one JSON string. A tuning aid, not part of the product;
+ * docs/BENCHMARKS.md "Fourth session" and "Fifth session" list what it showed.
  */
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
@@ -96,7 +99,6 @@ async function main(): Promise<void> {
     classes: 3,
     inputChannels: channels,
     ...(arg('bn', '0') === '1' ? { batchNorm: true } : {}),
-    ...(arg('gap', '0') === '1' ? { globalPool: true } : {}),
     ...(Number(arg('leaky', '0')) > 0 ? { leakyRelu: Number(arg('leaky', '0')) } : {}),
   };
   const epochs = Number(arg('epochs', '8'));

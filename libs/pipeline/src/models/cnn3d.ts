@@ -34,11 +34,6 @@ export interface Cnn3dConfig {
    * (docs/BENCHMARKS.md, "Fifth session").
    */
   inputChannels?: number;
-  /**
-   * Not in the paper (default off): average the last stage's features over all positions instead of
-   * flattening them, so the dense layer sees how much of each feature the volume holds, wherever it is.
-   */
-  globalPool?: boolean;
 }
 
 /** The model name used in weight blobs. */
@@ -110,13 +105,7 @@ function build(cfg: Cnn3dConfig): tfl.LayersModel {
     }
     model.add(tfl.layers.maxPooling3d({ poolSize: 2, name: `pool${stage + 1}` }));
   });
-  if (cfg.globalPool) {
-    const last = finalShape(cfg);
-    model.add(tfl.layers.reshape({ targetShape: [last.reduce((a, b) => a * b, 1), cfg.filters[cfg.filters.length - 1] ?? 1], name: 'positions' }));
-    model.add(tfl.layers.globalAveragePooling1d({ name: 'global_pool' }));
-  } else {
-    model.add(tfl.layers.flatten({ name: 'flatten' }));
-  }
+  model.add(tfl.layers.flatten({ name: 'flatten' }));
   model.add(tfl.layers.dense({ units: cfg.denseUnits, activation: plain ? 'relu' : 'linear', name: 'dense' }));
   if (!plain) activate('dense');
   model.add(tfl.layers.dropout({ rate: cfg.dropout, name: 'dropout' }));
