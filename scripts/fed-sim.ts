@@ -18,7 +18,7 @@ import {
 } from '@fedct/pipeline';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { WeightedSum } from '@fedct/coordinator';
-import type { ModelBlob } from '@fedct/protocol';
+import { scheduledLearningRate, type ModelBlob } from '@fedct/protocol';
 import { loadDemoSettings } from './demo/demo-settings';
 import { planPhantoms } from './demo/hospitals';
 
@@ -31,6 +31,17 @@ function arg(name: string): string | undefined {
 const num = (name: string, fallback: number): number => (arg(name) !== undefined ? Number(arg(name)) : fallback);
 
 interface Study { owner: string; split: string; label: number; data: Float32Array; shape: [number, number, number] }
+
+/** Block means of a volume down to `to` (each size a divisor of the volume's). */
+function blockMean(data: Float32Array, shape: [number, number, number], to: [number, number, number]): Float32Array {
+  const [fz, fy, fx] = [shape[0] / to[0], shape[1] / to[1], shape[2] / to[2]];
+  if (![fz, fy, fx].every((f) => Number.isInteger(f) && f >= 1)) throw new Error(`cannot average ${shape.join('×')} down to ${to.join('×')}`);
+  const out = new Float32Array(to[0] * to[1] * to[2]);
+  for (let z = 0; z < shape[0]; z++) for (let y = 0; y < shape[1]; y++) for (let x = 0; x < shape[2]; x++) {
+    out[(Math.floor(z / fz) * to[1] + Math.floor(y / fy)) * to[2] + Math.floor(x / fx)]! += data[(z * shape[1] + y) * shape[2] + x]! / (fz * fy * fx);
+  }
+  return out;
+}
 
 /** Sample-weighted FedAvg with the coordinator's own running sum. */
 function average(results: { weights: ModelBlob; sampleCount: number }[]): ModelBlob {
@@ -70,7 +81,7 @@ async function main(): Promise<void> {
   const skipBaselines = arg('baselines') === '0';
   const info = await initBackend();
   const { bcdunet } = settings.networks;
-  const cnn3d = { ...settings.networks.cnn3d, ...(arg('bn') === '1' ? { batchNorm: true } : {}), ...(arg('leaky') ? { leakyRelu: Number(arg('leaky')) } : {}) };
+  const cnn3d = { ...settings.networks.cnn3d, ...(arg('bn') === '1' ? { batchNorm: true } : arg('bn') === '0' ? { batchNorm: false } : {}), ...(arg('gn') ? { batchNorm: false, groupNorm: Number(arg('gn')) } : {}), ...(arg('leaky') ? { leakyRelu: Number(arg('leaky')) } : {}) };
   const hospitals = settings.hospitals.map((h) => h.name);
   const t0 = Date.now();
   const cacheFile = `/tmp/fed-sim-${profile}-${seed}-${scale}-${dRounds}-${dEpochs}-${dLr}-${dBatch}-${arg('raw') ?? 0}-${testScale}-${arg('counts') ?? ''}-${arg('extscanner') ?? ''}-${arg('scanners') ?? ''}.json`;
@@ -121,6 +132,21 @@ async function main(): Promise<void> {
   }
   writeFileSync(cacheFile, JSON.stringify(volumes.map((v) => ({ ...v, data: Array.from(v.data) }))));
   }
+  const want = cnn3d.inputShape;
+  if (volumes[0] && volumes[0].shape.join() !== want.join()) {
+    // A cache written at another classifier size: averaged down (close to, not exactly, extractInfection's resize).
+    volumes = volumes.map((v) => ({ ...v, data: blockMean(v.data, v.shape, want), shape: [...want] }));
+  }
+  if (arg('standardise') === '1') {
+    // Each volume to mean 0, std 1 (removes a scanner's overall level and noise scale, and the lesion load's share of them).
+    for (const v of volumes) {
+      let sum = 0, sq = 0;
+      for (const x of v.data) { sum += x; sq += x * x; }
+      const mean = sum / v.data.length;
+      const sd = Math.sqrt(Math.max(sq / v.data.length - mean * mean, 1e-12));
+      for (let i = 0; i < v.data.length; i++) v.data[i] = (v.data[i]! - mean) / sd;
+    }
+  }
   const test = volumes.filter((v) => v.split === 'test');
   for (const label of [0, 1, 2]) {
     const vs = volumes.filter((v) => v.label === label);
@@ -147,6 +173,8 @@ async function main(): Promise<void> {
     }
     return;
   }
+  // --sched cos: the coordinator's cosine schedule over the rounds.
+  const rateOf = (round: number): number => scheduledLearningRate(lr, arg('sched') === 'cos' ? 'cosine' : 'constant', round, rounds);
   let global: ModelBlob | null = null;
   let m: Float32Array | undefined;
   let v: Float32Array | undefined;
@@ -155,7 +183,7 @@ async function main(): Promise<void> {
     for (const [hi, h] of hospitals.entries()) {
       const data = volumes.filter((v) => v.owner === h && v.split === 'train');
       results.push(await trainClassifier({
-        config: { ...cnn3d }, initialWeights: global, initSeed: seed, data, epochs, batchSize: batch, learningRate: lr,
+        config: { ...cnn3d }, initialWeights: global, initSeed: seed, data, epochs, batchSize: batch, learningRate: rateOf(r),
         seed: seed * 1000 + r * 10 + hi, flipAugment: flip, workers, classBalanced: arg('balanced') === '1',
       }));
     }
@@ -184,8 +212,12 @@ async function main(): Promise<void> {
   console.log(`federated: ${((Date.now() - t1) / 1000).toFixed(1)} s`);
   if (skipBaselines) return;
   const baseline = async (name: string, data: LabelledVolume[]): Promise<void> => {
-    const r = await trainClassifier({ config: { ...cnn3d }, initialWeights: null, initSeed: seed, data, epochs: rounds * epochs, batchSize: batch, learningRate: lr, seed, flipAugment: flip, workers });
-    console.log(`${name}: ${await evaluate(r.weights)}`);
+    // As the demo's baselines: the federated rounds' epochs and rates, a fresh optimiser per round.
+    let w: ModelBlob | null = null;
+    for (let r = 1; r <= rounds; r++) {
+      w = (await trainClassifier({ config: { ...cnn3d }, initialWeights: w, initSeed: seed, data, epochs, batchSize: batch, learningRate: rateOf(r), seed: seed * 1000 + r, flipAugment: flip, workers, classBalanced: arg('balanced') === '1' })).weights;
+    }
+    console.log(`${name}: ${await evaluate(w!)}`);
   };
   for (const h of hospitals) await baseline(h, volumes.filter((v) => v.owner === h && v.split === 'train'));
   await baseline('pooled', volumes.filter((v) => v.split === 'train'));

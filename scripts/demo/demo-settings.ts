@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { classifierSizeProblem } from '@fedct/pipeline';
+import { classifierSizeProblem, cnn3dConfigSchema } from '@fedct/pipeline';
 import { z } from 'zod';
 import { CLASS_NAMES } from './report/report.types';
 import { DemoError } from './errors';
@@ -39,17 +39,7 @@ const phaseSchema = z
 const networksSchema = z
   .object({
     bcdunet: z.object({ size: z.number().int().positive(), base: z.number().int().positive(), dropout: z.number().min(0).max(0.99).optional() }).strict(),
-    cnn3d: z
-      .object({
-        inputShape: z.tuple([z.number().int().positive(), z.number().int().positive(), z.number().int().positive()]),
-        filters: z.array(z.number().int().positive()).min(1),
-        denseUnits: z.number().int().positive(),
-        dropout: z.number().min(0).max(0.99),
-        classes: z.literal(3),
-        batchNorm: z.boolean().optional(),
-        leakyRelu: z.number().min(0).lt(1).optional(),
-      })
-      .strict(),
+    cnn3d: cnn3dConfigSchema,
   })
   .strict();
 
@@ -111,16 +101,15 @@ export const DEMO_DEFAULTS: Record<'tiny' | 'default' | 'paper', Omit<z.input<ty
   default: {
     seed: 1,
     hospitals: [
-      { name: 'hospital-a', scanner: 'siemens-definition', train: c(12, 9, 9), val: c(1, 1, 1) },
-      { name: 'hospital-b', scanner: 'ge-lightspeed', train: c(9, 12, 9), val: c(1, 1, 1) },
-      { name: 'hospital-c', scanner: 'philips-ingenuity', train: c(9, 9, 12), val: c(1, 1, 1) },
+      { name: 'hospital-a', scanner: 'siemens-definition', train: c(24, 18, 18), val: c(1, 1, 1) },
+      { name: 'hospital-b', scanner: 'ge-lightspeed', train: c(18, 24, 18), val: c(1, 1, 1) },
+      { name: 'hospital-c', scanner: 'philips-ingenuity', train: c(18, 18, 24), val: c(1, 1, 1) },
     ],
     // The external hospital has the consortium's three scanner models: no single hospital has seen them all.
     external: { name: 'external-hospital', scanner: ['siemens-definition', 'ge-lightspeed', 'philips-ingenuity'], counts: c(10, 10, 10) },
     denoiser: { rounds: 2, localEpochs: 1, batchSize: 8, learningRate: 1e-3, minSites: 3, strategy: 'fedavg', secureAgg: true, roundDeadlineSeconds: 900 },
     classifier: {
-      // 4 local epochs: with 2, the averaged updates never left the uniform-output plateau at 64² in 16 rounds.
-      rounds: 8, localEpochs: 4, batchSize: 4, learningRate: 1e-3, minSites: 3, strategy: 'fedavg', secureAgg: true, roundDeadlineSeconds: 900,
+      rounds: 30, localEpochs: 1, batchSize: 4, learningRate: 1e-3, learningRateSchedule: 'cosine', minSites: 3, strategy: 'fedavg', secureAgg: true, roundDeadlineSeconds: 900,
       classBalanced: true, flipAugment: true,
     },
     phantoms: 'library',

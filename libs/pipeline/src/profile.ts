@@ -22,8 +22,12 @@ export const cnn3dConfigSchema = z.object({
   classes: z.literal(3).default(3),
   /** Not in the paper: BatchNorm after each convolution (see `Cnn3dConfig.batchNorm`). */
   batchNorm: z.boolean().optional(),
+  /** Not in the paper: group normalisation with this many groups after each convolution (see `Cnn3dConfig.groupNorm`). */
+  groupNorm: positiveInt.optional(),
   /** Not in the paper: leaky ReLU slope (0 = ReLU). */
   leakyRelu: z.number().min(0).lt(1).optional(),
+  /** Not in the paper: input channels (see `Cnn3dConfig.inputChannels`). */
+  inputChannels: z.number().int().min(1).max(8).optional(),
 }).strict();
 
 const phaseSchema = z.object({

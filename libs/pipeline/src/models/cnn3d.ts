@@ -1,5 +1,6 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 import { channelBatchNorm } from './batch-norm';
+import { groupNorm } from './group-norm';
 import { ModelError } from './models.errors';
 import { mulberry32, quietly, withSeededRandom } from './seeded-random';
 
@@ -21,6 +22,14 @@ export interface Cnn3dConfig {
    * thread its batch statistics turn each unit into a ranking within the batch.
    */
   batchNorm?: boolean;
+  /**
+   * Not in the paper (default off): group normalisation with this many channel groups after each
+   * convolution instead of BatchNorm (each study normalised on its own). Federated, BatchNorm learns
+   * under one hospital's (one scanner's) batch statistics and is evaluated with statistics averaged
+   * over hospitals; docs/BENCHMARKS.md "Fifth session" measured what that costs. Must divide every
+   * stage's filters; excludes `batchNorm`.
+   */
+  groupNorm?: number;
   /**
    * Not in the paper (default 0 = ReLU): leaky ReLU slope for negative inputs, so units cannot die.
    * At 64² and lr 1e-3 the plain network's dense ReLUs die within an epoch (1-2 of 32 still fire)
@@ -50,6 +59,12 @@ function validate(cfg: Cnn3dConfig): void {
   }
   if (cfg.inputChannels !== undefined && !(Number.isInteger(cfg.inputChannels) && cfg.inputChannels >= 1 && cfg.inputChannels <= 8)) {
     throw new ModelError(`inputChannels must be an integer from 1 to 8, got ${cfg.inputChannels}`);
+  }
+  if (cfg.groupNorm !== undefined) {
+    if (!Number.isInteger(cfg.groupNorm) || cfg.groupNorm < 1) throw new ModelError(`groupNorm must be a positive integer (groups), got ${cfg.groupNorm}`);
+    if (cfg.batchNorm) throw new ModelError('batchNorm and groupNorm exclude each other');
+    const odd = cfg.filters.find((f) => f % (cfg.groupNorm ?? 1) !== 0);
+    if (odd !== undefined) throw new ModelError(`groupNorm ${cfg.groupNorm} does not divide ${odd} filters`);
   }
   if (cfg.leakyRelu !== undefined && !(cfg.leakyRelu >= 0 && cfg.leakyRelu < 1)) throw new ModelError(`leakyRelu must be in [0, 1), got ${cfg.leakyRelu}`);
   if (cfg.filters.length === 0 || cfg.filters.some((f) => !Number.isInteger(f) || f < 1)) {
@@ -87,7 +102,8 @@ const BN_MOMENTUM = 0.9;
 function build(cfg: Cnn3dConfig): tfl.LayersModel {
   const model = tfl.sequential({ name: CNN3D_MODEL });
   const alpha = cfg.leakyRelu ?? 0;
-  const plain = !cfg.batchNorm && alpha === 0;
+  const normalised = Boolean(cfg.batchNorm) || (cfg.groupNorm ?? 0) > 0;
+  const plain = !normalised && alpha === 0;
   const activate = (name: string): void => {
     model.add(alpha > 0 ? tfl.layers.leakyReLU({ alpha, name: `${name}_act` }) : tfl.layers.activation({ activation: 'relu', name: `${name}_act` }));
   };
@@ -97,10 +113,11 @@ function build(cfg: Cnn3dConfig): tfl.LayersModel {
       const name = `conv${stage + 1}_${i + 1}`;
       model.add(tfl.layers.conv3d({
         filters, kernelSize: 3, padding: first ? 'valid' : 'same', activation: plain ? 'relu' : 'linear', kernelInitializer: 'heUniform',
-        useBias: !cfg.batchNorm, name,
+        useBias: !normalised, name,
         ...(first ? { inputShape: [...cfg.inputShape, cfg.inputChannels ?? 1] } : {}),
       }));
       if (cfg.batchNorm) model.add(channelBatchNorm({ momentum: BN_MOMENTUM, name: `${name}_bn` }));
+      if (cfg.groupNorm) model.add(groupNorm({ groups: cfg.groupNorm, name: `${name}_gn` }));
       if (!plain) activate(name);
     }
     model.add(tfl.layers.maxPooling3d({ poolSize: 2, name: `pool${stage + 1}` }));

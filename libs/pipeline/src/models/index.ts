@@ -4,6 +4,7 @@ export type { BcduNetConfig } from './bcdunet';
 export { CNN3D_MODEL, createCnn3d } from './cnn3d';
 export type { Cnn3dConfig } from './cnn3d';
 export { ChannelBatchNorm, channelBatchNorm, type ChannelBatchNormArgs } from './batch-norm';
+export { GroupNorm, groupNorm, type GroupNormArgs } from './group-norm';
 export { forwardFlops } from './flops';
 export { getModelBlob, loadModelBlob, modelBlobSha256, saveModelBlob, setModelWeights } from './weights';
 export { mulberry32, withSeededRandom } from './seeded-random';

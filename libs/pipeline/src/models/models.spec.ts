@@ -69,6 +69,17 @@ describe('CovidCTNet models', () => {
     bn.dispose();
   });
 
+  it('puts group normalisation after every convolution when asked (parameters counted by hand)', () => {
+    // The convs lose their biases (20) and gain gamma and beta per channel (2 × 20), all trainable.
+    const gn = createCnn3d({ ...TINY_CNN, groupNorm: 2, leakyRelu: 0.1 });
+    expect(gn.countParams()).toBe(1729 - 20 + 40);
+    expect(gn.nonTrainableWeights).toHaveLength(0);
+    expect(gn.layers.filter((l) => l.name.endsWith('_gn'))).toHaveLength(6);
+    gn.dispose();
+    expect(() => createCnn3d({ ...TINY_CNN, groupNorm: 3 })).toThrow(/does not divide 2 filters/);
+    expect(() => createCnn3d({ ...TINY_CNN, groupNorm: 2, batchNorm: true })).toThrow(/exclude each other/);
+  });
+
   it('takes a second input channel only when asked (parameters counted by hand)', () => {
     // The first convolution gains 27 weights per filter (2 filters) for the second channel: 1,729 + 54.
     const two = createCnn3d({ ...TINY_CNN, inputChannels: 2 });
