@@ -109,7 +109,7 @@ export const DEMO_DEFAULTS: Record<'tiny' | 'default' | 'paper', Omit<z.input<ty
     external: { name: 'external-hospital', scanner: ['siemens-definition', 'ge-lightspeed', 'philips-ingenuity'], counts: c(10, 10, 10) },
     denoiser: { rounds: 2, localEpochs: 1, batchSize: 8, learningRate: 1e-3, minSites: 3, strategy: 'fedavg', secureAgg: true, roundDeadlineSeconds: 900 },
     classifier: {
-      rounds: 30, localEpochs: 1, batchSize: 4, learningRate: 1e-3, learningRateSchedule: 'cosine', minSites: 3, strategy: 'fedavg', secureAgg: true, roundDeadlineSeconds: 900,
+      rounds: 24, localEpochs: 3, batchSize: 4, learningRate: 1e-3, learningRateSchedule: 'cosine', minSites: 3, strategy: 'fedavg', secureAgg: true, roundDeadlineSeconds: 900,
       classBalanced: true, flipAugment: true,
     },
     phantoms: 'library',
