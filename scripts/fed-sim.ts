@@ -84,7 +84,9 @@ async function main(): Promise<void> {
   const cnn3d = { ...settings.networks.cnn3d, ...(arg('bn') === '1' ? { batchNorm: true } : arg('bn') === '0' ? { batchNorm: false } : {}), ...(arg('gn') ? { batchNorm: false, groupNorm: Number(arg('gn')) } : {}), ...(arg('leaky') ? { leakyRelu: Number(arg('leaky')) } : {}) };
   const hospitals = settings.hospitals.map((h) => h.name);
   const t0 = Date.now();
-  const cacheFile = `/tmp/fed-sim-${profile}-${seed}-${scale}-${dRounds}-${dEpochs}-${dLr}-${dBatch}-${arg('raw') ?? 0}-${testScale}-${arg('counts') ?? ''}-${arg('extscanner') ?? ''}-${arg('scanners') ?? ''}.json`;
+  // The key holds the resulting study counts, so a change of the demo's defaults cannot load an old cache.
+  const counts = settings.hospitals.map((h) => `${h.train.control},${h.train['covid-19']},${h.train.cap}`).join(';');
+  const cacheFile = `/tmp/fed-sim-${profile}-${seed}-${scale}-${dRounds}-${dEpochs}-${dLr}-${dBatch}-${arg('raw') ?? 0}-${testScale}-${counts}-${arg('extscanner') ?? ''}-${arg('scanners') ?? ''}.json`;
   let volumes: (Study & LabelledVolume)[] = [];
   if (existsSync(cacheFile)) {
     const cached = JSON.parse(readFileSync(cacheFile, 'utf8')) as (Omit<Study, 'data'> & { data: number[] })[];
