@@ -26,8 +26,6 @@ export const cnn3dConfigSchema = z.object({
   groupNorm: positiveInt.optional(),
   /** Not in the paper: leaky ReLU slope (0 = ReLU). */
   leakyRelu: z.number().min(0).lt(1).optional(),
-  /** Not in the paper: input channels (see `Cnn3dConfig.inputChannels`). */
-  inputChannels: z.number().int().min(1).max(8).optional(),
 }).strict();
 
 const phaseSchema = z.object({
