@@ -15,7 +15,8 @@ import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { evaluateClassifier, initBackend, modelFromBlob, trainClassifier, type Cnn3dConfig, type LabelledVolume } from '@fedct/pipeline';
-import type { ModelBlob } from '@fedct/protocol';
+import { scheduledLearningRate, type ModelBlob } from '@fedct/protocol';
+import { standardise } from './tuning';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -24,14 +25,6 @@ function arg(name: string, fallback: string): string {
 
 interface Cached { split: string; label: number; data: number[]; shape: [number, number, number]; channels?: number }
 type Volume = LabelledVolume & { split: string; channels?: number };
-
-function standardise(v: Float32Array): void {
-  let mean = 0, squares = 0;
-  for (const x of v) { mean += x; squares += x * x; }
-  mean /= v.length;
-  const sd = Math.sqrt(Math.max(squares / v.length - mean * mean, 1e-12));
-  for (let i = 0; i < v.length; i++) v[i] = ((v[i] ?? 0) - mean) / sd;
-}
 
 /** Dense units that fire (output > 0) on at least one of `volumes`. */
 function firingUnits(weights: ModelBlob, volumes: LabelledVolume[]): number {
@@ -102,12 +95,9 @@ async function main(): Promise<void> {
     ...(Number(arg('leaky', '0')) > 0 ? { leakyRelu: Number(arg('leaky', '0')) } : {}),
   };
   const epochs = Number(arg('epochs', '8'));
-  // --lrdecay cos: cosine from --lr down to a tenth of it over the epochs.
-  const learningRate = (epoch: number): number => {
-    const lr = Number(arg('lr', '1e-3'));
-    if (arg('lrdecay', '') !== 'cos' || epochs < 2) return lr;
-    return lr * (0.1 + 0.45 * (1 + Math.cos((Math.PI * (epoch - 1)) / (epochs - 1))));
-  };
+  // --lrdecay cos: the coordinator's cosine schedule, one epoch per round.
+  const learningRate = (epoch: number): number =>
+    scheduledLearningRate(Number(arg('lr', '1e-3')), arg('lrdecay', '') === 'cos' ? 'cosine' : 'constant', epoch, epochs);
   const started = Date.now();
   let weights: ModelBlob | null = null;
   for (let epoch = 1; epoch <= epochs; epoch++) {

@@ -21,6 +21,7 @@ import { WeightedSum } from '@fedct/coordinator';
 import { scheduledLearningRate, type ModelBlob } from '@fedct/protocol';
 import { loadDemoSettings } from './demo/demo-settings';
 import { planPhantoms } from './demo/hospitals';
+import { standardise } from './tuning';
 
 const LABEL: Record<PhantomClass, number> = { control: 0, 'covid-19': 1, cap: 2 };
 
@@ -141,13 +142,7 @@ async function main(): Promise<void> {
   }
   if (arg('standardise') === '1') {
     // Each volume to mean 0, std 1 (removes a scanner's overall level and noise scale, and the lesion load's share of them).
-    for (const v of volumes) {
-      let sum = 0, sq = 0;
-      for (const x of v.data) { sum += x; sq += x * x; }
-      const mean = sum / v.data.length;
-      const sd = Math.sqrt(Math.max(sq / v.data.length - mean * mean, 1e-12));
-      for (let i = 0; i < v.data.length; i++) v.data[i] = (v.data[i]! - mean) / sd;
-    }
+    for (const v of volumes) standardise(v.data);
   }
   const test = volumes.filter((v) => v.split === 'test');
   for (const label of [0, 1, 2]) {

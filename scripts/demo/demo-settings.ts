@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { classifierSizeProblem, cnn3dConfigSchema } from '@fedct/pipeline';
+import { learningRateScheduleSchema } from '@fedct/protocol';
 import { z } from 'zod';
 import { CLASS_NAMES } from './report/report.types';
 import { DemoError } from './errors';
@@ -25,7 +26,7 @@ const phaseSchema = z
     batchSize: z.number().int().positive(),
     learningRate: z.number().positive(),
     /** `cosine`: down to a tenth of `learningRate` by the last round (the baselines follow the same rates). */
-    learningRateSchedule: z.enum(['constant', 'cosine']).default('constant'),
+    learningRateSchedule: learningRateScheduleSchema.default('constant'),
     minSites: z.number().int().positive(),
     strategy: z.enum(['fedavg', 'fedprox', 'fedadam', 'fedyogi', 'trimmed-mean', 'median']).default('fedavg'),
     secureAgg: z.boolean().default(false),

@@ -76,7 +76,7 @@ export async function infectionOf(
   }
   const volume = site.volumes.get(study.volumeSha256);
   const shape = volume.header.shape as [number, number, number];
-  const infection = await engine.extractInfection({ denoiser: denoiser.blob, volume: volume.data, shape, ...(depth ? { depth } : {}), ...(size ? { size } : {}) });
+  const infection = await engine.extractInfection({ denoiser: denoiser.blob, volume: volume.data, shape, ...input });
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   writeFileSync(`${header}.tmp`, JSON.stringify({ shape: infection.shape, denoiserSha256: denoiser.sha256 }), { mode: 0o600 });
   renameSync(`${header}.tmp`, header);
