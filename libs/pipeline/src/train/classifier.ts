@@ -157,6 +157,52 @@ export async function recalibrateBatchNorm(model: tfl.LayersModel, volumes: read
   }
 }
 
+/** Options of {@link calibrateClassifier}. */
+export interface CalibrateOptions {
+  /** The shared classifier. */
+  weights: ModelBlob;
+  /** Unlabeled infection volumes of one site's scanner model (any classes; labels are not read). */
+  volumes: readonly Omit<LabelledVolume, 'label'>[];
+  /**
+   * Volumes per forward pass; each layer's statistics are the average of its batch statistics.
+   * Default: every volume in one pass (up to 32), which gives the exact statistics of the set.
+   */
+  batchSize?: number;
+}
+
+/**
+ * Site-local BatchNorm statistics (not in the paper; SiloBN, Andreux et al. 2020, and AdaBN): the
+ * classifier with every BatchNorm layer's inference statistics recomputed on a site's own unlabeled
+ * studies of one scanner model; every learned weight stays as federated training left it. Under
+ * federation each hospital's batches hold one scanner model, so the network learns features normalised
+ * per scanner; the FedAvg of the sites' moving statistics cannot reproduce that for a single study
+ * (docs/ARCHITECTURE.md, "Site-local BatchNorm statistics"). A classifier without BatchNorm comes
+ * back unchanged. No image leaves the site: the statistics stay where they were computed.
+ * @throws TrainError on no volumes, or volumes of another shape than the classifier's input.
+ */
+export async function calibrateClassifier(options: CalibrateOptions): Promise<ModelBlob> {
+  if (options.volumes.length === 0) throw new TrainError('no volumes to calibrate the classifier on');
+  const model = modelFromBlob(options.weights, CNN3D_MODEL);
+  try {
+    if (!model.layers.some((l) => l instanceof ChannelBatchNorm)) return options.weights;
+    const { shape, channels } = inputOf(model);
+    // Labels are not read: 0 passes the label check.
+    const volumes = options.volumes.map((v) => ({ data: v.data, shape: v.shape, label: 0 }));
+    checkVolumes(volumes, shape, channels, 3);
+    const batchSize = options.batchSize ?? Math.min(volumes.length, 32);
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw new TrainError(`batchSize must be a positive integer, got ${batchSize}`);
+    await recalibrateBatchNorm(model, volumes, batchSize);
+    return getModelBlob(model, CNN3D_MODEL, options.weights.manifest.config as unknown as Cnn3dConfig);
+  } finally {
+    model.dispose();
+  }
+}
+
+/** Whether a classifier blob normalises with BatchNorm (and so can take site-local statistics). */
+export function hasBatchNorm(blob: ModelBlob): boolean {
+  return blob.manifest.config.batchNorm === true;
+}
+
 /** A classifier's input volume shape (depth, height, width) and channel count. */
 function inputOf(model: tfl.LayersModel): { shape: number[]; channels: number } {
   const dims = (model.inputs[0]?.shape ?? []).map((d) => d ?? 0);

@@ -6,7 +6,7 @@ import { resizeDepth } from '../ct';
 import { createBcduNet } from '../models/bcdunet';
 import { mulberry32 } from '../models/seeded-random';
 import { getModelBlob, setModelWeights } from '../models/weights';
-import { epochOrder, stack, trainClassifier, evaluateClassifier } from './classifier';
+import { calibrateClassifier, epochOrder, stack, trainClassifier, evaluateClassifier } from './classifier';
 import { modelFromBlob } from './model-from-blob';
 import { evaluateDenoiser, extractInfection, trainDenoiser } from './denoiser';
 import type { LabelledVolume, SliceSet } from './data';
@@ -183,6 +183,38 @@ describe('training', () => {
     tf.dispose([x, z, mean, variance]);
     a.model.dispose();
     b.model.dispose();
+  });
+
+  it('calibrates a BatchNorm classifier on unlabeled volumes: inference then normalises exactly as a training pass over them', async () => {
+    const config = { ...CNN, dropout: 0, batchNorm: true, leakyRelu: 0.1 };
+    // A trained model, so the learned scales and shifts are not their initial ones.
+    const trained = (await trainClassifier({ config, initialWeights: null, data: volumes(8, 12), epochs: 2, batchSize: 4, learningRate: 1e-2, seed: 5 })).weights;
+    // Another "scanner": the calibration set is shifted and scaled.
+    const site = volumes(5, 13).map((v) => ({ data: v.data.map((x) => 0.5 + 2 * x), shape: v.shape }));
+    const before = tf.memory().numTensors;
+    const calibrated = await calibrateClassifier({ weights: trained, volumes: site });
+    expect(tf.memory().numTensors).toBe(before);
+    const a = modelFromBlob(trained);
+    const b = modelFromBlob(calibrated);
+    const trainable = (m: tfl.LayersModel): number[] => m.trainableWeights.flatMap((w) => Array.from(w.read().dataSync()));
+    expect(trainable(b)).toEqual(trainable(a));
+    // Independent: the uncalibrated network run in training mode over the same five volumes in one batch
+    // normalises every layer with that batch's own statistics; the calibrated one must do the same in inference mode.
+    const x = tf.tensor5d(Float32Array.from(site.flatMap((v) => Array.from(v.data))), [5, 6, 8, 8, 1]);
+    const want = tf.tidy(() => (a.apply(x, { training: true }) as tf.Tensor).arraySync() as number[][]);
+    const got = tf.tidy(() => (b.predict(x) as tf.Tensor).arraySync() as number[][]);
+    got.forEach((row, i) => row.forEach((p, k) => expect(p).toBeCloseTo(want[i]![k]!, 4)));
+    // ... and it differs from the trained model's own statistics on these volumes.
+    const own = tf.tidy(() => (modelFromBlob(trained).predict(x) as tf.Tensor).arraySync() as number[][]);
+    expect(Math.max(...own.flatMap((row, i) => row.map((p, k) => Math.abs(p - want[i]![k]!))))).toBeGreaterThan(1e-3);
+    tf.dispose(x);
+    a.dispose();
+    b.dispose();
+    // Without BatchNorm there is nothing to calibrate; bad input is refused.
+    const plain = (await trainClassifier({ config: CNN, initialWeights: null, data: volumes(3, 14), epochs: 1, batchSize: 3, learningRate: 1e-2, seed: 1 })).weights;
+    expect(await calibrateClassifier({ weights: plain, volumes: site })).toBe(plain);
+    await expect(calibrateClassifier({ weights: trained, volumes: [] })).rejects.toThrow(TrainError);
+    await expect(calibrateClassifier({ weights: trained, volumes: [{ data: new Float32Array(4 * 8 * 8), shape: [4, 8, 8] }] })).rejects.toThrow(/6×8×8/);
   });
 
   it('extracts the infection volume as x − BCDUNet(x) per slice, resized to the requested depth', async () => {
