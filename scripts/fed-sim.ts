@@ -13,7 +13,7 @@
  * Infection volumes are cached in /tmp per data/denoiser setting. Not part of the product.
  */
 import {
-  evaluateClassifier, extractInfection, resizeDepth, slicesAtSize, generatePhantomStudy, initBackend, preprocessStudy, trainClassifier, trainDenoiser,
+  evaluateClassifier, extractInfection, modelFromBlob, predictClasses, recalibrateBatchNorm, CNN3D_MODEL, resizeDepth, slicesAtSize, generatePhantomStudy, initBackend, preprocessStudy, trainClassifier, trainDenoiser,
   type LabelledVolume, type PhantomClass,
 } from '@fedct/pipeline';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -31,7 +31,7 @@ function arg(name: string): string | undefined {
 }
 const num = (name: string, fallback: number): number => (arg(name) !== undefined ? Number(arg(name)) : fallback);
 
-interface Study { owner: string; split: string; label: number; data: Float32Array; shape: [number, number, number] }
+interface Study { owner: string; split: string; label: number; data: Float32Array; shape: [number, number, number]; scanner?: string }
 
 /** Block means of a volume down to `to` (each size a divisor of the volume's). */
 function blockMean(data: Float32Array, shape: [number, number, number], to: [number, number, number]): Float32Array {
@@ -93,7 +93,7 @@ async function main(): Promise<void> {
     const cached = JSON.parse(readFileSync(cacheFile, 'utf8')) as (Omit<Study, 'data'> & { data: number[] })[];
     volumes = cached.map((v) => ({ ...v, data: Float32Array.from(v.data) }));
   } else {
-  const jobs = planPhantoms(settings, '/nonexistent');
+  const jobs = planPhantoms(settings, '/nonexistent').filter((j) => j.split !== 'calibration');
   const studies: Study[] = [];
   for (const job of jobs) {
     const study = generatePhantomStudy({ cls: job.cls, seed: job.seed, scanner: job.scanner, ...(settings.phantomSlices ? { slices: settings.phantomSlices } : {}) });
@@ -144,6 +144,11 @@ async function main(): Promise<void> {
     // Each volume to mean 0, std 1 (removes a scanner's overall level and noise scale, and the lesion load's share of them).
     for (const v of volumes) standardise(v.data);
   }
+  {
+    const jobs = planPhantoms(settings, '/nonexistent').filter((j) => j.split !== 'calibration');
+    if (jobs.length !== volumes.length) throw new Error('jobs and volumes differ');
+    volumes.forEach((v, i) => { v.scanner = jobs[i]!.scanner; });
+  }
   const test = volumes.filter((v) => v.split === 'test');
   for (const label of [0, 1, 2]) {
     const vs = volumes.filter((v) => v.label === label);
@@ -153,9 +158,40 @@ async function main(): Promise<void> {
   }
   const t1 = Date.now();
   console.log(`denoiser + infection volumes: ${((t1 - t0) / 1000).toFixed(1)} s`);
+  const flipX = (v: Study & LabelledVolume): Study & LabelledVolume => {
+    const [d, h, w] = v.shape;
+    const out = new Float32Array(v.data.length);
+    for (let z = 0; z < d; z++) for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) out[(z * h + y) * w + x] = v.data[(z * h + y) * w + (w - 1 - x)]!;
+    return { ...v, data: out };
+  };
+  const testFlipped = test.map(flipX);
   const evaluate = async (weights: ModelBlob): Promise<string> => {
-    const m = (await evaluateClassifier({ weights, data: test })).metrics;
-    return `acc ${m.accuracy.toFixed(3)} auc ${m.aucCovid.toFixed(3)} confusion ${JSON.stringify(m.confusion)}`;
+    const a = await evaluateClassifier({ weights, data: test });
+    const m = a.metrics;
+    let line = `acc ${m.accuracy.toFixed(3)} auc ${m.aucCovid.toFixed(3)} confusion ${JSON.stringify(m.confusion)}`;
+    if (arg('tta') === '1') {
+      const b = await evaluateClassifier({ weights, data: testFlipped });
+      const avg = a.probabilities.map((p, i) => p.map((x, k) => (x + b.probabilities[i]![k]!) / 2));
+      const ok = avg.filter((p, i) => p.indexOf(Math.max(...p)) === test[i]!.label).length;
+      line += ` | tta acc ${(ok / test.length).toFixed(3)}`;
+    }
+    for (const mode of (arg('calib') ?? '').split(',').filter(Boolean)) {
+      // Per-scanner BatchNorm statistics: 'test' = on the test studies of the same scanner (no labels);
+      // 'train' = on the training studies of that scanner.
+      const probs: number[][] = new Array(test.length);
+      for (const sc of [...new Set(test.map((t) => t.scanner))]) {
+        const idx = test.map((t, i) => (t.scanner === sc ? i : -1)).filter((i) => i >= 0);
+        const calib = mode === 'test' ? idx.map((i) => test[i]!) : volumes.filter((v) => v.split === 'train' && v.scanner === sc);
+        const model = modelFromBlob(weights, CNN3D_MODEL);
+        await recalibrateBatchNorm(model, calib, num('calibbatch', calib.length));
+        const p = await predictClasses(model, idx.map((i) => test[i]!));
+        model.dispose();
+        idx.forEach((i, k) => { probs[i] = p[k]!; });
+      }
+      const ok = probs.filter((p, i) => p.indexOf(Math.max(...p)) === test[i]!.label).length;
+      line += ` | calib-${mode} ${(ok / test.length).toFixed(3)}`;
+    }
+    return line;
   };
 
   const pooledCalls = num('pooled', 0);
@@ -175,6 +211,8 @@ async function main(): Promise<void> {
   let global: ModelBlob | null = null;
   let m: Float32Array | undefined;
   let v: Float32Array | undefined;
+  let swaSum: Float64Array | undefined;
+  let swaN = 0;
   for (let r = 1; r <= rounds; r++) {
     const results = [];
     for (const [hi, h] of hospitals.entries()) {
@@ -204,7 +242,17 @@ async function main(): Promise<void> {
       }
       global = { manifest: mean.manifest, weights: out };
     } else global = mean;
-    console.log(`round ${r}: loss ${results.map((x) => x.metrics.loss?.toFixed(3)).join(' ')} → ${await evaluate(global)}`);
+    let swaLine = '';
+    const swaK = num('swa', 0);
+    if (swaK > 0 && r > rounds - swaK) {
+      swaSum ??= new Float64Array(global.weights.length);
+      for (let i = 0; i < swaSum.length; i++) swaSum[i]! += global.weights[i]!;
+      swaN++;
+      const w = new Float32Array(swaSum.length);
+      for (let i = 0; i < w.length; i++) w[i] = swaSum[i]! / swaN;
+      swaLine = ` || swa(${swaN}) ${await evaluate({ manifest: global.manifest, weights: w })}`;
+    }
+    console.log(`round ${r}: loss ${results.map((x) => x.metrics.loss?.toFixed(3)).join(' ')} → ${await evaluate(global)}${swaLine}`);
   }
   console.log(`federated: ${((Date.now() - t1) / 1000).toFixed(1)} s`);
   if (skipBaselines) return;

@@ -69,6 +69,23 @@ describe(planPhantoms.name, () => {
     expect(new Set(jobs.map((j) => j.seed)).size).toBe(jobs.length);
     expect(new Set(jobs.map((j) => j.dir)).size).toBe(jobs.length);
   });
+
+  it('adds the external hospital\'s unlabeled archive after every other study, each scanner model in turn', () => {
+    const settings = DEMO_DEFAULTS.default;
+    const jobs = planPhantoms(settings, '/data');
+    const archive = jobs.filter((j) => j.split === 'calibration');
+    const counts = settings.external.calibration!;
+    expect(archive).toHaveLength(counts.control + counts['covid-19'] + counts.cap);
+    expect(archive.every((j) => j.owner === settings.external.name)).toBe(true);
+    // Three scanner models, nine studies of each class: three of each class per scanner model.
+    for (const scanner of settings.external.scanner as string[]) {
+      for (const cls of ['control', 'covid-19', 'cap'] as const) expect(archive.filter((j) => j.scanner === scanner && j.cls === cls)).toHaveLength(3);
+    }
+    expect(new Set(jobs.map((j) => j.seed)).size).toBe(jobs.length);
+    // Without the archive, every other study is the same study.
+    const without = planPhantoms({ ...settings, external: { ...settings.external, calibration: undefined } }, '/data');
+    expect(jobs.slice(0, without.length)).toEqual(without);
+  });
 });
 
 describe(roundMetrics.name, () => {

@@ -109,6 +109,8 @@ function sampleReport(): DemoReport {
       publishedModels: [{ version: 'v1', sha256: 'a'.repeat(64) }],
       secureAggregation: true,
       test: metrics(0.9),
+      calibration: null,
+      testModelStatistics: null,
     },
     singleSite: [{ name: 'hospital-a', epochs: 3, trainStudies: 6, trainMs: 100, test: metrics(0.6) }],
     centralized: { name: 'pooled', epochs: 3, trainStudies: 18, trainMs: 300, test: metrics(0.95) },
@@ -132,6 +134,19 @@ describe(renderReportHtml.name, () => {
     expect(html).toContain('data:image/png;base64,AAAA');
     expect(html).toContain('external &lt;hospital&gt;');
     expect(html).not.toContain('external <hospital>');
+  });
+
+  it('says where the BatchNorm statistics came from, with the model\'s own score beside, only when calibrated', () => {
+    expect(renderReportHtml(sampleReport())).not.toContain('Site-local BatchNorm statistics');
+    const report = sampleReport();
+    report.federated.calibration = { 'SIEMENS SOMATOM <AS>': 9, 'GE LightSpeed': 8 };
+    report.federated.testModelStatistics = metrics(0.7);
+    report.external.calibration = { control: 9, 'covid-19': 5, cap: 3 };
+    const html = renderReportHtml(report);
+    expect(html).toContain('Site-local BatchNorm statistics');
+    expect(html).toContain('SIEMENS SOMATOM &lt;AS&gt;: 9, GE LightSpeed: 8');
+    expect(html).toContain('averaged statistics the federated model scores 70.0 %');
+    expect(html).toContain('unlabeled archive 9 / 5 / 3');
   });
 
   it('draws one polyline point per published classifier round', () => {

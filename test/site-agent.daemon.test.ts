@@ -70,7 +70,7 @@ function seededSite(volumes: number, seed: number): { site: SiteFolder; dir: str
       return value;
     });
     const sha = site.volumes.put(data, [4, 16, 16], [1, 1, 1]);
-    site.index.upsert({ seriesInstanceUid: `1.2.${seed}.${v}`, studyInstanceUid: null, label: 'control', split: 'train', sourcePath: `/nowhere/${v}`, volumeSha256: sha, shape: [4, 16, 16], spacingMm: [1, 1, 1], sourceSlices: 4, warnings: [], importedAt: new Date().toISOString() });
+    site.index.upsert({ seriesInstanceUid: `1.2.${seed}.${v}`, studyInstanceUid: null, label: 'control', split: 'train', sourcePath: `/nowhere/${v}`, volumeSha256: sha, shape: [4, 16, 16], spacingMm: [1, 1, 1], sourceSlices: 4, scanner: '', warnings: [], importedAt: new Date().toISOString() });
   }
   return { site, dir, controlMean: sum / n };
 }

@@ -24,7 +24,7 @@ async function enrolledSite(coordinator: Coordinator, name: string, seed: number
       return s / 2147483648;
     });
     const sha = site.volumes.put(data, [4, 16, 16], [1, 1, 1]);
-    site.index.upsert({ seriesInstanceUid: `1.3.${seed}.${v}`, studyInstanceUid: null, label: 'control', split: 'train', sourcePath: `/nowhere/${v}`, volumeSha256: sha, shape: [4, 16, 16], spacingMm: [1, 1, 1], sourceSlices: 4, warnings: [], importedAt: new Date().toISOString() });
+    site.index.upsert({ seriesInstanceUid: `1.3.${seed}.${v}`, studyInstanceUid: null, label: 'control', split: 'train', sourcePath: `/nowhere/${v}`, volumeSha256: sha, shape: [4, 16, 16], spacingMm: [1, 1, 1], sourceSlices: 4, scanner: '', warnings: [], importedAt: new Date().toISOString() });
   }
   if (policy) writeFileSync(join(dir, 'policy.yaml'), policy);
   const { token } = await api<{ token: string }>(coordinator.url, '/api/enrollment-tokens', ADMIN_TOKEN, 'POST', { siteName: name });

@@ -50,7 +50,20 @@ export const demoSettingsSchema = z
     seed: z.number().int().nonnegative(),
     hospitals: z.array(hospitalSchema).min(1),
     /** The test-only hospital; with several scanners its studies of each class alternate between them. */
-    external: z.object({ name: z.string().regex(/^[A-Za-z0-9._-]+$/), scanner: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]), counts: countsSchema }).strict(),
+    external: z
+      .object({
+        name: z.string().regex(/^[A-Za-z0-9._-]+$/),
+        scanner: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+        counts: countsSchema,
+        /**
+         * The external hospital's unlabeled archive, per class (scanners alternating as for the test
+         * set): a BatchNorm classifier takes its inference statistics from these, per scanner model
+         * (site-local statistics, `calibrateClassifier`); their labels are never read. None = the
+         * model's own statistics.
+         */
+        calibration: countsSchema.optional(),
+      })
+      .strict(),
     /**
      * Network sizes of the initial models the demo uploads (sites train whatever sizes the global
      * models have): the profile's `models` section unless overridden here. The classifier's slices
@@ -107,7 +120,7 @@ export const DEMO_DEFAULTS: Record<'tiny' | 'default' | 'paper', Omit<z.input<ty
       { name: 'hospital-c', scanner: 'philips-ingenuity', train: c(18, 18, 24), val: c(1, 1, 1) },
     ],
     // The external hospital has the consortium's three scanner models: no single hospital has seen them all.
-    external: { name: 'external-hospital', scanner: ['siemens-definition', 'ge-lightspeed', 'philips-ingenuity'], counts: c(10, 10, 10) },
+    external: { name: 'external-hospital', scanner: ['siemens-definition', 'ge-lightspeed', 'philips-ingenuity'], counts: c(10, 10, 10), calibration: c(9, 9, 9) },
     denoiser: { rounds: 2, localEpochs: 1, batchSize: 8, learningRate: 1e-3, minSites: 3, strategy: 'fedavg', secureAgg: true, roundDeadlineSeconds: 900 },
     classifier: {
       rounds: 24, localEpochs: 3, batchSize: 4, learningRate: 1e-3, learningRateSchedule: 'cosine', minSites: 3, strategy: 'fedavg', secureAgg: true, roundDeadlineSeconds: 900,

@@ -1,4 +1,4 @@
-import { CNN3D_MODEL, evaluateClassifier, trainClassifier, type Cnn3dConfig, type LabelledVolume, type TrainProgress } from '@fedct/pipeline';
+import { CNN3D_MODEL, calibrateClassifier, evaluateClassifier, trainClassifier, type Cnn3dConfig, type LabelledVolume, type TrainProgress } from '@fedct/pipeline';
 import type { ModelBlob } from '@fedct/protocol';
 import { PipelineEngine, SiteFolder, infectionVolumes, silentLogger, type InfectionSize } from '@fedct/site-agent';
 import { DemoError } from './errors';
@@ -30,6 +30,8 @@ export interface DemoEngine {
   siteVolumes(siteDir: string, denoiser: { blob: ModelBlob; sha256: string }, split: 'train' | 'val', input: InfectionSize): Promise<LabelledVolume[]>;
   /** Every §6 metric of a classifier on labelled infection volumes. */
   evaluate(classifier: ModelBlob, volumes: readonly LabelledVolume[]): Promise<Evaluation>;
+  /** The classifier with BatchNorm statistics from these unlabeled volumes (site-local statistics). */
+  calibrate(classifier: ModelBlob, volumes: readonly InfectionVolume[]): Promise<ModelBlob>;
   /**
    * Trains a classifier with the federated model's sizes, from `initialWeights` or else from the seeded
    * initial weights (as a site's first round does).
@@ -72,6 +74,7 @@ export async function createDemoEngine(): Promise<DemoEngine> {
       const { metrics, probabilities } = await evaluateClassifier({ weights: classifier, data: [...volumes] });
       return { metrics, probabilities };
     },
+    calibrate: (classifier, volumes) => calibrateClassifier({ weights: classifier, volumes }),
     trainClassifier: async (request) => {
       const result = await trainClassifier({
         config: cnnConfig(request.like),

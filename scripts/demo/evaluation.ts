@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { decodeModelBlob, scheduledLearningRate, sha256Hex, type ModelBlob } from '@fedct/protocol';
-import { preprocessPath } from '@fedct/pipeline';
+import { classificationMetrics, hasBatchNorm, preprocessPath, scannerName } from '@fedct/pipeline';
 import type { InfectionSize } from '@fedct/site-agent';
 import type { DemoSettings } from './demo-settings';
 import { DemoError } from './errors';
@@ -26,7 +26,12 @@ export interface EvaluationInput {
 export interface EvaluationResult {
   backend: string;
   inputShape: [number, number, number];
+  /** With site-local statistics when the classifier has BatchNorm and the external hospital an archive. */
   federated: TestMetrics;
+  /** The federated classifier with its own (FedAvg-averaged) BatchNorm statistics; only when `federated` is calibrated. */
+  federatedModelStatistics: TestMetrics | null;
+  /** Studies of the external archive per scanner model that the statistics came from; null = none used. */
+  calibration: Record<string, number> | null;
   singleSite: BaselineResult[];
   centralized: BaselineResult;
   images: ReportImage[];
@@ -36,6 +41,8 @@ export interface EvaluationResult {
 interface LabelledInfection extends InfectionVolume {
   label: number;
   owner: string;
+  /** Manufacturer and model from the DICOM header (`scannerName`), as a site groups its studies. */
+  scanner: string;
 }
 
 /** The report's metrics from the pipeline's evaluation (its §6 numbers) plus the ROC points to plot. */
@@ -75,13 +82,29 @@ async function infectionVolumes(engine: DemoEngine, denoiser: ModelBlob, input: 
     const volume = await preprocessPath(job.dir);
     const infection = await engine.extractInfection(denoiser, volume, input);
     onSample?.(job, volume, infection);
-    out.push({ ...infection, label: labelOf(job.cls), owner: job.owner });
+    out.push({ ...infection, label: labelOf(job.cls), owner: job.owner, scanner: scannerName(volume.series) });
   }
   return out;
 }
 
-async function testMetrics(engine: DemoEngine, classifier: ModelBlob, test: readonly LabelledInfection[]): Promise<TestMetrics> {
-  return toTestMetrics(await engine.evaluate(classifier, test), test.map((t) => t.label));
+/**
+ * Scores a classifier on the test studies. With an archive (`calibration`), each scanner model's test
+ * studies are classified by the classifier with BatchNorm statistics from the archive's studies of that
+ * scanner model (`calibrateClassifier`; labels unused), as a site does before it predicts; a scanner
+ * model the archive lacks keeps the model's own statistics.
+ */
+async function testMetrics(engine: DemoEngine, classifier: ModelBlob, test: readonly LabelledInfection[], calibration: readonly LabelledInfection[] | null): Promise<TestMetrics> {
+  const labels = test.map((t) => t.label);
+  if (!calibration) return toTestMetrics(await engine.evaluate(classifier, test), labels);
+  const probabilities: number[][] = new Array<number[]>(test.length);
+  for (const scanner of new Set(test.map((t) => t.scanner))) {
+    const indices = test.flatMap((t, i) => (t.scanner === scanner ? [i] : []));
+    const archive = calibration.filter((c) => c.scanner === scanner);
+    const model = archive.length > 0 ? await engine.calibrate(classifier, archive) : classifier;
+    const { probabilities: p } = await engine.evaluate(model, indices.map((i) => test[i] as LabelledInfection));
+    indices.forEach((testIndex, k) => (probabilities[testIndex] = p[k] as number[]));
+  }
+  return toTestMetrics({ metrics: classificationMetrics(labels, probabilities), probabilities }, labels);
 }
 
 /** Nearest-neighbour resize of one slice (display only). */
@@ -137,8 +160,17 @@ async function evaluateWith(engine: DemoEngine, input: EvaluationInput, t0: numb
     const residual = infection.data.subarray(z * h * w, (z + 1) * h * w);
     images.push({ title: `${job.cls} (external, seed ${job.seed}), slice ${z + 1}/${depth}`, dataUri: sliceWithInfectionPng({ title: job.cls, slice, residual, height: h, width: w }) });
   });
-  const federated = await testMetrics(engine, classifier, test);
-  print(`  federated model: accuracy ${(federated.accuracy * 100).toFixed(1)} %, AUC Covid-19 ${federated.auc.toFixed(3)}`);
+  const calibrationJobs = jobs.filter((j) => j.split === 'calibration');
+  let calibration: LabelledInfection[] | null = null;
+  if (hasBatchNorm(classifier) && calibrationJobs.length > 0) {
+    print(`  site-local BatchNorm statistics: preprocessing ${calibrationJobs.length} unlabeled studies of ${settings.external.name}'s archive ...`);
+    calibration = await infectionVolumes(engine, denoiser, mapSize, calibrationJobs);
+  }
+  const perScanner = calibration ? countBy(calibration.map((c) => c.scanner)) : null;
+  const federated = await testMetrics(engine, classifier, test, calibration);
+  const federatedModelStatistics = calibration ? await testMetrics(engine, classifier, test, null) : null;
+  print(`  federated model: accuracy ${(federated.accuracy * 100).toFixed(1)} %, AUC Covid-19 ${federated.auc.toFixed(3)}${perScanner ? ` (statistics of each scanner model's archive: ${Object.entries(perScanner).map(([k, n]) => `${k} ${n}`).join(', ')})` : ''}`);
+  if (federatedModelStatistics) print(`  federated model with its own averaged BatchNorm statistics: accuracy ${(federatedModelStatistics.accuracy * 100).toFixed(1)} %`);
   const t1 = Date.now();
 
   print('  baselines: reading each hospital\'s own infection volumes (the ones its daemon trained on) ...');
@@ -146,7 +178,7 @@ async function evaluateWith(engine: DemoEngine, input: EvaluationInput, t0: numb
   const train: LabelledInfection[] = [];
   for (const h of settings.hospitals) {
     const volumes = await engine.siteVolumes(join(input.sitesRoot, h.name), denoiserRef, 'train', mapSize);
-    train.push(...volumes.map((v) => ({ ...v, owner: h.name })));
+    train.push(...volumes.map((v) => ({ ...v, owner: h.name, scanner: h.scanner })));
   }
   const { rounds, localEpochs } = settings.classifier;
   const epochs = rounds * localEpochs;
@@ -176,7 +208,7 @@ async function evaluateWith(engine: DemoEngine, input: EvaluationInput, t0: numb
     }
     if (!weights) throw new DemoError('the classifier phase has no rounds');
     const trainMs = Date.now() - started;
-    const metrics = await testMetrics(engine, weights, test);
+    const metrics = await testMetrics(engine, weights, test, calibration);
     print(`  ${name}: ${data.length} studies, ${epochs} epochs, ${(trainMs / 1000).toFixed(1)} s → accuracy ${(metrics.accuracy * 100).toFixed(1)} %`);
     return { name, epochs, trainStudies: data.length, trainMs, test: metrics };
   };
@@ -187,9 +219,17 @@ async function evaluateWith(engine: DemoEngine, input: EvaluationInput, t0: numb
     backend: engine.backend,
     inputShape: engine.classifierInputShape(classifier),
     federated,
+    federatedModelStatistics,
+    calibration: perScanner,
     singleSite,
     centralized,
     images,
     timingsMs: { federatedEvaluation: t1 - t0, baselines: Date.now() - t1 },
   };
+}
+
+function countBy(keys: readonly string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const k of keys) out[k] = (out[k] ?? 0) + 1;
+  return out;
 }

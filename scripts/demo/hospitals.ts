@@ -14,7 +14,8 @@ export const COORDINATOR_CLI = 'apps/coordinator/bin/fedct-coordinator.js';
 /** One synthetic study to write as DICOM. */
 export interface PhantomJob {
   owner: string;
-  split: 'train' | 'val' | 'test';
+  /** `calibration`: the external hospital's unlabeled archive (see the demo settings). */
+  split: 'train' | 'val' | 'test' | 'calibration';
   cls: ClassName;
   seed: number;
   scanner: string;
@@ -27,8 +28,8 @@ export function groupDir(dataRoot: string, owner: string, split: string, cls: Cl
 }
 
 /**
- * Every phantom study of the demo with a distinct seed: hospitals' train/val splits and the external
- * hospital's test set. Seeds depend only on the demo seed and the study's place, so runs repeat.
+ * Every phantom study of the demo with a distinct seed: hospitals' train/val splits, the external
+ * hospital's test set and its unlabeled archive. Seeds depend only on the demo seed and the study's place, so runs repeat.
  */
 export function planPhantoms(settings: Pick<DemoSettings, 'seed' | 'hospitals' | 'external'>, dataRoot: string): PhantomJob[] {
   const jobs: PhantomJob[] = [];
@@ -48,6 +49,13 @@ export function planPhantoms(settings: Pick<DemoSettings, 'seed' | 'hospitals' |
     for (let i = 0; i < settings.external.counts[cls]; i++) {
       const seed = base + 900_000 + ci * 1000 + i;
       jobs.push({ owner: settings.external.name, split: 'test', cls, seed, scanner: scanners[i % scanners.length] as string, dir: join(groupDir(dataRoot, settings.external.name, 'test', cls), `study-${seed}`) });
+    }
+  });
+  // After every other study, so adding an archive changes no other study's seed.
+  CLASS_NAMES.forEach((cls, ci) => {
+    for (let i = 0; i < (settings.external.calibration?.[cls] ?? 0); i++) {
+      const seed = base + 950_000 + ci * 1000 + i;
+      jobs.push({ owner: settings.external.name, split: 'calibration', cls, seed, scanner: scanners[i % scanners.length] as string, dir: join(groupDir(dataRoot, settings.external.name, 'calibration', cls), `study-${seed}`) });
     }
   });
   return jobs;

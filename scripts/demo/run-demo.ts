@@ -280,7 +280,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       backend: evaluation.backend,
       inputShape: evaluation.inputShape,
       sites: settings.hospitals.map((h) => ({ name: h.name, scanner: h.scanner, siteId: siteIds.get(h.name) ?? null, counts: { train: h.train, val: h.val } })),
-      external: { name: settings.external.name, scanner: externalScanners(settings).join(', '), counts: settings.external.counts },
+      external: { name: settings.external.name, scanner: externalScanners(settings).join(', '), counts: settings.external.counts, ...(settings.external.calibration ? { calibration: settings.external.calibration } : {}) },
       rounds,
       federated: {
         denoiser: identity(denoiserVersion),
@@ -288,6 +288,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         publishedModels: models.map((m) => ({ version: m.version, sha256: m.sha256 })),
         secureAggregation: classifier.secureAgg,
         test: evaluation.federated,
+        calibration: evaluation.calibration,
+        testModelStatistics: evaluation.federatedModelStatistics,
       },
       singleSite: evaluation.singleSite,
       centralized: evaluation.centralized,

@@ -110,7 +110,8 @@ th{text-align:left;background:#fafafa}tr.ours th,tr.ours td{background:#eef8ee;f
 <h1>fedct demo: federated CovidCTNet across ${report.sites.length} simulated hospitals</h1>
 <p class="note">Profile <b>${e(report.profile)}</b>, seed ${report.seed}, backend ${e(report.backend)}, input ${report.inputShape.join(' × ')}, ${e(report.createdAt)}.
 All studies are <b>synthetic phantoms</b> written as DICOM; the test set comes from a fourth hospital (${e(report.external.name)}, scanner ${e(report.external.scanner)}) that never took part in training.
-Secure aggregation: ${report.federated.secureAggregation ? 'on' : 'off'}.</p>
+Secure aggregation: ${report.federated.secureAggregation ? 'on' : 'off'}.
+${statisticsNote(report)}</p>
 
 <h2>What federation bought</h2>
 <div class="grid">${barChart(bars, '3-class accuracy on the external test set')}
@@ -152,7 +153,7 @@ ${confusionChart(fed.confusion, CLASS_NAMES, 'Confusion matrix (federated)')}
 
 <h2>Hospitals</h2>
 <table><tr><th>site</th><th>scanner</th><th>train (control / covid-19 / cap)</th><th>val (control / covid-19 / cap)</th></tr>${sitesRows}
-<tr><th>${e(report.external.name)} (test only)</th><td>${e(report.external.scanner)}</td><td colspan="2">${CLASS_NAMES.map((c) => report.external.counts[c]).join(' / ')}</td></tr></table>
+<tr><th>${e(report.external.name)} (test only)</th><td>${e(report.external.scanner)}</td><td colspan="2">${CLASS_NAMES.map((c) => report.external.counts[c]).join(' / ')}${report.external.calibration ? `; unlabeled archive ${CLASS_NAMES.map((c) => report.external.calibration?.[c] ?? 0).join(' / ')}` : ''}</td></tr></table>
 
 <h2>Timings and bytes</h2>
 <div class="grid"><table>${timings}</table>
@@ -165,4 +166,14 @@ ${confusionChart(fed.confusion, CLASS_NAMES, 'Confusion matrix (federated)')}
 ${faults}
 </body></html>
 `;
+}
+
+/** How the external hospital normalised: site-local BatchNorm statistics, with the plain model's score beside them. */
+function statisticsNote(report: DemoReport): string {
+  const { calibration, testModelStatistics } = report.federated;
+  if (!calibration) return '';
+  const archive = Object.entries(calibration).map(([scanner, n]) => `${e(scanner)}: ${n}`).join(', ');
+  return `<br>Site-local BatchNorm statistics: every model here classifies each scanner model's test studies with statistics from ${e(report.external.name)}'s own unlabeled studies of that scanner model (${archive}; labels unused), as a site does before it predicts.${
+    testModelStatistics ? ` With its own FedAvg-averaged statistics the federated model scores ${pct(testModelStatistics.accuracy)}.` : ''
+  }`;
 }

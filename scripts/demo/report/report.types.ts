@@ -96,7 +96,7 @@ export interface DemoReport {
   /** Classifier input shape [depth, height, width]. */
   inputShape: [number, number, number];
   sites: ReportSite[];
-  external: { name: string; scanner: string; counts: Record<ClassName, number> };
+  external: { name: string; scanner: string; counts: Record<ClassName, number>; calibration?: Record<ClassName, number> };
   rounds: ReportRound[];
   federated: {
     denoiser: ModelIdentity;
@@ -104,7 +104,15 @@ export interface DemoReport {
     /** Every version the registry lists at the end (nothing published is ever lost). */
     publishedModels: ModelIdentity[];
     secureAggregation: boolean;
+    /**
+     * On the external test set as the external hospital predicts: with a BatchNorm classifier and an
+     * archive, each scanner model's BatchNorm statistics from that hospital's own unlabeled studies.
+     */
     test: TestMetrics;
+    /** Where `test` took its BatchNorm statistics: per scanner model, the archive's study count; null = the model's own. */
+    calibration: Record<string, number> | null;
+    /** With `calibration`: the same classifier with its own (FedAvg-averaged) statistics, for comparison. */
+    testModelStatistics: TestMetrics | null;
   };
   singleSite: BaselineResult[];
   centralized: BaselineResult;

@@ -1,6 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { DatasetIndex, type StudyRecord } from './dataset-index';
 
@@ -15,6 +16,7 @@ function study(uid: string, over: Partial<StudyRecord> = {}): StudyRecord {
     shape: [20, 128, 128],
     spacingMm: [1, 1, 1],
     sourceSlices: 10,
+    scanner: 'SIEMENS SOMATOM Definition AS',
     warnings: [],
     importedAt: '2026-01-01T00:00:00.000Z',
     ...over,
@@ -37,6 +39,25 @@ describe(DatasetIndex.name, () => {
     });
     expect(index.list({ label: 'covid-19' }).map((s) => s.seriesInstanceUid)).toEqual(['1.2.4']);
     expect(index.bySourcePath('/data/1.2.4')?.shape).toEqual([7, 128, 128]);
+    index.close();
+  });
+
+  it('lists the studies of one scanner model, and adds the scanner column to an index made before it', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'fedct-index-')), 'index.sqlite');
+    // An index as the site agent wrote it before studies recorded their scanner model.
+    const old = new Database(file);
+    old.exec(`CREATE TABLE studies (series_uid TEXT PRIMARY KEY, study_uid TEXT, label TEXT NOT NULL, split TEXT NOT NULL, source_path TEXT NOT NULL,
+      volume_sha TEXT NOT NULL, shape TEXT NOT NULL, spacing TEXT NOT NULL, source_slices INTEGER NOT NULL, warnings TEXT NOT NULL, imported_at TEXT NOT NULL)`);
+    old.prepare("INSERT INTO studies VALUES ('1.1', NULL, 'cap', 'train', '/data/1.1', ?, '[4,8,8]', '[1,1,1]', 4, '[]', '2026-01-01T00:00:00.000Z')").run('b'.repeat(64));
+    old.close();
+    const index = new DatasetIndex(file);
+    expect(index.get('1.1')?.scanner).toBe('');
+    index.upsert(study('1.2'));
+    index.upsert(study('1.3', { scanner: 'GE MEDICAL SYSTEMS LightSpeed VCT', split: 'test' }));
+    index.upsert(study('1.4', { split: 'val' }));
+    expect(index.list({ scanner: 'SIEMENS SOMATOM Definition AS' }).map((s) => s.seriesInstanceUid)).toEqual(['1.2', '1.4']);
+    expect(index.list({ scanner: '' }).map((s) => s.seriesInstanceUid)).toEqual(['1.1']);
+    expect(index.list({ scanner: 'GE MEDICAL SYSTEMS LightSpeed VCT', split: 'val' })).toEqual([]);
     index.close();
   });
 

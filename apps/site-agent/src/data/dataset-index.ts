@@ -22,6 +22,8 @@ export interface StudyRecord {
   shape: [number, number, number];
   spacingMm: [number, number, number];
   sourceSlices: number;
+  /** Scanner model as the header names it (`scannerName`: manufacturer and model), '' when unnamed. */
+  scanner: string;
   warnings: string[];
   importedAt: string;
 }
@@ -51,6 +53,7 @@ interface StudyRow {
   shape: string;
   spacing: string;
   source_slices: number;
+  scanner: string;
   warnings: string;
   imported_at: string;
 }
@@ -78,7 +81,8 @@ export class DatasetIndex {
         spacing TEXT NOT NULL,
         source_slices INTEGER NOT NULL,
         warnings TEXT NOT NULL,
-        imported_at TEXT NOT NULL
+        imported_at TEXT NOT NULL,
+        scanner TEXT NOT NULL DEFAULT ''
       );
       CREATE INDEX IF NOT EXISTS studies_source ON studies (source_path);
       CREATE TABLE IF NOT EXISTS skipped (
@@ -88,6 +92,9 @@ export class DatasetIndex {
       );
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     `);
+    // Indexes made before studies recorded their scanner model: the column is added; those studies keep '' (unknown).
+    const columns = (this.db.prepare('PRAGMA table_info(studies)').all() as { name: string }[]).map((c) => c.name);
+    if (!columns.includes('scanner')) this.db.exec("ALTER TABLE studies ADD COLUMN scanner TEXT NOT NULL DEFAULT ''");
   }
 
   close(): void {
@@ -99,11 +106,11 @@ export class DatasetIndex {
     const existed = this.get(study.seriesInstanceUid) !== null;
     this.db
       .prepare(
-        `INSERT INTO studies (series_uid, study_uid, label, split, source_path, volume_sha, shape, spacing, source_slices, warnings, imported_at)
-         VALUES (@series_uid, @study_uid, @label, @split, @source_path, @volume_sha, @shape, @spacing, @source_slices, @warnings, @imported_at)
+        `INSERT INTO studies (series_uid, study_uid, label, split, source_path, volume_sha, shape, spacing, source_slices, scanner, warnings, imported_at)
+         VALUES (@series_uid, @study_uid, @label, @split, @source_path, @volume_sha, @shape, @spacing, @source_slices, @scanner, @warnings, @imported_at)
          ON CONFLICT (series_uid) DO UPDATE SET study_uid = excluded.study_uid, label = excluded.label, split = excluded.split,
            source_path = excluded.source_path, volume_sha = excluded.volume_sha, shape = excluded.shape, spacing = excluded.spacing,
-           source_slices = excluded.source_slices, warnings = excluded.warnings, imported_at = excluded.imported_at`,
+           source_slices = excluded.source_slices, scanner = excluded.scanner, warnings = excluded.warnings, imported_at = excluded.imported_at`,
       )
       .run(toRow(study));
     this.db.prepare('DELETE FROM skipped WHERE source_path = ?').run(study.sourcePath);
@@ -122,9 +129,13 @@ export class DatasetIndex {
   }
 
   /** Studies, optionally filtered, in import order. */
-  list(filter: { label?: Label; split?: Split } = {}): StudyRecord[] {
+  list(filter: { label?: Label; split?: Split; scanner?: string } = {}): StudyRecord[] {
     const where: string[] = [];
     const args: string[] = [];
+    if (filter.scanner !== undefined) {
+      where.push('scanner = ?');
+      args.push(filter.scanner);
+    }
     if (filter.label) {
       where.push('label = ?');
       args.push(filter.label);
@@ -186,6 +197,7 @@ function toRow(s: StudyRecord): StudyRow {
     shape: JSON.stringify(s.shape),
     spacing: JSON.stringify(s.spacingMm),
     source_slices: s.sourceSlices,
+    scanner: s.scanner,
     warnings: JSON.stringify(s.warnings),
     imported_at: s.importedAt,
   };
@@ -202,6 +214,7 @@ function fromRow(r: StudyRow): StudyRecord {
     shape: JSON.parse(r.shape) as [number, number, number],
     spacingMm: JSON.parse(r.spacing) as [number, number, number],
     sourceSlices: r.source_slices,
+    scanner: r.scanner,
     warnings: JSON.parse(r.warnings) as string[],
     importedAt: r.imported_at,
   };

@@ -67,6 +67,8 @@ describe(importStudies.name, () => {
     expect(study?.label).toBe('covid-19');
     expect(study?.split).toBe('val');
     expect(study?.sourceSlices).toBe(30);
+    // Manufacturer (0008,0070) and model name (0008,1090) of the real files.
+    expect(study?.scanner).toBe('SIEMENS Sensation 10');
     expect(study?.shape.slice(1)).toEqual([128, 128]);
     // 30 slices 8 mm apart resample to about 233 slices of 1 mm.
     expect(study?.shape[0]).toBeGreaterThan(220);

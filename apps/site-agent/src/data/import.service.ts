@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { preprocessPath } from '@fedct/pipeline';
+import { preprocessPath, scannerName } from '@fedct/pipeline';
 import type { SiteFolder } from '../site/site-folder';
 import { oneLine } from '../util/errors';
 import type { Logger } from '../util/logger';
@@ -78,6 +78,7 @@ export async function importStudies(site: SiteFolder, path: string, options: Imp
         shape: [volume.shape[0], volume.shape[1], volume.shape[2]],
         spacingMm: [volume.spacingMm[0], volume.spacingMm[1], volume.spacingMm[2]],
         sourceSlices: study.sourceSlices,
+        scanner: scannerName(study.series),
         warnings,
         importedAt: now().toISOString(),
       });

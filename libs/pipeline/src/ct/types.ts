@@ -63,3 +63,12 @@ export interface ModelReadyVolume {
   spacingMm: [number, number, number];
   warnings: string[];
 }
+
+/**
+ * A series' scanner model as its header names it: manufacturer and model name (DICOM (0008,0070),
+ * (0008,1090)), or '' when the header names neither (NIfTI, anonymised files). Sites group their studies
+ * by it for site-local BatchNorm statistics.
+ */
+export function scannerName(series: Pick<SeriesInfo, 'manufacturer' | 'model'>): string {
+  return [series.manufacturer?.trim(), series.model?.trim()].filter(Boolean).join(' ');
+}
