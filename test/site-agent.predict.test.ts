@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PNG } from 'pngjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createBcduNet, createCnn3d, generatePhantomStudy, getModelBlob, initBackend, writePhantomDicom } from '@fedct/pipeline';
+import { calibrateClassifier, createBcduNet, createCnn3d, generatePhantomStudy, getModelBlob, initBackend, writePhantomDicom } from '@fedct/pipeline';
 import { encodeModelBlob, sha256Hex, type ModelBlob } from '@fedct/protocol';
-import { createLogger, PipelineEngine, predictStudy } from '@fedct/site-agent';
+import { createLogger, importStudies, initSiteFolder, MIN_CALIBRATION_STUDIES, memoryLogger, PipelineEngine, predictStudy, siteArchive, type LoadedModel } from '@fedct/site-agent';
 
 const REAL_SERIES = resolve(__dirname, '..', '..', 'shared', 'data', 'ct', 'lung-pet-ct-dx-A0002-8mm');
 const BIN = resolve(__dirname, '..', 'apps', 'site-agent', 'bin', 'fedct-site.js');
@@ -60,6 +60,62 @@ describe(predictStudy.name, () => {
     const png = PNG.sync.read(readFileSync(result.picture ?? ''));
     expect(png.height).toBe(256);
     expect(png.width).toBeGreaterThanOrEqual(4 * 256);
+  });
+
+  it('gives a BatchNorm classifier site-local statistics from the site\'s own studies of the study\'s scanner model', { timeout: 120_000 }, async () => {
+    const root = mkdtempSync(join(tmpdir(), 'fedct-predict-bn-'));
+    const site = initSiteFolder(join(root, 'site'));
+    const engine = new PipelineEngine({ profile: 'test', backend: 'auto', logger: createLogger({ level: 'error' }) });
+    try {
+      // The site's archive: MIN_CALIBRATION_STUDIES studies of the "tiny" phantom scanner over two splits, one GE study.
+      const write = async (dir: string, cls: 'control' | 'covid-19' | 'cap', seed: number, scanner: string): Promise<unknown> =>
+        writePhantomDicom(generatePhantomStudy({ cls, seed, scanner, slices: 12 }), join(root, dir, `s${seed}`));
+      for (let i = 0; i < MIN_CALIBRATION_STUDIES; i++) await write(i % 2 ? 'train' : 'val', (['control', 'covid-19', 'cap'] as const)[i % 3]!, 100 + i, 'tiny');
+      await write('ge', 'cap', 200, 'ge-lightspeed');
+      const logger = memoryLogger();
+      await importStudies(site, join(root, 'train'), { label: 'control', split: 'train', logger });
+      await importStudies(site, join(root, 'val'), { label: 'cap', split: 'val', logger });
+      await importStudies(site, join(root, 'ge'), { label: 'cap', split: 'train', logger });
+      expect(site.index.list({ scanner: 'FEDCT Phantom Tiny' })).toHaveLength(MIN_CALIBRATION_STUDIES);
+      expect(site.index.list({ scanner: 'GE MEDICAL SYSTEMS LightSpeed VCT' })).toHaveLength(1);
+
+      const bcdu = { size: 32, base: 4 };
+      const cnn = { inputShape: [10, 32, 32] as [number, number, number], filters: [2, 4], denseUnits: 4, dropout: 0, classes: 3, batchNorm: true };
+      const loaded = (blob: ModelBlob, version: string): LoadedModel => ({ blob, sha256: sha256Hex(encodeModelBlob(blob)), version });
+      const denoiser = loaded(getModelBlob(createBcduNet(bcdu, { seed: 1 }), 'bcdunet', bcdu), 'v1');
+      const classifier = loaded(getModelBlob(createCnn3d(cnn, { seed: 2 }), 'cnn3d', cnn), 'v2');
+      await write('new', 'covid-19', 300, 'tiny');
+      await write('new', 'covid-19', 301, 'ge-lightspeed');
+      const archive = siteArchive(site, engine);
+
+      const calibrated = await predictStudy({ path: join(root, 'new', 's300'), engine, denoiser, classifier, archive });
+      expect(calibrated.calibration).toEqual({ scanner: 'FEDCT Phantom Tiny', studies: MIN_CALIBRATION_STUDIES });
+      // Independent: the infection maps of exactly those studies, straight from the volume cache, and the pipeline's calibration.
+      const maps = [];
+      for (const study of site.index.list().filter((s) => s.scanner === 'FEDCT Phantom Tiny')) {
+        const v = site.volumes.get(study.volumeSha256);
+        maps.push(await engine.extractInfection({ denoiser: denoiser.blob, volume: v.data, shape: v.header.shape as [number, number, number], depth: 10, size: 32 }));
+      }
+      const expected = await predictStudy({ path: join(root, 'new', 's300'), engine, denoiser, classifier: loaded(await calibrateClassifier({ weights: classifier.blob, volumes: maps }), 'v2') });
+      const plain = await predictStudy({ path: join(root, 'new', 's300'), engine, denoiser, classifier });
+      for (const k of ['control', 'covid-19', 'cap'] as const) expect(calibrated.probabilities[k]).toBeCloseTo(expected.probabilities[k], 5);
+      const moved = Math.max(...(['control', 'covid-19', 'cap'] as const).map((k) => Math.abs(plain.probabilities[k] - calibrated.probabilities[k])));
+      expect(moved).toBeGreaterThan(1e-4);
+      // Without the site folder, and for a scanner model the site has too few studies of: the model's own statistics, said in a warning.
+      expect(plain.calibration).toBeNull();
+      expect(plain.warnings.join('\n')).toMatch(/no site folder: the classifier used the federation's averaged BatchNorm statistics/);
+      const ge = await predictStudy({ path: join(root, 'new', 's301'), engine, denoiser, classifier, archive });
+      expect(ge.calibration).toBeNull();
+      expect(ge.warnings.join('\n')).toMatch(new RegExp(`only 1 of this site's studies come from GE MEDICAL SYSTEMS LightSpeed VCT \\(site-local statistics need ${MIN_CALIBRATION_STUDIES}`));
+      // A classifier without BatchNorm is never calibrated and warns of nothing.
+      const { classifier: noBn } = smallModels();
+      const simple = await predictStudy({ path: join(root, 'new', 's300'), engine, denoiser, classifier: loaded(noBn, 'v3'), archive });
+      expect(simple.calibration).toBeNull();
+      expect(simple.warnings.join('\n')).not.toMatch(/BatchNorm/);
+    } finally {
+      site.close();
+      engine.dispose();
+    }
   });
 
   it.runIf(existsSync(REAL_SERIES))('prints the contract JSON for the real series from the command line', () => {

@@ -3,7 +3,7 @@ import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { decodeModelBlob, sha256Hex } from '@fedct/protocol';
 import { readFileSync } from 'node:fs';
-import { predictStudy, type LoadedModel } from '../predict/predict.service';
+import { predictStudy, siteArchive, type LoadedModel } from '../predict/predict.service';
 import { SiteFolder } from '../site/site-folder';
 import { resolveSiteDir } from '../site/site-paths';
 import { modelFile } from '../daemon/transfers';
@@ -51,13 +51,18 @@ export function registerPredict(program: Command): void {
       const logger = createLogger({ level: 'warn' });
       const backend = options.backend ?? site?.config.backend ?? 'auto';
       const engine = createPipelineEngine({ profile: site?.config.profile ?? options.profile, backend, logger });
-      site?.close();
-      const result = await predictStudy({ path, engine, denoiser, classifier, ...(options.out ? { outDir: options.out } : {}) });
+      let result;
+      try {
+        result = await predictStudy({ path, engine, denoiser, classifier, ...(site ? { archive: siteArchive(site, engine) } : {}), ...(options.out ? { outDir: options.out } : {}) });
+      } finally {
+        site?.close();
+      }
       if (options.json) return printJson(result);
       const p = result.probabilities;
       printLines([
         `${result.prediction.toUpperCase()}  (control ${(p.control * 100).toFixed(1)} %, covid-19 ${(p['covid-19'] * 100).toFixed(1)} %, cap ${(p.cap * 100).toFixed(1)} %)`,
         `model ${result.model.version} (${result.model.sha256.slice(0, 12)}), denoiser ${result.model.denoiser.version}; backend ${result.backend}; ${(result.timingMs.total / 1000).toFixed(1)} s`,
+        ...(result.calibration ? [`BatchNorm statistics from this site's ${result.calibration.studies} studies of ${result.calibration.scanner}`] : []),
         ...(result.picture ? [`picture: ${result.picture}`] : []),
         ...result.warnings.map((w) => `warning: ${w}`),
         'Research software: not a medical device; a clinician must read the study.',

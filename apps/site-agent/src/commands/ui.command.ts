@@ -3,7 +3,7 @@ import { basename, join } from 'node:path';
 import type { Command } from 'commander';
 import { decodeModelBlob, sha256Hex } from '@fedct/protocol';
 import { modelFile } from '../daemon/transfers';
-import type { LoadedModel } from '../predict/predict.service';
+import { siteArchive, type LoadedModel } from '../predict/predict.service';
 import { SiteFolder } from '../site/site-folder';
 import { resolveSiteDir } from '../site/site-paths';
 import { createPipelineEngine } from '../training/pipeline-engine';
@@ -78,7 +78,7 @@ export function registerUi(program: Command): void {
         host: options.host,
         port,
         logger,
-        predictor: createEnginePredictor({ engine, models: () => resolveModels(site, options) }),
+        predictor: createEnginePredictor({ engine, models: () => resolveModels(site, options), ...(site ? { archive: siteArchive(site, engine) } : {}) }),
         listStudies,
         info: () => {
           let model: { version: string | null; sha256: string } | null = null;

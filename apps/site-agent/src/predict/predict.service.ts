@@ -1,7 +1,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { preprocessPath } from '@fedct/pipeline';
+import { hasBatchNorm, preprocessPath, scannerName } from '@fedct/pipeline';
 import type { ModelBlob } from '@fedct/protocol';
+import type { SiteFolder } from '../site/site-folder';
+import { scannerVolumes } from '../training/local-data';
 import type { InfectionSize, TrainingEngine } from '../training/training-engine';
 import { SiteAgentError } from '../util/errors';
 import { renderOverlayPng, representativeSlices, type OverlayPanel } from './overlay';
@@ -23,6 +25,11 @@ export interface PredictResult {
   study: { path: string; seriesInstanceUid: string; sourceSlices: number; modelReadyShape: [number, number, number] };
   /** The PNG written, or null without `outDir`. */
   picture: string | null;
+  /**
+   * Site-local BatchNorm statistics: the scanner model (from the study's header) and how many of the
+   * site's own studies of it the classifier's statistics came from; null = the model's own statistics.
+   */
+  calibration: { scanner: string; studies: number } | null;
   warnings: string[];
   /** Only with `keepVolumes`: the arrays behind the prediction (for display; never in `--json`). */
   volumes?: PredictVolumes;
@@ -40,21 +47,48 @@ export interface PredictVolumes {
 
 const CLASSES = ['control', 'covid-19', 'cap'] as const;
 
+/** The site folder's studies as a {@link StudyArchive} (infection volumes from the site's cache). */
+export function siteArchive(site: SiteFolder, engine: TrainingEngine): StudyArchive {
+  return (scanner, denoiser, input) => scannerVolumes(site, engine, denoiser, scanner, input);
+}
+
+/** Fewest studies of a scanner model that site-local BatchNorm statistics are computed from. */
+export const MIN_CALIBRATION_STUDIES = 8;
+
+/** A site's own studies of one scanner model as infection volumes for this denoiser and map size (labels unused). */
+export type StudyArchive = (scanner: string, denoiser: LoadedModel, input: InfectionSize | undefined) => Promise<{ data: Float32Array; shape: [number, number, number] }[]>;
+
 /**
  * Runs CovidCTNet on one study, locally: read → preprocess (spec §1) → infection volume with the frozen
  * BCDU-Net (spec §4) → 3-D CNN (spec §5). With `outDir`, writes `<series>.png`: representative slices
  * with the infection map overlaid. With `keepVolumes`, the result also carries the model-ready volume and
  * the infection map ({@link PredictVolumes}), e.g. for the clinician viewer.
+ *
+ * A classifier with BatchNorm is first given site-local statistics: from `archive`, the site's own
+ * studies of the study's scanner model (at least {@link MIN_CALIBRATION_STUDIES}), as the federated
+ * model was meant to be used (docs/ARCHITECTURE.md, "Site-local BatchNorm statistics"). Without them it
+ * keeps the federation's averaged statistics, and the result says so in `warnings`.
  */
-export async function predictStudy(args: { path: string; engine: TrainingEngine; denoiser: LoadedModel; classifier: LoadedModel; outDir?: string; keepVolumes?: boolean }): Promise<PredictResult> {
+export async function predictStudy(args: {
+  path: string;
+  engine: TrainingEngine;
+  denoiser: LoadedModel;
+  classifier: LoadedModel;
+  archive?: StudyArchive;
+  outDir?: string;
+  keepVolumes?: boolean;
+}): Promise<PredictResult> {
   const t0 = performance.now();
   const volume = await preprocessPath(args.path);
   const study = volume;
   const t2 = performance.now();
   const shape: [number, number, number] = [volume.shape[0], volume.shape[1], volume.shape[2]];
-  const infection = await args.engine.extractInfection({ denoiser: args.denoiser.blob, volume: volume.data, shape, ...classifierInput(args.classifier.blob) });
+  const input = classifierInput(args.classifier.blob);
+  const infection = await args.engine.extractInfection({ denoiser: args.denoiser.blob, volume: volume.data, shape, ...input });
   const t3 = performance.now();
-  const probs = await args.engine.classify({ weights: args.classifier.blob, volume: infection.data, shape: infection.shape });
+  const warnings = [...volume.warnings];
+  const { weights, calibration } = await siteStatistics(args, scannerName(volume.series), input, warnings);
+  const probs = await args.engine.classify({ weights, volume: infection.data, shape: infection.shape });
   const t4 = performance.now();
   if (!probs.every(Number.isFinite)) throw new SiteAgentError('the classifier returned non-finite probabilities: the model file is damaged', 'bad_model');
   let best = 0;
@@ -75,7 +109,8 @@ export async function predictStudy(args: { path: string; engine: TrainingEngine;
     backend: backend.name,
     study: { path: args.path, seriesInstanceUid: study.series.seriesInstanceUid, sourceSlices: study.sourceSlices, modelReadyShape: shape },
     picture,
-    warnings: volume.warnings,
+    calibration,
+    warnings,
     ...(args.keepVolumes ? { volumes: predictVolumes(volume.data, shape, volume.spacingMm, infection, volume.series.description ?? '') } : {}),
   };
 }
@@ -110,6 +145,32 @@ export function overlayPicture(volume: Float32Array, shape: [number, number, num
     };
   });
   return renderOverlayPng(panels, scale, 2);
+}
+
+/** The classifier with site-local BatchNorm statistics for this scanner model when the site has enough studies of it. */
+async function siteStatistics(
+  args: { engine: TrainingEngine; denoiser: LoadedModel; classifier: LoadedModel; archive?: StudyArchive },
+  scanner: string,
+  input: InfectionSize | undefined,
+  warnings: string[],
+): Promise<{ weights: ModelBlob; calibration: PredictResult['calibration'] }> {
+  const own = { weights: args.classifier.blob, calibration: null };
+  if (!hasBatchNorm(args.classifier.blob)) return own;
+  const averaged = 'the classifier used the federation\'s averaged BatchNorm statistics, which can misread a scanner model it was not calibrated for';
+  if (!args.archive) {
+    warnings.push(`no site folder: ${averaged}`);
+    return own;
+  }
+  if (scanner === '') {
+    warnings.push(`the study names no scanner model (DICOM manufacturer and model name): ${averaged}`);
+    return own;
+  }
+  const volumes = await args.archive(scanner, args.denoiser, input);
+  if (volumes.length < MIN_CALIBRATION_STUDIES) {
+    warnings.push(`only ${volumes.length} of this site's studies come from ${scanner} (site-local statistics need ${MIN_CALIBRATION_STUDIES}; import more with fedct-site import): ${averaged}`);
+    return own;
+  }
+  return { weights: await args.engine.calibrateClassifier({ weights: args.classifier.blob, volumes }), calibration: { scanner, studies: volumes.length } };
 }
 
 function ms(v: number): number {

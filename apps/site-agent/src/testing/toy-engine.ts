@@ -10,7 +10,7 @@ import type { BackendName, LabelledVolume, SliceSet, TrainingEngine, TrainOutcom
  */
 export class ToyEngine implements TrainingEngine {
   readonly profileName = 'toy';
-  readonly calls: { phase: 'denoiser' | 'classifier'; samples: number }[] = [];
+  readonly calls: { phase: 'denoiser' | 'classifier' | 'calibrate'; samples: number }[] = [];
 
   constructor(readonly size: number) {}
 
@@ -59,6 +59,12 @@ export class ToyEngine implements TrainingEngine {
 
   async evaluateClassifier(request: { volumes: LabelledVolume[] }): Promise<Record<string, number>> {
     return { accuracy: request.volumes.length > 0 ? 1 / 3 : 0 };
+  }
+
+  /** Stand-in: records the call and returns the weights as they are. */
+  async calibrateClassifier(request: { weights: ModelBlob; volumes: unknown[] }): Promise<ModelBlob> {
+    this.calls.push({ phase: 'calibrate', samples: request.volumes.length });
+    return request.weights;
   }
 
   async classify(request: { weights: ModelBlob; volume: Float32Array }): Promise<[number, number, number]> {

@@ -51,6 +51,22 @@ export async function infectionVolumes(
   return out;
 }
 
+/**
+ * The site's own studies of one scanner model, every split, as infection volumes (cached as above),
+ * without labels: what site-local BatchNorm statistics are computed from.
+ */
+export async function scannerVolumes(
+  site: SiteFolder,
+  engine: TrainingEngine,
+  denoiser: { blob: ModelBlob; sha256: string },
+  scanner: string,
+  input?: InfectionSize,
+): Promise<{ data: Float32Array; shape: [number, number, number] }[]> {
+  const out: { data: Float32Array; shape: [number, number, number] }[] = [];
+  for (const study of site.index.list({ scanner })) out.push(await infectionOf(site, engine, denoiser, study, input));
+  return out;
+}
+
 /** The infection volume of one study (from the cache when present). */
 export async function infectionOf(
   site: SiteFolder,

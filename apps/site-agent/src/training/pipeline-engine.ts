@@ -4,6 +4,7 @@ import {
   CNN3D_MODEL,
   createBcduNet,
   createCnn3d,
+  calibrateClassifier,
   evaluateClassifier,
   evaluateDenoiser,
   extractInfection,
@@ -121,6 +122,11 @@ export class PipelineEngine implements TrainingEngine {
   async evaluateClassifier(request: { weights: ModelBlob; volumes: LabelledVolume[] }): Promise<Record<string, number>> {
     await this.backend();
     return (await evaluateClassifier({ weights: request.weights, data: request.volumes })).flat;
+  }
+
+  async calibrateClassifier(request: { weights: ModelBlob; volumes: { data: Float32Array; shape: [number, number, number] }[] }): Promise<ModelBlob> {
+    await this.backend();
+    return calibrateClassifier({ weights: request.weights, volumes: request.volumes });
   }
 
   async classify(request: { weights: ModelBlob; volume: Float32Array; shape: [number, number, number] }): Promise<[number, number, number]> {

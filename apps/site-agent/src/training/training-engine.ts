@@ -55,6 +55,11 @@ export interface TrainingEngine {
   trainClassifier(request: TrainRequest & { volumes: LabelledVolume[] }): Promise<TrainOutcome>;
   /** Classifier metrics on labelled infection volumes (spec §6 names). */
   evaluateClassifier(request: { weights: ModelBlob; volumes: LabelledVolume[] }): Promise<Record<string, number>>;
+  /**
+   * The classifier with BatchNorm statistics from these unlabeled infection volumes (site-local
+   * statistics, one scanner model's studies); the same blob when the classifier has no BatchNorm.
+   */
+  calibrateClassifier(request: { weights: ModelBlob; volumes: { data: Float32Array; shape: [number, number, number] }[] }): Promise<ModelBlob>;
   /** Class probabilities [control, covid-19, cap] for one infection volume. */
   classify(request: { weights: ModelBlob; volume: Float32Array; shape: [number, number, number] }): Promise<[number, number, number]>;
 }

@@ -1,4 +1,4 @@
-import { predictStudy, type LoadedModel } from '../predict/predict.service';
+import { predictStudy, type LoadedModel, type StudyArchive } from '../predict/predict.service';
 import type { TrainingEngine } from '../training/training-engine';
 import type { ViewerPrediction, ViewerPredictor } from './ui.types';
 
@@ -15,11 +15,11 @@ export interface ViewerModels {
  * prediction, so a global model the daemon fetched meanwhile is used; it throws a one-line error when
  * none is there.
  */
-export function createEnginePredictor(options: { engine: TrainingEngine; models: () => ViewerModels }): ViewerPredictor {
+export function createEnginePredictor(options: { engine: TrainingEngine; models: () => ViewerModels; archive?: StudyArchive }): ViewerPredictor {
   return {
     async predict({ path }): Promise<ViewerPrediction> {
       const { denoiser, classifier } = options.models();
-      const result = await predictStudy({ path, engine: options.engine, denoiser, classifier, keepVolumes: true });
+      const result = await predictStudy({ path, engine: options.engine, denoiser, classifier, keepVolumes: true, ...(options.archive ? { archive: options.archive } : {}) });
       const volumes = result.volumes;
       if (!volumes) throw new Error('predictStudy did not keep the volumes');
       return {
@@ -30,7 +30,11 @@ export function createEnginePredictor(options: { engine: TrainingEngine; models:
         volume: volumes.modelReady,
         infection: volumes.infection,
         warnings: result.warnings,
-        description: [volumes.seriesDescription, `${result.study.sourceSlices} source slices`].filter(Boolean).join(' · '),
+        description: [
+          volumes.seriesDescription,
+          `${result.study.sourceSlices} source slices`,
+          result.calibration ? `BatchNorm statistics from ${result.calibration.studies} local studies of ${result.calibration.scanner}` : '',
+        ].filter(Boolean).join(' · '),
       };
     },
   };
