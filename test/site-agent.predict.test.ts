@@ -6,7 +6,7 @@ import { PNG } from 'pngjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { calibrateClassifier, createBcduNet, createCnn3d, generatePhantomStudy, getModelBlob, initBackend, writePhantomDicom } from '@fedct/pipeline';
 import { encodeModelBlob, sha256Hex, type ModelBlob } from '@fedct/protocol';
-import { createLogger, importStudies, initSiteFolder, MIN_CALIBRATION_STUDIES, memoryLogger, PipelineEngine, predictStudy, siteArchive, type LoadedModel } from '@fedct/site-agent';
+import { createLogger, importStudies, initSiteFolder, MIN_CALIBRATION_STUDIES, memoryLogger, PipelineEngine, predictStudy, SiteFolder, siteArchive, type LoadedModel } from '@fedct/site-agent';
 
 const REAL_SERIES = resolve(__dirname, '..', '..', 'shared', 'data', 'ct', 'lung-pet-ct-dx-A0002-8mm');
 const BIN = resolve(__dirname, '..', 'apps', 'site-agent', 'bin', 'fedct-site.js');
@@ -112,6 +112,48 @@ describe(predictStudy.name, () => {
       const simple = await predictStudy({ path: join(root, 'new', 's300'), engine, denoiser, classifier: loaded(noBn, 'v3'), archive });
       expect(simple.calibration).toBeNull();
       expect(simple.warnings.join('\n')).not.toMatch(/BatchNorm/);
+    } finally {
+      site.close();
+      engine.dispose();
+    }
+  });
+
+  it('calibrates from the unlabeled archive of a hospital that does not train (fedct-site import --archive)', { timeout: 120_000 }, async () => {
+    const root = mkdtempSync(join(tmpdir(), 'fedct-predict-archive-'));
+    const dir = join(root, 'site');
+    const cli = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, FEDCT_SITE_DIR: '' } });
+    expect(cli('init', dir).status).toBe(0);
+    for (let i = 0; i < MIN_CALIBRATION_STUDIES; i++) {
+      await writePhantomDicom(generatePhantomStudy({ cls: (['control', 'covid-19', 'cap'] as const)[i % 3]!, seed: 400 + i, scanner: 'tiny', slices: 12 }), join(root, 'archive', `s${i}`));
+    }
+    const imported = cli('import', join(root, 'archive'), '--archive', '--site', dir, '--json');
+    expect(imported.status).toBe(0);
+    expect(JSON.parse(imported.stdout)).toMatchObject({ label: 'archive', imported: MIN_CALIBRATION_STUDIES, skipped: [] });
+    // Again: nothing new.
+    expect(JSON.parse(cli('import', join(root, 'archive'), '--archive', '--site', dir, '--json').stdout)).toMatchObject({ imported: 0, alreadyPresent: MIN_CALIBRATION_STUDIES });
+    const data = JSON.parse(cli('data', '--site', dir, '--json').stdout) as { counts: { studies: number }; archive: { scanner: string }[] };
+    expect(data.counts.studies).toBe(0);
+    expect(data.archive.map((a) => a.scanner)).toEqual(new Array(MIN_CALIBRATION_STUDIES).fill('FEDCT Phantom Tiny'));
+
+    const site = SiteFolder.open(dir);
+    const engine = new PipelineEngine({ profile: 'test', backend: 'auto', logger: createLogger({ level: 'error' }) });
+    try {
+      const bcdu = { size: 32, base: 4 };
+      const cnn = { inputShape: [10, 32, 32] as [number, number, number], filters: [2, 4], denseUnits: 4, dropout: 0, classes: 3, batchNorm: true };
+      const denoiserBlob = getModelBlob(createBcduNet(bcdu, { seed: 3 }), 'bcdunet', bcdu);
+      const denoiser = { blob: denoiserBlob, sha256: sha256Hex(encodeModelBlob(denoiserBlob)), version: 'v1' };
+      const classifierBlob = getModelBlob(createCnn3d(cnn, { seed: 4 }), 'cnn3d', cnn);
+      await writePhantomDicom(generatePhantomStudy({ cls: 'cap', seed: 500, scanner: 'tiny', slices: 12 }), join(root, 'new'));
+      const result = await predictStudy({ path: join(root, 'new'), engine, denoiser, classifier: { blob: classifierBlob, sha256: 'x', version: 'v2' }, archive: siteArchive(site, engine) });
+      expect(result.calibration).toEqual({ scanner: 'FEDCT Phantom Tiny', studies: MIN_CALIBRATION_STUDIES });
+      // Independent: the archive's volumes straight from the cache, the pipeline's calibration.
+      const maps = [];
+      for (const a of site.index.listArchive()) {
+        const v = site.volumes.get(a.volumeSha256);
+        maps.push(await engine.extractInfection({ denoiser: denoiserBlob, volume: v.data, shape: v.header.shape as [number, number, number], depth: 10, size: 32 }));
+      }
+      const expected = await predictStudy({ path: join(root, 'new'), engine, denoiser, classifier: { blob: await calibrateClassifier({ weights: classifierBlob, volumes: maps }), sha256: 'y', version: 'v2' } });
+      for (const k of ['control', 'covid-19', 'cap'] as const) expect(result.probabilities[k]).toBeCloseTo(expected.probabilities[k], 5);
     } finally {
       site.close();
       engine.dispose();

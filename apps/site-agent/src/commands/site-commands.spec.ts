@@ -40,6 +40,8 @@ describe('fedct-site init / status / data', () => {
     const logLine = result.stderr.split('\n').find((l) => l.includes('study skipped'));
     expect(JSON.parse(logLine ?? '{}')).toMatchObject({ level: 'warn', msg: 'study skipped', path: join(root, 'bad') });
     expect(cli('import', root, '--label', 'flu', '--site', dir).stderr).toMatch(/--label must be one of control, cap, covid-19/);
+    expect(cli('import', root, '--site', dir).stderr).toMatch(/give --label \(control, cap, covid-19\) or --archive/);
+    expect(cli('import', root, '--label', 'cap', '--archive', '--site', dir).stderr).toMatch(/not both/);
   });
 
   it('run and enroll explain what is missing in one line', () => {

@@ -61,6 +61,21 @@ describe(DatasetIndex.name, () => {
     index.close();
   });
 
+  it('keeps the unlabeled archive apart: never listed or counted as training data', () => {
+    const index = new DatasetIndex(join(mkdtempSync(join(tmpdir(), 'fedct-index-')), 'index.sqlite'));
+    index.upsert(study('2.1'));
+    const { label: _label, split: _split, studyInstanceUid: _study, ...archived } = study('2.2', { sourcePath: '/archive/2.2' });
+    expect(index.upsertArchive(archived)).toBe(true);
+    expect(index.upsertArchive({ ...archived, scanner: 'GE MEDICAL SYSTEMS LightSpeed VCT' })).toBe(false);
+    expect(index.list().map((s) => s.seriesInstanceUid)).toEqual(['2.1']);
+    expect(index.counts().studies).toBe(1);
+    expect(index.listArchive()).toEqual([{ ...archived, scanner: 'GE MEDICAL SYSTEMS LightSpeed VCT' }]);
+    expect(index.listArchive({ scanner: 'SIEMENS SOMATOM Definition AS' })).toEqual([]);
+    expect(index.archiveBySourcePath('/archive/2.2')?.seriesInstanceUid).toBe('2.2');
+    expect(index.bySourcePath('/archive/2.2')).toBeNull();
+    index.close();
+  });
+
   it('remembers skipped paths until they import', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'fedct-index-')), 'index.sqlite');
     const index = new DatasetIndex(file);

@@ -28,6 +28,12 @@ export interface StudyRecord {
   importedAt: string;
 }
 
+/**
+ * A study of the site's unlabeled archive: never trained on or evaluated, only a source of site-local
+ * BatchNorm statistics for its scanner model.
+ */
+export type ArchiveRecord = Omit<StudyRecord, 'label' | 'split' | 'studyInstanceUid'>;
+
 /** A path that an import could not use, and why. */
 export interface SkippedRecord {
   sourcePath: string;
@@ -91,6 +97,18 @@ export class DatasetIndex {
         at TEXT NOT NULL
       );
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS archive (
+        series_uid TEXT PRIMARY KEY,
+        source_path TEXT NOT NULL,
+        volume_sha TEXT NOT NULL,
+        shape TEXT NOT NULL,
+        spacing TEXT NOT NULL,
+        source_slices INTEGER NOT NULL,
+        scanner TEXT NOT NULL,
+        warnings TEXT NOT NULL,
+        imported_at TEXT NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS archive_source ON archive (source_path);
     `);
     // Indexes made before studies recorded their scanner model: the column is added; those studies keep '' (unknown).
     const columns = (this.db.prepare('PRAGMA table_info(studies)').all() as { name: string }[]).map((c) => c.name);
@@ -148,6 +166,35 @@ export class DatasetIndex {
     return (this.db.prepare(sql).all(...args) as StudyRow[]).map(fromRow);
   }
 
+  /** Inserts or replaces an archive study (same series → same row). Returns true when the series was new. */
+  upsertArchive(study: ArchiveRecord): boolean {
+    const existed = this.db.prepare('SELECT 1 FROM archive WHERE series_uid = ?').get(study.seriesInstanceUid) !== undefined;
+    this.db
+      .prepare(
+        `INSERT INTO archive (series_uid, source_path, volume_sha, shape, spacing, source_slices, scanner, warnings, imported_at)
+         VALUES (@series_uid, @source_path, @volume_sha, @shape, @spacing, @source_slices, @scanner, @warnings, @imported_at)
+         ON CONFLICT (series_uid) DO UPDATE SET source_path = excluded.source_path, volume_sha = excluded.volume_sha, shape = excluded.shape,
+           spacing = excluded.spacing, source_slices = excluded.source_slices, scanner = excluded.scanner, warnings = excluded.warnings, imported_at = excluded.imported_at`,
+      )
+      .run(toArchiveRow(study));
+    this.db.prepare('DELETE FROM skipped WHERE source_path = ?').run(study.sourcePath);
+    return !existed;
+  }
+
+  /** The archive study imported from exactly this source path, if any. */
+  archiveBySourcePath(sourcePath: string): ArchiveRecord | null {
+    const row = this.db.prepare('SELECT * FROM archive WHERE source_path = ?').get(sourcePath) as ArchiveRow | undefined;
+    return row ? fromArchiveRow(row) : null;
+  }
+
+  /** Archive studies, optionally of one scanner model, in import order. */
+  listArchive(filter: { scanner?: string } = {}): ArchiveRecord[] {
+    const rows = filter.scanner === undefined
+      ? this.db.prepare('SELECT * FROM archive ORDER BY imported_at, series_uid').all()
+      : this.db.prepare('SELECT * FROM archive WHERE scanner = ? ORDER BY imported_at, series_uid').all(filter.scanner);
+    return (rows as ArchiveRow[]).map(fromArchiveRow);
+  }
+
   recordSkipped(sourcePath: string, reason: string, at: string): void {
     this.db
       .prepare('INSERT INTO skipped (source_path, reason, at) VALUES (?, ?, ?) ON CONFLICT (source_path) DO UPDATE SET reason = excluded.reason, at = excluded.at')
@@ -184,6 +231,36 @@ export class DatasetIndex {
   setMeta(key: string, value: string): void {
     this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
   }
+}
+
+type ArchiveRow = Omit<StudyRow, 'label' | 'split' | 'study_uid'>;
+
+function toArchiveRow(s: ArchiveRecord): ArchiveRow {
+  return {
+    series_uid: s.seriesInstanceUid,
+    source_path: s.sourcePath,
+    volume_sha: s.volumeSha256,
+    shape: JSON.stringify(s.shape),
+    spacing: JSON.stringify(s.spacingMm),
+    source_slices: s.sourceSlices,
+    scanner: s.scanner,
+    warnings: JSON.stringify(s.warnings),
+    imported_at: s.importedAt,
+  };
+}
+
+function fromArchiveRow(r: ArchiveRow): ArchiveRecord {
+  return {
+    seriesInstanceUid: r.series_uid,
+    sourcePath: r.source_path,
+    volumeSha256: r.volume_sha,
+    shape: JSON.parse(r.shape) as [number, number, number],
+    spacingMm: JSON.parse(r.spacing) as [number, number, number],
+    sourceSlices: r.source_slices,
+    scanner: r.scanner,
+    warnings: JSON.parse(r.warnings) as string[],
+    importedAt: r.imported_at,
+  };
 }
 
 function toRow(s: StudyRecord): StudyRow {

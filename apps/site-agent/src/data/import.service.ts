@@ -8,8 +8,9 @@ import type { Label, Split } from './dataset-index';
 import { discoverStudies } from './study-discovery';
 
 export interface ImportOptions {
-  label: Label;
-  /** A split, or `auto`: a stable 70 / 15 / 15 split by a hash of the SeriesInstanceUID. */
+  /** `archive`: the site's unlabeled archive (site-local BatchNorm statistics only; never trained on). */
+  label: Label | 'archive';
+  /** A split, or `auto`: a stable 70 / 15 / 15 split by a hash of the SeriesInstanceUID. Not used for the archive. */
   split: Split | 'auto';
   logger: Logger;
   progress?: Progress;
@@ -19,7 +20,7 @@ export interface ImportOptions {
 /** What one import did. */
 export interface ImportSummary {
   path: string;
-  label: Label;
+  label: Label | 'archive';
   candidates: number;
   /** New series added to the index. */
   imported: number;
@@ -53,9 +54,18 @@ export async function importStudies(site: SiteFolder, path: string, options: Imp
   const index = site.index;
   const cache = site.volumes;
   options.progress?.start(candidates.length, `import ${options.label}`);
+  const archive = options.label === 'archive';
   for (const [i, candidate] of candidates.entries()) {
-    const previous = index.bySourcePath(candidate.sourcePath);
-    if (previous && cache.has(previous.volumeSha256)) {
+    if (archive) {
+      const known = index.archiveBySourcePath(candidate.sourcePath);
+      if (known && cache.has(known.volumeSha256)) {
+        summary.alreadyPresent += 1;
+        options.progress?.update(i + 1, 'already imported');
+        continue;
+      }
+    }
+    const previous = options.label === 'archive' ? null : index.bySourcePath(candidate.sourcePath);
+    if (previous && options.label !== 'archive' && cache.has(previous.volumeSha256)) {
       const split = options.split === 'auto' ? autoSplit(previous.seriesInstanceUid) : options.split;
       if (previous.label !== options.label || previous.split !== split) index.upsert({ ...previous, label: options.label, split });
       summary.alreadyPresent += 1;
@@ -68,20 +78,25 @@ export async function importStudies(site: SiteFolder, path: string, options: Imp
       const seriesUid = study.series.seriesInstanceUid || `path:${createHash('sha256').update(candidate.sourcePath).digest('hex').slice(0, 32)}`;
       const sha = cache.put(volume.data, volume.shape, volume.spacingMm);
       const warnings = [...volume.warnings, ...volume.otherSeries.map((o) => `series ${o.seriesInstanceUid} not imported: ${o.reason}`)];
-      const isNew = index.upsert({
+      const record = {
         seriesInstanceUid: seriesUid,
-        studyInstanceUid: study.series.studyInstanceUid ?? null,
-        label: options.label,
-        split: options.split === 'auto' ? autoSplit(seriesUid) : options.split,
         sourcePath: candidate.sourcePath,
         volumeSha256: sha,
-        shape: [volume.shape[0], volume.shape[1], volume.shape[2]],
-        spacingMm: [volume.spacingMm[0], volume.spacingMm[1], volume.spacingMm[2]],
+        shape: [volume.shape[0], volume.shape[1], volume.shape[2]] as [number, number, number],
+        spacingMm: [volume.spacingMm[0], volume.spacingMm[1], volume.spacingMm[2]] as [number, number, number],
         sourceSlices: study.sourceSlices,
         scanner: scannerName(study.series),
         warnings,
         importedAt: now().toISOString(),
-      });
+      };
+      const isNew = options.label === 'archive'
+        ? index.upsertArchive(record)
+        : index.upsert({
+          ...record,
+          studyInstanceUid: study.series.studyInstanceUid ?? null,
+          label: options.label,
+          split: options.split === 'auto' ? autoSplit(seriesUid) : options.split,
+        });
       for (const warning of warnings) summary.warnings.push({ path: candidate.sourcePath, warning });
       if (isNew) {
         summary.imported += 1;

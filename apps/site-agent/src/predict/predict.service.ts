@@ -167,7 +167,7 @@ async function siteStatistics(
   }
   const volumes = await args.archive(scanner, args.denoiser, input);
   if (volumes.length < MIN_CALIBRATION_STUDIES) {
-    warnings.push(`only ${volumes.length} of this site's studies come from ${scanner} (site-local statistics need ${MIN_CALIBRATION_STUDIES}; import more with fedct-site import): ${averaged}`);
+    warnings.push(`only ${volumes.length} of this site's studies come from ${scanner} (site-local statistics need ${MIN_CALIBRATION_STUDIES}; add unlabeled ones with fedct-site import --archive): ${averaged}`);
     return own;
   }
   return { weights: await args.engine.calibrateClassifier({ weights: args.classifier.blob, volumes }), calibration: { scanner, studies: volumes.length } };

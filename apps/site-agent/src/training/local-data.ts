@@ -52,8 +52,9 @@ export async function infectionVolumes(
 }
 
 /**
- * The site's own studies of one scanner model, every split, as infection volumes (cached as above),
- * without labels: what site-local BatchNorm statistics are computed from.
+ * The site's own studies of one scanner model, every split and the unlabeled archive (each volume
+ * once), as infection volumes (cached as above), without labels: what site-local BatchNorm
+ * statistics are computed from.
  */
 export async function scannerVolumes(
   site: SiteFolder,
@@ -63,7 +64,12 @@ export async function scannerVolumes(
   input?: InfectionSize,
 ): Promise<{ data: Float32Array; shape: [number, number, number] }[]> {
   const out: { data: Float32Array; shape: [number, number, number] }[] = [];
-  for (const study of site.index.list({ scanner })) out.push(await infectionOf(site, engine, denoiser, study, input));
+  const seen = new Set<string>();
+  for (const study of [...site.index.list({ scanner }), ...site.index.listArchive({ scanner })]) {
+    if (seen.has(study.volumeSha256)) continue;
+    seen.add(study.volumeSha256);
+    out.push(await infectionOf(site, engine, denoiser, study, input));
+  }
   return out;
 }
 
