@@ -175,14 +175,14 @@ async function evaluateWith(engine: DemoEngine, input: EvaluationInput, t0: numb
 
   print('  baselines: reading each hospital\'s own infection volumes (the ones its daemon trained on) ...');
   const denoiserRef = { blob: denoiser, sha256: sha256Hex(input.denoiserBlob) };
-  const train: LabelledInfection[] = [];
+  const train: Omit<LabelledInfection, 'scanner'>[] = [];
   for (const h of settings.hospitals) {
     const volumes = await engine.siteVolumes(join(input.sitesRoot, h.name), denoiserRef, 'train', mapSize);
-    train.push(...volumes.map((v) => ({ ...v, owner: h.name, scanner: h.scanner })));
+    train.push(...volumes.map((v) => ({ ...v, owner: h.name })));
   }
   const { rounds, localEpochs } = settings.classifier;
   const epochs = rounds * localEpochs;
-  const baseline = async (name: string, data: readonly LabelledInfection[]): Promise<BaselineResult> => {
+  const baseline = async (name: string, data: readonly Omit<LabelledInfection, 'scanner'>[]): Promise<BaselineResult> => {
     const started = Date.now();
     // The federated classifier's rounds, learning rates and optimiser restarts, on one data set.
     let weights: ModelBlob | null = null;
