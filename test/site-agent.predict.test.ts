@@ -6,7 +6,7 @@ import { PNG } from 'pngjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { calibrateClassifier, createBcduNet, createCnn3d, generatePhantomStudy, getModelBlob, initBackend, writePhantomDicom } from '@fedct/pipeline';
 import { encodeModelBlob, sha256Hex, type ModelBlob } from '@fedct/protocol';
-import { createLogger, importStudies, initSiteFolder, MIN_CALIBRATION_STUDIES, memoryLogger, PipelineEngine, predictStudy, SiteFolder, siteArchive, type LoadedModel } from '@fedct/site-agent';
+import { createLogger, importStudies, initSiteFolder, MIN_CALIBRATION_STUDIES, memoryLogger, PipelineEngine, predictStudy, scannerVolumes, SiteFolder, siteArchive, type LoadedModel } from '@fedct/site-agent';
 
 const REAL_SERIES = resolve(__dirname, '..', '..', 'shared', 'data', 'ct', 'lung-pet-ct-dx-A0002-8mm');
 const BIN = resolve(__dirname, '..', 'apps', 'site-agent', 'bin', 'fedct-site.js');
@@ -87,6 +87,8 @@ describe(predictStudy.name, () => {
       await write('new', 'covid-19', 300, 'tiny');
       await write('new', 'covid-19', 301, 'ge-lightspeed');
       const archive = siteArchive(site, engine);
+      // At most `limit` studies, each volume once.
+      expect(await scannerVolumes(site, engine, denoiser, 'FEDCT Phantom Tiny', { depth: 10, size: 32 }, 5)).toHaveLength(5);
 
       const calibrated = await predictStudy({ path: join(root, 'new', 's300'), engine, denoiser, classifier, archive });
       expect(calibrated.calibration).toEqual({ scanner: 'FEDCT Phantom Tiny', studies: MIN_CALIBRATION_STUDIES });

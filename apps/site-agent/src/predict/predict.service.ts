@@ -47,13 +47,18 @@ export interface PredictVolumes {
 
 const CLASSES = ['control', 'covid-19', 'cap'] as const;
 
-/** The site folder's studies as a {@link StudyArchive} (infection volumes from the site's cache). */
-export function siteArchive(site: SiteFolder, engine: TrainingEngine): StudyArchive {
-  return (scanner, denoiser, input) => scannerVolumes(site, engine, denoiser, scanner, input);
-}
-
 /** Fewest studies of a scanner model that site-local BatchNorm statistics are computed from. */
 export const MIN_CALIBRATION_STUDIES = 8;
+/**
+ * Most studies they are computed from: infection maps missing from the cache (a new global denoiser,
+ * archive studies) are extracted at the first prediction, so a large archive must not stall it.
+ */
+export const MAX_CALIBRATION_STUDIES = 64;
+
+/** The site folder's studies as a {@link StudyArchive} (infection volumes from the site's cache), at most {@link MAX_CALIBRATION_STUDIES}. */
+export function siteArchive(site: SiteFolder, engine: TrainingEngine): StudyArchive {
+  return (scanner, denoiser, input) => scannerVolumes(site, engine, denoiser, scanner, input, MAX_CALIBRATION_STUDIES);
+}
 
 /** A site's own studies of one scanner model as infection volumes for this denoiser and map size (labels unused). */
 export type StudyArchive = (scanner: string, denoiser: LoadedModel, input: InfectionSize | undefined) => Promise<{ data: Float32Array; shape: [number, number, number] }[]>;

@@ -52,9 +52,9 @@ export async function infectionVolumes(
 }
 
 /**
- * The site's own studies of one scanner model, every split and the unlabeled archive (each volume
- * once), as infection volumes (cached as above), without labels: what site-local BatchNorm
- * statistics are computed from.
+ * The site's own studies of one scanner model, every split and then the unlabeled archive (each
+ * volume once, at most `limit`, in import order), as infection volumes (cached as above), without
+ * labels: what site-local BatchNorm statistics are computed from.
  */
 export async function scannerVolumes(
   site: SiteFolder,
@@ -62,10 +62,12 @@ export async function scannerVolumes(
   denoiser: { blob: ModelBlob; sha256: string },
   scanner: string,
   input?: InfectionSize,
+  limit = Number.POSITIVE_INFINITY,
 ): Promise<{ data: Float32Array; shape: [number, number, number] }[]> {
   const out: { data: Float32Array; shape: [number, number, number] }[] = [];
   const seen = new Set<string>();
   for (const study of [...site.index.list({ scanner }), ...site.index.listArchive({ scanner })]) {
+    if (out.length >= limit) break;
     if (seen.has(study.volumeSha256)) continue;
     seen.add(study.volumeSha256);
     out.push(await infectionOf(site, engine, denoiser, study, input));
