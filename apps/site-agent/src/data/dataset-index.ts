@@ -263,36 +263,11 @@ function fromArchiveRow(r: ArchiveRow): ArchiveRecord {
   };
 }
 
+/** A labelled study's row: an archive row plus its study UID, label and split. */
 function toRow(s: StudyRecord): StudyRow {
-  return {
-    series_uid: s.seriesInstanceUid,
-    study_uid: s.studyInstanceUid,
-    label: s.label,
-    split: s.split,
-    source_path: s.sourcePath,
-    volume_sha: s.volumeSha256,
-    shape: JSON.stringify(s.shape),
-    spacing: JSON.stringify(s.spacingMm),
-    source_slices: s.sourceSlices,
-    scanner: s.scanner,
-    warnings: JSON.stringify(s.warnings),
-    imported_at: s.importedAt,
-  };
+  return { ...toArchiveRow(s), study_uid: s.studyInstanceUid, label: s.label, split: s.split };
 }
 
 function fromRow(r: StudyRow): StudyRecord {
-  return {
-    seriesInstanceUid: r.series_uid,
-    studyInstanceUid: r.study_uid,
-    label: r.label as Label,
-    split: r.split as Split,
-    sourcePath: r.source_path,
-    volumeSha256: r.volume_sha,
-    shape: JSON.parse(r.shape) as [number, number, number],
-    spacingMm: JSON.parse(r.spacing) as [number, number, number],
-    sourceSlices: r.source_slices,
-    scanner: r.scanner,
-    warnings: JSON.parse(r.warnings) as string[],
-    importedAt: r.imported_at,
-  };
+  return { ...fromArchiveRow(r), studyInstanceUid: r.study_uid, label: r.label as Label, split: r.split as Split };
 }

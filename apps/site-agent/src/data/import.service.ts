@@ -54,20 +54,15 @@ export async function importStudies(site: SiteFolder, path: string, options: Imp
   const index = site.index;
   const cache = site.volumes;
   options.progress?.start(candidates.length, `import ${options.label}`);
-  const archive = options.label === 'archive';
   for (const [i, candidate] of candidates.entries()) {
-    if (archive) {
-      const known = index.archiveBySourcePath(candidate.sourcePath);
-      if (known && cache.has(known.volumeSha256)) {
-        summary.alreadyPresent += 1;
-        options.progress?.update(i + 1, 'already imported');
-        continue;
+    const labelled = options.label === 'archive' ? null : index.bySourcePath(candidate.sourcePath);
+    const previous = options.label === 'archive' ? index.archiveBySourcePath(candidate.sourcePath) : labelled;
+    if (previous && cache.has(previous.volumeSha256)) {
+      // A labelled study imported again: its label and split follow this import.
+      if (labelled && options.label !== 'archive') {
+        const split = options.split === 'auto' ? autoSplit(labelled.seriesInstanceUid) : options.split;
+        if (labelled.label !== options.label || labelled.split !== split) index.upsert({ ...labelled, label: options.label, split });
       }
-    }
-    const previous = options.label === 'archive' ? null : index.bySourcePath(candidate.sourcePath);
-    if (previous && options.label !== 'archive' && cache.has(previous.volumeSha256)) {
-      const split = options.split === 'auto' ? autoSplit(previous.seriesInstanceUid) : options.split;
-      if (previous.label !== options.label || previous.split !== split) index.upsert({ ...previous, label: options.label, split });
       summary.alreadyPresent += 1;
       options.progress?.update(i + 1, 'already imported');
       continue;

@@ -182,9 +182,9 @@ export interface CalibrateOptions {
  */
 export async function calibrateClassifier(options: CalibrateOptions): Promise<ModelBlob> {
   if (options.volumes.length === 0) throw new TrainError('no volumes to calibrate the classifier on');
+  if (!hasBatchNorm(options.weights)) return options.weights;
   const model = modelFromBlob(options.weights, CNN3D_MODEL);
   try {
-    if (!model.layers.some((l) => l instanceof ChannelBatchNorm)) return options.weights;
     const { shape, channels } = inputOf(model);
     // Labels are not read: 0 passes the label check.
     const volumes = options.volumes.map((v) => ({ data: v.data, shape: v.shape, label: 0 }));
