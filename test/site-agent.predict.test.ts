@@ -92,6 +92,7 @@ describe(predictStudy.name, () => {
 
       const calibrated = await predictStudy({ path: join(root, 'new', 's300'), engine, denoiser, classifier, archive });
       expect(calibrated.calibration).toEqual({ scanner: 'FEDCT Phantom Tiny', studies: MIN_CALIBRATION_STUDIES });
+      expect(calibrated.timingMs.calibrate).toBeGreaterThan(0);
       // Independent: the infection maps of exactly those studies, straight from the volume cache, and the pipeline's calibration.
       const maps = [];
       for (const study of site.index.list().filter((s) => s.scanner === 'FEDCT Phantom Tiny')) {

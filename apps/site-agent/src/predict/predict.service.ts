@@ -20,7 +20,8 @@ export interface PredictResult {
   prediction: 'control' | 'cap' | 'covid-19';
   probabilities: { control: number; 'covid-19': number; cap: number };
   model: { version: string; sha256: string; denoiser: { version: string; sha256: string } };
-  timingMs: { preprocess: number; infection: number; classify: number; picture: number; total: number };
+  /** `calibrate`: site-local BatchNorm statistics (reading or extracting the site's maps, then one pass); 0 without. */
+  timingMs: { preprocess: number; infection: number; calibrate: number; classify: number; picture: number; total: number };
   backend: string;
   study: { path: string; seriesInstanceUid: string; sourceSlices: number; modelReadyShape: [number, number, number] };
   /** The PNG written, or null without `outDir`. */
@@ -93,6 +94,7 @@ export async function predictStudy(args: {
   const t3 = performance.now();
   const warnings = [...volume.warnings];
   const { weights, calibration } = await siteStatistics(args, scannerName(volume.series), input, warnings);
+  const tc = performance.now();
   const probs = await args.engine.classify({ weights, volume: infection.data, shape: infection.shape });
   const t4 = performance.now();
   if (!probs.every(Number.isFinite)) throw new SiteAgentError('the classifier returned non-finite probabilities: the model file is damaged', 'bad_model');
@@ -110,7 +112,7 @@ export async function predictStudy(args: {
     prediction: CLASSES[best] ?? 'control',
     probabilities: { control: probs[0], 'covid-19': probs[1], cap: probs[2] },
     model: { version: args.classifier.version, sha256: args.classifier.sha256, denoiser: { version: args.denoiser.version, sha256: args.denoiser.sha256 } },
-    timingMs: { preprocess: ms(t2 - t0), infection: ms(t3 - t2), classify: ms(t4 - t3), picture: ms(t5 - t4), total: ms(t5 - t0) },
+    timingMs: { preprocess: ms(t2 - t0), infection: ms(t3 - t2), calibrate: ms(tc - t3), classify: ms(t4 - tc), picture: ms(t5 - t4), total: ms(t5 - t0) },
     backend: backend.name,
     study: { path: args.path, seriesInstanceUid: study.series.seriesInstanceUid, sourceSlices: study.sourceSlices, modelReadyShape: shape },
     picture,
