@@ -52,11 +52,24 @@ describe(DatasetIndex.name, () => {
     old.close();
     const index = new DatasetIndex(file);
     expect(index.get('1.1')?.scanner).toBe('');
+    expect(index.scannerRecorded('1.1')).toBe(false);
     index.upsert(study('1.2'));
+    index.upsert(study('1.5', { scanner: '' }));
+    expect(index.scannerRecorded('1.2')).toBe(true);
+    // A header that names no scanner is recorded as such, not as "not yet recorded".
+    expect(index.scannerRecorded('1.5')).toBe(true);
+    expect(index.scannerRecorded('9.9')).toBe(false);
+    // Recording the old study's scanner model (what a re-import does).
+    const old11 = index.get('1.1');
+    if (!old11) throw new Error('study 1.1 lost in the migration');
+    index.upsert({ ...old11, scanner: 'TOSHIBA Aquilion' });
+    expect(index.scannerRecorded('1.1')).toBe(true);
+    expect(index.list({ scanner: 'TOSHIBA Aquilion' }).map((s) => s.seriesInstanceUid)).toEqual(['1.1']);
+    index.upsert({ ...old11, scanner: '' });
     index.upsert(study('1.3', { scanner: 'GE MEDICAL SYSTEMS LightSpeed VCT', split: 'test' }));
     index.upsert(study('1.4', { split: 'val' }));
     expect(index.list({ scanner: 'SIEMENS SOMATOM Definition AS' }).map((s) => s.seriesInstanceUid)).toEqual(['1.2', '1.4']);
-    expect(index.list({ scanner: '' }).map((s) => s.seriesInstanceUid)).toEqual(['1.1']);
+    expect(index.list({ scanner: '' }).map((s) => s.seriesInstanceUid)).toEqual(['1.1', '1.5']);
     expect(index.list({ scanner: 'GE MEDICAL SYSTEMS LightSpeed VCT', split: 'val' })).toEqual([]);
     index.close();
   });

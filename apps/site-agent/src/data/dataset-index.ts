@@ -59,7 +59,8 @@ interface StudyRow {
   shape: string;
   spacing: string;
   source_slices: number;
-  scanner: string;
+  /** NULL: a study of an index made before scanner models were recorded. */
+  scanner: string | null;
   warnings: string;
   imported_at: string;
 }
@@ -110,9 +111,10 @@ export class DatasetIndex {
       );
       CREATE INDEX IF NOT EXISTS archive_source ON archive (source_path);
     `);
-    // Indexes made before studies recorded their scanner model: the column is added; those studies keep '' (unknown).
+    // Indexes made before studies recorded their scanner model: the column is added, NULL (not recorded)
+    // for those studies; they read as '' until a re-import of their source records it (`scannerRecorded`).
     const columns = (this.db.prepare('PRAGMA table_info(studies)').all() as { name: string }[]).map((c) => c.name);
-    if (!columns.includes('scanner')) this.db.exec("ALTER TABLE studies ADD COLUMN scanner TEXT NOT NULL DEFAULT ''");
+    if (!columns.includes('scanner')) this.db.exec('ALTER TABLE studies ADD COLUMN scanner TEXT');
   }
 
   close(): void {
@@ -144,6 +146,15 @@ export class DatasetIndex {
   bySourcePath(sourcePath: string): StudyRecord | null {
     const row = this.db.prepare('SELECT * FROM studies WHERE source_path = ?').get(sourcePath) as StudyRow | undefined;
     return row ? fromRow(row) : null;
+  }
+
+  /**
+   * False for a study imported before the index recorded scanner models (its scanner reads as '');
+   * true once its scanner model is recorded, even as '' when the header names none.
+   */
+  scannerRecorded(seriesInstanceUid: string): boolean {
+    const row = this.db.prepare('SELECT scanner IS NOT NULL AS recorded FROM studies WHERE series_uid = ?').get(seriesInstanceUid) as { recorded: number } | undefined;
+    return row?.recorded === 1;
   }
 
   /** Studies, optionally filtered, in import order. */
@@ -257,7 +268,7 @@ function fromArchiveRow(r: ArchiveRow): ArchiveRecord {
     shape: JSON.parse(r.shape) as [number, number, number],
     spacingMm: JSON.parse(r.spacing) as [number, number, number],
     sourceSlices: r.source_slices,
-    scanner: r.scanner,
+    scanner: r.scanner ?? '',
     warnings: JSON.parse(r.warnings) as string[],
     importedAt: r.imported_at,
   };

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { initSiteFolder } from '../site/site-folder';
 import { memoryLogger } from '../util/logger';
@@ -91,6 +92,29 @@ describe(importStudies.name, () => {
     const other = await importStudies(site, REAL_SERIES, { label: 'covid-19', split: 'val', logger: memoryLogger() });
     expect([other.imported, other.alreadyPresent]).toEqual([0, 1]);
     expect(site.index.counts().studies).toBe(1);
+
+    // An index from before scanner models were recorded (the column NULL): a re-import reads the
+    // source once more to record it, and then no more.
+    site.close();
+    const raw = new Database(join(root, 'site', 'index.sqlite'));
+    const columns = 'series_uid, study_uid, label, split, source_path, volume_sha, shape, spacing, source_slices, warnings, imported_at';
+    raw.exec(`CREATE TABLE legacy (series_uid TEXT PRIMARY KEY, study_uid TEXT, label TEXT NOT NULL, split TEXT NOT NULL, source_path TEXT NOT NULL,
+        volume_sha TEXT NOT NULL, shape TEXT NOT NULL, spacing TEXT NOT NULL, source_slices INTEGER NOT NULL, warnings TEXT NOT NULL, imported_at TEXT NOT NULL);
+      INSERT INTO legacy (${columns}) SELECT ${columns} FROM studies; DROP TABLE studies; ALTER TABLE legacy RENAME TO studies`);
+    raw.close();
+    expect(site.index.list()[0]?.scanner).toBe('');
+    const details: string[] = [];
+    const progress = { start: () => undefined, update: (_: number, detail?: string) => details.push(detail ?? ''), stop: () => undefined };
+    // The index now names the last path the series came from.
+    expect(site.index.bySourcePath(REAL_SERIES)).not.toBeNull();
+    const legacy = await importStudies(site, REAL_SERIES, { label: 'covid-19', split: 'val', logger: memoryLogger(), progress });
+    expect([legacy.imported, legacy.alreadyPresent]).toEqual([0, 1]);
+    expect(site.index.list()[0]?.scanner).toBe('SIEMENS Sensation 10');
+    expect(site.index.counts().studies).toBe(1);
+    const after = await importStudies(site, REAL_SERIES, { label: 'covid-19', split: 'val', logger: memoryLogger(), progress });
+    expect([after.imported, after.alreadyPresent]).toEqual([0, 1]);
+    // Read (it reports its slices) the first time, skipped unread the second.
+    expect(details).toEqual([`${study?.shape[0]} slices`, 'already imported']);
     site.close();
   });
 });

@@ -43,7 +43,8 @@ export function autoSplit(seriesInstanceUid: string): Split {
  * Imports every study under `path`: reads it in place (DICOM or NIfTI), preprocesses it to the
  * model-ready volume (spec §1), caches the volume in the site folder and records it in the index.
  * Idempotent (a series already in the index is not imported twice) and resumable (each study is
- * committed on its own, and a source already imported is not read again). A study that cannot be read
+ * committed on its own, and a source already imported is not read again, except once to record the
+ * scanner model of a study imported before the index kept it). A study that cannot be read
  * is skipped, recorded with its reason and reported; the import goes on.
  */
 export async function importStudies(site: SiteFolder, path: string, options: ImportOptions): Promise<ImportSummary> {
@@ -57,7 +58,9 @@ export async function importStudies(site: SiteFolder, path: string, options: Imp
   for (const [i, candidate] of candidates.entries()) {
     const labelled = options.label === 'archive' ? null : index.bySourcePath(candidate.sourcePath);
     const previous = options.label === 'archive' ? index.archiveBySourcePath(candidate.sourcePath) : labelled;
-    if (previous && cache.has(previous.volumeSha256)) {
+    // A study from before scanner models were recorded is read once more to record its scanner model.
+    const stale = labelled !== null && !index.scannerRecorded(labelled.seriesInstanceUid);
+    if (previous && cache.has(previous.volumeSha256) && !stale) {
       // A labelled study imported again: its label and split follow this import.
       if (labelled && options.label !== 'archive') {
         const split = options.split === 'auto' ? autoSplit(labelled.seriesInstanceUid) : options.split;
