@@ -5,7 +5,8 @@
  * sites' weights, but no coordinator, sockets or DICOM files. Prints the federated model's external
  * test accuracy after every classifier round, then the single-site and pooled baselines.
  * Options: --seed, --rounds, --epochs, --lr, --batch, --flip 1, --balanced 1 (classifier);
- * --drounds, --depochs, --dlr, --dbatch (denoiser); --scale K (K x the training studies),
+ * --drounds, --depochs, --dlr, --dbatch, --dnoisy F (share of noisy slices), --savedenoiser PREFIX (each round's
+ * global denoiser to PREFIX-rN.fctm) (denoiser); --scale K (K x the training studies),
  * --counts MAJOR,MINOR (per-hospital class balance), --scanners A,B,C, --extscanner S[,S2,...],
  * --testscale K; --server avgm:BETA | adam:ETA [--tau T] (server optimiser); --pooled N (central
  * training only, N calls of --epochs, accuracy after each); --raw 1 (classifier on the preprocessed
@@ -18,7 +19,7 @@ import {
 } from '@fedct/pipeline';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { WeightedSum } from '@fedct/coordinator';
-import { scheduledLearningRate, type ModelBlob } from '@fedct/protocol';
+import { encodeModelBlob, scheduledLearningRate, type ModelBlob } from '@fedct/protocol';
 import { loadDemoSettings } from './demo/demo-settings';
 import { planPhantoms } from './demo/hospitals';
 import { standardise } from './tuning';
@@ -78,6 +79,7 @@ async function main(): Promise<void> {
   const dEpochs = num('depochs', settings.denoiser.localEpochs);
   const dLr = num('dlr', settings.denoiser.learningRate);
   const dBatch = num('dbatch', settings.denoiser.batchSize);
+  const dNoisy = num('dnoisy', 0.5);
   const workers = num('workers', 1);
   const skipBaselines = arg('baselines') === '0';
   const info = await initBackend();
@@ -87,7 +89,7 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   // The key holds the resulting study counts, so a change of the demo's defaults cannot load an old cache.
   const counts = settings.hospitals.map((h) => `${h.train.control},${h.train['covid-19']},${h.train.cap}`).join(';');
-  const cacheFile = `/tmp/fed-sim-${profile}-${seed}-${scale}-${dRounds}-${dEpochs}-${dLr}-${dBatch}-${arg('raw') ?? 0}-${testScale}-${counts}-${arg('extscanner') ?? ''}-${arg('scanners') ?? ''}.json`;
+  const cacheFile = `/tmp/fed-sim-${profile}-${seed}-${scale}-${dRounds}-${dEpochs}-${dLr}-${dBatch}-${dNoisy}-${arg('raw') ?? 0}-${testScale}-${counts}-${arg('extscanner') ?? ''}-${arg('scanners') ?? ''}.json`;
   let volumes: (Study & LabelledVolume)[] = [];
   if (existsSync(cacheFile)) {
     const cached = JSON.parse(readFileSync(cacheFile, 'utf8')) as (Omit<Study, 'data'> & { data: number[] })[];
@@ -115,10 +117,11 @@ async function main(): Promise<void> {
       for (const s of controls) { data.set(s.data, offset); offset += s.data.length; }
       results.push(await trainDenoiser({
         config: bcdunet, initialWeights: denoiser, initSeed: seed, data: { data, count, height: 128, width: 128 },
-        epochs: dEpochs, batchSize: dBatch, learningRate: dLr, seed: seed * 1000 + r * 10 + hi, workers,
+        epochs: dEpochs, batchSize: dBatch, learningRate: dLr, seed: seed * 1000 + r * 10 + hi, workers, noisyFraction: dNoisy,
       }));
     }
     denoiser = average(results);
+    if (arg('savedenoiser')) writeFileSync(`${arg('savedenoiser')}-r${r}.fctm`, encodeModelBlob(denoiser));
     console.log(`denoiser round ${r}: loss ${results.map((x) => x.metrics.loss?.toFixed(4)).join(' ')}`);
   }
   const depth = cnn3d.inputShape[0];
