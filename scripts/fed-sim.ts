@@ -6,7 +6,7 @@
  * test accuracy after every classifier round, then the single-site and pooled baselines.
  * Options: --seed, --rounds, --epochs, --lr, --batch, --flip 1, --balanced 1 (classifier);
  * --drounds, --depochs, --dlr, --dbatch, --dnoisy F (share of noisy slices), --savedenoiser PREFIX (each round's
- * global denoiser to PREFIX-rN.fctm) (denoiser); --scale K (K x the training studies),
+ * global denoiser to PREFIX-rN.fctm), --loaddenoiser FILE (no denoiser training) (denoiser); --scale K (K x the training studies),
  * --counts MAJOR,MINOR (per-hospital class balance), --scanners A,B,C, --extscanner S[,S2,...],
  * --testscale K; --server avgm:BETA | adam:ETA [--tau T] (server optimiser); --pooled N (central
  * training only, N calls of --epochs, accuracy after each); --raw 1 (classifier on the preprocessed
@@ -19,7 +19,7 @@ import {
 } from '@fedct/pipeline';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { WeightedSum } from '@fedct/coordinator';
-import { encodeModelBlob, scheduledLearningRate, type ModelBlob } from '@fedct/protocol';
+import { decodeModelBlob, encodeModelBlob, scheduledLearningRate, type ModelBlob } from '@fedct/protocol';
 import { loadDemoSettings } from './demo/demo-settings';
 import { planPhantoms } from './demo/hospitals';
 import { standardise } from './tuning';
@@ -89,7 +89,7 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   // The key holds the resulting study counts, so a change of the demo's defaults cannot load an old cache.
   const counts = settings.hospitals.map((h) => `${h.train.control},${h.train['covid-19']},${h.train.cap}`).join(';');
-  const cacheFile = `/tmp/fed-sim-${profile}-${seed}-${scale}-${dRounds}-${dEpochs}-${dLr}-${dBatch}-${dNoisy}-${arg('raw') ?? 0}-${testScale}-${counts}-${arg('extscanner') ?? ''}-${arg('scanners') ?? ''}.json`;
+  const cacheFile = `/tmp/fed-sim-${profile}-${seed}-${scale}-${dRounds}-${dEpochs}-${dLr}-${dBatch}-${dNoisy}-${(arg('loaddenoiser') ?? '').replace(/\//g, '_')}-${arg('raw') ?? 0}-${testScale}-${counts}-${arg('extscanner') ?? ''}-${arg('scanners') ?? ''}.json`;
   let volumes: (Study & LabelledVolume)[] = [];
   if (existsSync(cacheFile)) {
     const cached = JSON.parse(readFileSync(cacheFile, 'utf8')) as (Omit<Study, 'data'> & { data: number[] })[];
@@ -105,8 +105,8 @@ async function main(): Promise<void> {
   console.log(`backend ${info.name}; ${studies.length} studies in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
   // Denoiser: FedAvg over each hospital's training Control slices.
-  let denoiser: ModelBlob | null = null;
-  for (let r = 1; r <= dRounds; r++) {
+  let denoiser: ModelBlob | null = arg('loaddenoiser') ? decodeModelBlob(new Uint8Array(readFileSync(arg('loaddenoiser')!))) : null;
+  for (let r = 1; r <= (denoiser ? 0 : dRounds); r++) {
     const results = [];
     for (const [hi, h] of hospitals.entries()) {
       const controls = studies.filter((s) => s.owner === h && s.split === 'train' && s.label === 0);
