@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PNG } from 'pngjs';
@@ -138,14 +138,32 @@ describe(predictStudy.name, () => {
     expect(data.counts.studies).toBe(0);
     expect(data.archive.map((a) => a.scanner)).toEqual(new Array(MIN_CALIBRATION_STUDIES).fill('FEDCT Phantom Tiny'));
 
+    const bcdu = { size: 32, base: 4 };
+    const cnn = { inputShape: [10, 32, 32] as [number, number, number], filters: [2, 4], denseUnits: 4, dropout: 0, classes: 3, batchNorm: true };
+    const denoiserBlob = getModelBlob(createBcduNet(bcdu, { seed: 3 }), 'bcdunet', bcdu);
+    const denoiser = { blob: denoiserBlob, sha256: sha256Hex(encodeModelBlob(denoiserBlob)), version: 'v1' };
+    const classifierBlob = getModelBlob(createCnn3d(cnn, { seed: 4 }), 'cnn3d', cnn);
+    writeFileSync(join(root, 'bcdunet.fctm'), encodeModelBlob(denoiserBlob));
+    writeFileSync(join(root, 'cnn3d.fctm'), encodeModelBlob(classifierBlob));
+    writeFileSync(join(root, 'plain.fctm'), encodeModelBlob(smallModels().classifier));
+    // No BatchNorm: nothing to prepare.
+    const plain = cli('calibrate', '--site', dir, '--model', join(root, 'plain.fctm'), '--denoiser', join(root, 'bcdunet.fctm'), '--json');
+    expect(plain.status).toBe(0);
+    expect(JSON.parse(plain.stdout)).toMatchObject({ batchNorm: false, scanners: [], unnamed: 0 });
+    const maps = join(dir, 'cache', 'infection', denoiser.sha256);
+    expect(existsSync(maps)).toBe(false);
+    // `fedct-site calibrate` extracts the archive's maps at the classifier's size ahead of any prediction.
+    const prepared = cli('calibrate', '--site', dir, '--model', join(root, 'cnn3d.fctm'), '--denoiser', join(root, 'bcdunet.fctm'), '--json');
+    expect(prepared.status).toBe(0);
+    expect(JSON.parse(prepared.stdout)).toMatchObject({
+      batchNorm: true, scanners: [{ scanner: 'FEDCT Phantom Tiny', studies: MIN_CALIBRATION_STUDIES, calibrates: true }], unnamed: 0,
+      denoiser: { sha256: denoiser.sha256 }, classifier: { version: 'file:cnn3d.fctm' },
+    });
+    expect(readdirSync(maps).filter((f) => f.endsWith('.d10.s32.f32'))).toHaveLength(MIN_CALIBRATION_STUDIES);
+
     const site = SiteFolder.open(dir);
     const engine = new PipelineEngine({ profile: 'test', backend: 'auto', logger: createLogger({ level: 'error' }) });
     try {
-      const bcdu = { size: 32, base: 4 };
-      const cnn = { inputShape: [10, 32, 32] as [number, number, number], filters: [2, 4], denseUnits: 4, dropout: 0, classes: 3, batchNorm: true };
-      const denoiserBlob = getModelBlob(createBcduNet(bcdu, { seed: 3 }), 'bcdunet', bcdu);
-      const denoiser = { blob: denoiserBlob, sha256: sha256Hex(encodeModelBlob(denoiserBlob)), version: 'v1' };
-      const classifierBlob = getModelBlob(createCnn3d(cnn, { seed: 4 }), 'cnn3d', cnn);
       await writePhantomDicom(generatePhantomStudy({ cls: 'cap', seed: 500, scanner: 'tiny', slices: 12 }), join(root, 'new'));
       const result = await predictStudy({ path: join(root, 'new'), engine, denoiser, classifier: { blob: classifierBlob, sha256: 'x', version: 'v2' }, archive: siteArchive(site, engine) });
       expect(result.calibration).toEqual({ scanner: 'FEDCT Phantom Tiny', studies: MIN_CALIBRATION_STUDIES });

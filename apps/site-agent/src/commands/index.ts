@@ -8,6 +8,7 @@ import { registerStatus } from './status.command';
 import { registerData } from './data.command';
 import { registerRun } from './run.command';
 import { registerPredict } from './predict.command';
+import { registerCalibrate } from './calibrate.command';
 import { registerImport } from './import.command';
 import { registerUi } from './ui.command';
 
@@ -20,6 +21,7 @@ export function registerCommands(program: Command): void {
   registerData(program);
   registerRun(program);
   registerPredict(program);
+  registerCalibrate(program);
   registerUi(program);
   registerInfo(program);
   registerPreprocess(program);

@@ -1,26 +1,13 @@
 import { existsSync } from 'node:fs';
-import { basename } from 'node:path';
 import type { Command } from 'commander';
-import { decodeModelBlob, sha256Hex } from '@fedct/protocol';
-import { readFileSync } from 'node:fs';
-import { predictStudy, siteArchive, type LoadedModel } from '../predict/predict.service';
+import { predictStudy, siteArchive } from '../predict/predict.service';
 import { SiteFolder } from '../site/site-folder';
 import { resolveSiteDir } from '../site/site-paths';
-import { modelFile } from '../daemon/transfers';
 import { createPipelineEngine } from '../training/pipeline-engine';
 import { SiteAgentError } from '../util/errors';
 import { createLogger } from '../util/logger';
 import { printJson, printLines } from './common';
-
-function loadModelFile(file: string, version: string): LoadedModel {
-  let bytes: Uint8Array;
-  try {
-    bytes = new Uint8Array(readFileSync(file));
-  } catch (cause) {
-    throw new SiteAgentError(`cannot read model file ${file}: ${(cause as NodeJS.ErrnoException).code ?? String(cause)}`, 'model_missing', { cause });
-  }
-  return { blob: decodeModelBlob(bytes), sha256: sha256Hex(bytes), version };
-}
+import { commandModels } from './models';
 
 export function registerPredict(program: Command): void {
   program
@@ -38,16 +25,7 @@ export function registerPredict(program: Command): void {
       if (!existsSync(path)) throw new SiteAgentError(`no such study: ${path}`, 'not_found');
       const siteDir = resolveSiteDir(options.site);
       const site = existsSync(`${siteDir}/site.yaml`) ? SiteFolder.open(siteDir) : null;
-      const latest = site?.latestModels() ?? { denoiser: null, classifier: null };
-      const fromSite = (phase: 'denoiser' | 'classifier'): LoadedModel => {
-        const ref = latest[phase];
-        if (!site || !ref) {
-          throw new SiteAgentError(`no ${phase === 'classifier' ? 'classifier' : 'denoiser'} model: pass --${phase === 'classifier' ? 'model' : 'denoiser'} FILE, or run the daemon until it has fetched a global model (--site DIR)`, 'model_missing');
-        }
-        return loadModelFile(modelFile(site.paths.models, ref.sha256), ref.version);
-      };
-      const classifier = options.model === 'latest' ? fromSite('classifier') : loadModelFile(options.model, `file:${basename(options.model)}`);
-      const denoiser = options.denoiser ? loadModelFile(options.denoiser, `file:${basename(options.denoiser)}`) : fromSite('denoiser');
+      const { denoiser, classifier } = commandModels(site, options);
       const logger = createLogger({ level: 'warn' });
       const backend = options.backend ?? site?.config.backend ?? 'auto';
       const engine = createPipelineEngine({ profile: site?.config.profile ?? options.profile, backend, logger });
