@@ -1,7 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { Command } from 'commander';
-import { decodeModelBlob, sha256Hex } from '@fedct/protocol';
 import { modelFile } from '../daemon/transfers';
 import { siteArchive, type LoadedModel } from '../predict/predict.service';
 import { SiteFolder } from '../site/site-folder';
@@ -10,6 +9,7 @@ import { createPipelineEngine } from '../training/pipeline-engine';
 import { SiteAgentError } from '../util/errors';
 import { createLogger } from '../util/logger';
 import { createEnginePredictor, type ViewerModels } from '../ui/ui.predictor';
+import { loadModelFile } from './models';
 import { startUiServer } from '../ui/ui.server';
 import type { ViewerStudy } from '../ui/ui.types';
 
@@ -25,16 +25,11 @@ interface UiOptions {
 
 const cache = new Map<string, LoadedModel>();
 
+/** A model file, read once per viewer process (a new global model has a new file name). */
 function loadModel(file: string, version: string): LoadedModel {
   const hit = cache.get(file);
   if (hit) return hit;
-  let bytes: Uint8Array;
-  try {
-    bytes = new Uint8Array(readFileSync(file));
-  } catch (cause) {
-    throw new SiteAgentError(`cannot read model file ${file}: ${(cause as NodeJS.ErrnoException).code ?? String(cause)}`, 'model_missing', { cause });
-  }
-  const loaded = { blob: decodeModelBlob(bytes), sha256: sha256Hex(bytes), version };
+  const loaded = loadModelFile(file, version);
   cache.set(file, loaded);
   return loaded;
 }
