@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import type { Command } from 'commander';
-import { modelFile } from '../daemon/transfers';
 import { siteArchive, type LoadedModel } from '../predict/predict.service';
 import { SiteFolder } from '../site/site-folder';
 import { resolveSiteDir } from '../site/site-paths';
@@ -9,7 +8,7 @@ import { createPipelineEngine } from '../training/pipeline-engine';
 import { SiteAgentError } from '../util/errors';
 import { createLogger } from '../util/logger';
 import { createEnginePredictor, type ViewerModels } from '../ui/ui.predictor';
-import { loadModelFile } from './models';
+import { commandModels, loadModelFile } from './models';
 import { startUiServer } from '../ui/ui.server';
 import type { ViewerStudy } from '../ui/ui.types';
 
@@ -36,17 +35,10 @@ function loadModel(file: string, version: string): LoadedModel {
 
 /** The models for the next prediction: files given on the command line, else the daemon's latest. */
 function resolveModels(site: SiteFolder | null, options: UiOptions): ViewerModels {
-  const latest = site?.latestModels() ?? { denoiser: null, classifier: null };
-  const pick = (phase: 'denoiser' | 'classifier', file: string | undefined): LoadedModel => {
-    if (file) return loadModel(file, `file:${basename(file)}`);
-    const ref = latest[phase];
-    if (!site || !ref) {
-      const flag = phase === 'classifier' ? '--model' : '--denoiser';
-      throw new SiteAgentError(`no global ${phase} model yet: start fedct-site ui with ${flag} FILE, or let the daemon fetch one (fedct-site run)`, 'model_missing');
-    }
-    return loadModel(modelFile(site.paths.models, ref.sha256), ref.version);
-  };
-  return { denoiser: pick('denoiser', options.denoiser), classifier: pick('classifier', options.model) };
+  return commandModels(site, options, {
+    load: loadModel,
+    missing: (phase, flag) => `no global ${phase} model yet: start fedct-site ui with ${flag} FILE, or let the daemon fetch one (fedct-site run)`,
+  });
 }
 
 export function registerUi(program: Command): void {

@@ -59,7 +59,8 @@ export async function importStudies(site: SiteFolder, path: string, options: Imp
     const labelled = options.label === 'archive' ? null : index.bySourcePath(candidate.sourcePath);
     const previous = options.label === 'archive' ? index.archiveBySourcePath(candidate.sourcePath) : labelled;
     // A study from before scanner models were recorded is read once more to record its scanner model.
-    const stale = labelled !== null && !index.scannerRecorded(labelled.seriesInstanceUid);
+    // ('' is also a header that names none; only then is the row looked at again.)
+    const stale = labelled !== null && labelled.scanner === '' && !index.scannerRecorded(labelled.seriesInstanceUid);
     if (previous && cache.has(previous.volumeSha256) && !stale) {
       // A labelled study imported again: its label and split follow this import.
       if (labelled && options.label !== 'archive') {
