@@ -161,7 +161,7 @@ export class SitesGateway implements OnGatewayConnection, OnGatewayDisconnect, O
       const reply = ack as (r: Reply<R>) => void;
       const siteId = socket.data.siteId;
       if (!siteId) return reply(fail('unauthenticated', 'authenticate first (challenge, then auth)'));
-      if (this.sites.find(siteId)?.revokedAt) {
+      if (this.sites.isRevokedOrUnknown(siteId)) {
         reply(fail('revoked', 'this site was revoked'));
         socket.disconnect(true);
         return;

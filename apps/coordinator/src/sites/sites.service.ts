@@ -133,6 +133,15 @@ export class SitesService {
     return row ? this.view(row) : null;
   }
 
+  /**
+   * True when the site was revoked (or never enrolled). One indexed lookup of one column: the gateway
+   * asks before every message a site sends, so this avoids building a whole {@link SiteView}.
+   */
+  isRevokedOrUnknown(id: string): boolean {
+    const row = this.db.prepare<[string], { revoked_at: string | null }>('SELECT revoked_at FROM sites WHERE id = ?').get(id);
+    return !row || row.revoked_at !== null;
+  }
+
   get(id: string): SiteView {
     const site = this.find(id);
     if (!site) throw new CoordinatorError(`no site ${id}`, 'not_found', 404);
