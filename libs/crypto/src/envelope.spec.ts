@@ -3,11 +3,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fromHex, toHex } from './bytes';
-import { type EnvelopeHeader, ReplayGuard, createNonce, open, peekHeader, seal } from './envelope';
+import { splitIntoChunks } from './chunks';
+import { ENVELOPE_BLOCK_BYTES, type EnvelopeHeader, ReplayGuard, createNonce, open, peekHeader, seal } from './envelope';
 import { EnvelopeError } from './errors';
 import { generateIdentity } from './keys';
 
 interface Vector {
+  version: 1 | 2;
   name: string;
   senderIdentitySeed: string;
   recipientIdentitySeed: string;
@@ -16,10 +18,20 @@ interface Vector {
   recipientBoxSecretKey: string;
   ephemeralSecretKey: string;
   header: EnvelopeHeader;
-  payload: string;
-  sealed: string;
+  /** Small vectors: the payload and sealed bytes in hex. */
+  payload?: string;
+  sealed?: string;
+  /** Large vectors: the payload's byte pattern (see make-envelope-kat.ts) and the sealed bytes' SHA-256. */
+  payloadFill?: { n: number; length: number };
+  sealedLength?: number;
+  sealedSha256?: string;
 }
-const KAT = JSON.parse(readFileSync(join(__dirname, '..', 'test-vectors', 'envelope-v1.json'), 'utf8')) as { vectors: Vector[] };
+const KAT: Vector[] = ([1, 2] as const).flatMap((version) =>
+  (JSON.parse(readFileSync(join(__dirname, '..', 'test-vectors', `envelope-v${version}.json`), 'utf8')) as { vectors: Omit<Vector, 'version'>[] }).vectors.map((v) => ({ ...v, version })),
+);
+/** The byte pattern make-envelope-kat.ts fills large payloads with. */
+const pattern = (n: number, length: number) => new Uint8Array(length).map((_, i) => (n * 31 + i * 7) & 0xff);
+const payloadOf = (v: Vector) => (v.payload !== undefined ? fromHex(v.payload) : pattern(v.payloadFill!.n, v.payloadFill!.length));
 
 const seed = (n: number) => new Uint8Array(32).fill(n);
 const site = generateIdentity(seed(1));
@@ -110,21 +122,34 @@ describe(open.name, () => {
 });
 
 describe('envelope known-answer vectors', () => {
-  it.each(KAT.vectors.map((v) => [v.name, v] as const))('seals and opens "%s" exactly as recorded', (_name, v) => {
+  const cases = KAT.map((v) => [`v${v.version} ${v.name}`, v] as const);
+
+  it('covers both format versions, and a version 2 envelope of several blocks', () => {
+    expect(KAT.filter((v) => v.version === 1)).toHaveLength(3);
+    expect(KAT.filter((v) => v.version === 2 && (v.sealedLength ?? 0) > 2 * ENVELOPE_BLOCK_BYTES)).toHaveLength(1);
+  });
+
+  it.each(cases)('seals and opens "%s" exactly as recorded', (_name, v) => {
     const sender = generateIdentity(fromHex(v.senderIdentitySeed));
     const recipient = generateIdentity(fromHex(v.recipientIdentitySeed));
     expect(toHex(sender.signing.publicKey)).toBe(v.senderSigningPublicKey);
     expect(toHex(recipient.box.publicKey)).toBe(v.recipientBoxPublicKey);
-    const sealed = seal(v.header, fromHex(v.payload), sender.signing.secretKey, recipient.box.publicKey, { ephemeralSecretKey: fromHex(v.ephemeralSecretKey) });
-    expect(toHex(sealed)).toBe(v.sealed);
-    const opened = open(fromHex(v.sealed), sender.signing.publicKey, recipient.box.secretKey);
+    const payload = payloadOf(v);
+    const sealed = seal(v.header, payload, sender.signing.secretKey, recipient.box.publicKey, { ephemeralSecretKey: fromHex(v.ephemeralSecretKey), version: v.version });
+    if (v.sealed !== undefined) expect(toHex(sealed)).toBe(v.sealed);
+    else expect([sealed.length, createHash('sha256').update(sealed).digest('hex')]).toEqual([v.sealedLength, v.sealedSha256]);
+    const opened = open(sealed, sender.signing.publicKey, recipient.box.secretKey);
     expect(opened?.header).toEqual(v.header);
-    expect(toHex(opened?.payload ?? new Uint8Array([1]))).toBe(v.payload);
+    expect(Buffer.from(opened?.payload ?? new Uint8Array([1])).equals(Buffer.from(payload))).toBe(true);
   });
 
-  it.each(KAT.vectors.map((v) => [v.name, v] as const))('"%s" decodes by the documented layout with node:crypto alone', (_name, v) => {
-    const bytes = Buffer.from(v.sealed, 'hex');
-    expect(bytes.subarray(0, 6).toString('hex')).toBe('464345310101');
+  it.each(cases)('"%s" decodes by the documented layout with node:crypto alone', (_name, v) => {
+    const bytes =
+      v.sealed !== undefined
+        ? Buffer.from(v.sealed, 'hex')
+        : Buffer.from(seal(v.header, payloadOf(v), generateIdentity(fromHex(v.senderIdentitySeed)).signing.secretKey, fromHex(v.recipientBoxPublicKey), { ephemeralSecretKey: fromHex(v.ephemeralSecretKey), version: v.version }));
+    if (v.sealedSha256 !== undefined) expect(createHash('sha256').update(bytes).digest('hex')).toBe(v.sealedSha256);
+    expect(bytes.subarray(0, 6).toString('hex')).toBe(`464345310${v.version}01`);
     const e = bytes.subarray(6, 38);
     const h = bytes.readUInt32BE(38);
     expect(JSON.parse(bytes.subarray(42, 42 + h).toString('utf8'))).toEqual(v.header);
@@ -132,10 +157,22 @@ describe('envelope known-answer vectors', () => {
     const aadEnd = 46 + h;
     const sigStart = aadEnd + p + 16;
     expect(bytes.length).toBe(sigStart + 64);
-    // Signature: Ed25519 over domain ‖ SHA-256(everything before it), checked by OpenSSL.
+    // Signature: Ed25519 over the version's domain ‖ digest of everything before it, checked by OpenSSL.
     const signingKey = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(v.senderSigningPublicKey, 'hex').toString('base64url') }, format: 'jwk' });
-    const digest = createHash('sha256').update(bytes.subarray(0, sigStart)).digest();
-    expect(nodeVerify(null, Buffer.concat([Buffer.from('fedct/envelope/v1/sig'), digest]), signingKey, bytes.subarray(sigStart))).toBe(true);
+    const sha = (b: Buffer) => createHash('sha256').update(b).digest();
+    let digest: Buffer;
+    if (v.version === 1) {
+      digest = sha(bytes.subarray(0, sigStart));
+    } else {
+      // D = SHA-256("fedct/envelope/v2/blocks" ‖ u32 524288 ‖ u64 S ‖ SHA-256 of each 512 KiB block of [0, S)).
+      const lengths = Buffer.alloc(12);
+      lengths.writeUInt32BE(524288, 0);
+      lengths.writeBigUInt64BE(BigInt(sigStart), 4);
+      const blocks: Buffer[] = [];
+      for (let start = 0; start < sigStart; start += 524288) blocks.push(sha(bytes.subarray(start, Math.min(start + 524288, sigStart))));
+      digest = sha(Buffer.concat([Buffer.from('fedct/envelope/v2/blocks'), lengths, ...blocks]));
+    }
+    expect(nodeVerify(null, Buffer.concat([Buffer.from(`fedct/envelope/v${v.version}/sig`), digest]), signingKey, bytes.subarray(sigStart))).toBe(true);
     // Key agreement by OpenSSL's X25519, then HKDF and ChaCha20-Poly1305.
     const recipientSecret = Buffer.from(v.recipientBoxSecretKey, 'hex');
     const recipientPublic = Buffer.from(v.recipientBoxPublicKey, 'hex');
@@ -147,7 +184,51 @@ describe('envelope known-answer vectors', () => {
     decipher.setAAD(bytes.subarray(0, aadEnd), { plaintextLength: p });
     decipher.setAuthTag(bytes.subarray(aadEnd + p, sigStart));
     const plain = Buffer.concat([decipher.update(bytes.subarray(aadEnd, aadEnd + p)), decipher.final()]);
-    expect(plain.toString('hex')).toBe(v.payload);
+    expect(plain.equals(Buffer.from(payloadOf(v)))).toBe(true);
+  });
+});
+
+describe('version 2 block digest with verified chunks', () => {
+  // Two whole blocks and a third that holds the end of the signed part and the signature.
+  const payload = new Uint8Array(2 * ENVELOPE_BLOCK_BYTES + 1000).map((_, i) => (i * 29) & 0xff);
+  const sealed = seal(header({ nonce: 'blocks' }), payload, site.signing.secretKey, coordinator.box.publicKey);
+  const { manifest } = splitIntoChunks(sealed, ENVELOPE_BLOCK_BYTES);
+  // Buffer.equals: a deep toEqual over a megabyte takes seconds.
+  const samePayload = (opened: { payload: Uint8Array } | null, expected: Uint8Array) => opened !== null && Buffer.from(opened.payload).equals(Buffer.from(expected));
+
+  it('opens with the chunk hashes checked on arrival, and with any other chunk size (hashing itself)', () => {
+    expect(sealed[4]).toBe(2);
+    expect(manifest.count).toBe(3);
+    expect(samePayload(open(sealed, site.signing.publicKey, coordinator.box.secretKey, { verifiedChunks: manifest }), payload)).toBe(true);
+    const other = splitIntoChunks(sealed, 100_000).manifest;
+    expect(samePayload(open(sealed, site.signing.publicKey, coordinator.box.secretKey, { verifiedChunks: other }), payload)).toBe(true);
+  });
+
+  it('fails when a supplied chunk hash does not belong to the bytes, or is malformed', () => {
+    for (const index of [0, 1]) {
+      const wrong = [...manifest.chunkSha256];
+      wrong[index] = createHash('sha256').update('not this chunk').digest('hex');
+      expect(open(sealed, site.signing.publicKey, coordinator.box.secretKey, { verifiedChunks: { chunkSize: ENVELOPE_BLOCK_BYTES, chunkSha256: wrong } })).toBeNull();
+    }
+    const malformed = [...manifest.chunkSha256];
+    malformed[0] = 'zz';
+    expect(open(sealed, site.signing.publicKey, coordinator.box.secretKey, { verifiedChunks: { chunkSize: ENVELOPE_BLOCK_BYTES, chunkSha256: malformed } })).toBeNull();
+  });
+
+  it('a byte changed in the last block fails even with the other blocks vouched for', () => {
+    const tampered = sealed.slice();
+    tampered[2 * ENVELOPE_BLOCK_BYTES + 10]! ^= 0x01;
+    expect(open(tampered, site.signing.publicKey, coordinator.box.secretKey, { verifiedChunks: manifest })).toBeNull();
+  });
+
+  it('still opens version 1 envelopes (site agents from before version 2)', () => {
+    const v1 = seal(header({ nonce: 'old' }), payload, site.signing.secretKey, coordinator.box.publicKey, { version: 1 });
+    expect(v1[4]).toBe(1);
+    expect(samePayload(open(v1, site.signing.publicKey, coordinator.box.secretKey), payload)).toBe(true);
+    expect(samePayload(open(v1, site.signing.publicKey, coordinator.box.secretKey, { verifiedChunks: splitIntoChunks(v1, ENVELOPE_BLOCK_BYTES).manifest }), payload)).toBe(true);
+    const tampered = v1.slice();
+    tampered[100]! ^= 0x80;
+    expect(open(tampered, site.signing.publicKey, coordinator.box.secretKey)).toBeNull();
   });
 });
 

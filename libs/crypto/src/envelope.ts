@@ -1,12 +1,12 @@
 /**
  * Sealed, signed envelopes for model updates.
  *
- * Byte format, version 1 (all integers big-endian):
+ * Byte format, versions 1 and 2 (all integers big-endian):
  *
  * | offset        | bytes  | field                                                               |
  * |---------------|--------|---------------------------------------------------------------------|
  * | 0             | 4      | magic `FCE1` (0x46 0x43 0x45 0x31)                                  |
- * | 4             | 1      | format version = 1                                                  |
+ * | 4             | 1      | format version: 2 (written by {@link seal}), or 1 (still opened)     |
  * | 5             | 1      | suite = 1: X25519 + HKDF-SHA256 + ChaCha20-Poly1305 + Ed25519        |
  * | 6             | 32     | E: the sender's ephemeral X25519 public key                         |
  * | 38            | 4      | H: header length                                                    |
@@ -16,14 +16,22 @@
  * | 62+H+P        | 64     | Ed25519 signature by the sender's signing key                       |
  *
  * Key schedule: `shared = X25519(e, R)` for the ephemeral secret `e` and the recipient's box public
- * key `R`; `okm = HKDF-SHA256(ikm = shared, salt = E ‖ R, info = "fedct/envelope/v1", 44 bytes)`;
- * the AEAD key is `okm[0..32)` and its nonce `okm[32..44)` (a fresh ephemeral key per envelope makes
- * the pair unique). The AEAD's associated data is bytes `[0, 46+H)`, so the header is bound to the
- * payload. The signature is over `"fedct/envelope/v1/sig" ‖ SHA-256(bytes [0, 62+H+P))`, i.e. over
- * everything before it, so a change to any byte fails verification; the signature's scalar must be
- * canonical (S < L), so the signature itself cannot be altered either.
+ * key `R`; `okm = HKDF-SHA256(ikm = shared, salt = E ‖ R, info = "fedct/envelope/v1", 44 bytes)`
+ * (the same info string in both versions); the AEAD key is `okm[0..32)` and its nonce `okm[32..44)`
+ * (a fresh ephemeral key per envelope makes the pair unique). The AEAD's associated data is bytes
+ * `[0, 46+H)`, so the header (and the version byte) is bound to the payload.
  *
- * Known-answer vectors: `libs/crypto/test-vectors/envelope-v1.json`.
+ * The signature covers everything before it, `S = 62+H+P` bytes, so a change to any byte fails
+ * verification; its scalar must be canonical (S < L), so the signature itself cannot be altered either.
+ * - Version 1 signs `"fedct/envelope/v1/sig" ‖ SHA-256(bytes [0, S))`.
+ * - Version 2 signs `"fedct/envelope/v2/sig" ‖ D` with the block digest
+ *   `D = SHA-256("fedct/envelope/v2/blocks" ‖ u32 B ‖ u64 S ‖ SHA-256(block 0) ‖ … ‖ SHA-256(block n−1))`,
+ *   where `B` = {@link ENVELOPE_BLOCK_BYTES} (512 KiB) and block `i` is bytes `[iB, min((i+1)B, S))`.
+ *   The blocks are the transfer chunks of the default chunk size, so a receiver that has checked each
+ *   chunk's SHA-256 on arrival passes those hashes to {@link open} ({@link OpenOptions.verifiedChunks})
+ *   and verifies the signature without hashing the envelope a second time.
+ *
+ * Known-answer vectors: `libs/crypto/test-vectors/envelope-v1.json` and `envelope-v2.json`.
  */
 import { createCipheriv, createDecipheriv, createHash, hkdfSync } from 'node:crypto';
 import nacl from 'tweetnacl';
@@ -50,19 +58,35 @@ export interface EnvelopeHeader {
 export interface SealOptions {
   /** 32-byte X25519 secret to use instead of a fresh random one (tests only: reuse breaks secrecy). */
   ephemeralSecretKey?: Uint8Array;
+  /** Format version to write: 2 (default) or 1 (what site agents before version 2 wrote). */
+  version?: 1 | 2;
+}
+
+/** Options for {@link open}. */
+export interface OpenOptions {
+  /**
+   * The chunk manifest the envelope arrived by, when the caller has already checked every chunk of
+   * these very bytes against `chunkSha256`. With `chunkSize` = {@link ENVELOPE_BLOCK_BYTES}, a version 2
+   * envelope's signature is then verified from those hashes: only the block that holds the end of the
+   * signed part is hashed again. Hashes that do not belong to the bytes make verification fail (never pass).
+   */
+  verifiedChunks?: { chunkSize: number; chunkSha256: readonly string[] };
 }
 
 /** The 4 magic bytes that start every envelope. */
 export const ENVELOPE_MAGIC = new Uint8Array([0x46, 0x43, 0x45, 0x31]);
-/** Envelope format version written by {@link seal}. */
-export const ENVELOPE_VERSION = 1;
+/** Envelope format version written by {@link seal} (version 1 is still opened). */
+export const ENVELOPE_VERSION = 2;
+/** Version 2 signs the SHA-256 of every block of this many bytes (the default transfer chunk size). */
+export const ENVELOPE_BLOCK_BYTES = 512 * 1024;
 /** Cipher suite 1: X25519 + HKDF-SHA256 + ChaCha20-Poly1305 + Ed25519 over SHA-256. */
 export const ENVELOPE_SUITE = 1;
 /** Largest header {@link seal} writes and {@link open} accepts, in bytes. */
 export const MAX_HEADER_BYTES = 64 * 1024;
 
 const KDF_INFO = 'fedct/envelope/v1';
-const SIG_DOMAIN = 'fedct/envelope/v1/sig';
+const SIG_DOMAIN: Record<number, string> = { 1: 'fedct/envelope/v1/sig', 2: 'fedct/envelope/v2/sig' };
+const BLOCKS_DOMAIN = 'fedct/envelope/v2/blocks';
 const FIXED_PREFIX = 42; // magic + version + suite + E + header length
 const TAG_BYTES = 16;
 const SIG_BYTES = 64;
@@ -97,6 +121,8 @@ export function seal(
   const headerBytes = encodeHeader(header);
   if (headerBytes.length > MAX_HEADER_BYTES) throw new EnvelopeError(`seal: the header is larger than ${MAX_HEADER_BYTES} bytes`);
 
+  const version = options.version ?? ENVELOPE_VERSION;
+  if (version !== 1 && version !== 2) throw new EnvelopeError(`seal: unknown format version ${String(version)}`);
   const ephemeralSecret = options.ephemeralSecretKey ?? nacl.randomBytes(32);
   if (ephemeralSecret.length !== 32) throw new EnvelopeError('seal: ephemeralSecretKey must be 32 bytes');
   const ephemeralPublic = nacl.scalarMult.base(ephemeralSecret);
@@ -108,7 +134,7 @@ export function seal(
   const out = new Uint8Array(FIXED_PREFIX + h + 4 + p + TAG_BYTES + SIG_BYTES);
   const view = new DataView(out.buffer);
   out.set(ENVELOPE_MAGIC, 0);
-  out[4] = ENVELOPE_VERSION;
+  out[4] = version;
   out[5] = ENVELOPE_SUITE;
   out.set(ephemeralPublic, 6);
   view.setUint32(38, h);
@@ -124,7 +150,7 @@ export function seal(
   out.set(body, aadEnd);
   out.set(cipher.getAuthTag(), aadEnd + p);
   const sigStart = aadEnd + p + TAG_BYTES;
-  out.set(signDetached(signedMessage(out.subarray(0, sigStart)), senderSigningSecretKey), sigStart);
+  out.set(signDetached(signedMessage(version, out.subarray(0, sigStart))!, senderSigningSecretKey), sigStart); // no verifiedChunks: never null
   return out;
 }
 
@@ -138,6 +164,7 @@ export function open(
   sealed: Uint8Array,
   senderSigningPublicKey: Uint8Array,
   recipientBoxSecretKey: Uint8Array,
+  options: OpenOptions = {},
 ): { header: EnvelopeHeader; payload: Uint8Array } | null {
   if (senderSigningPublicKey.length !== nacl.sign.publicKeyLength) {
     throw new EnvelopeError(`open: the sender's signing public key must be 32 bytes, got ${senderSigningPublicKey.length}`);
@@ -148,7 +175,8 @@ export function open(
   const layout = parseLayout(sealed);
   if (!layout) return null;
   const signature = sealed.subarray(layout.sigStart);
-  if (!verifyDetached(signedMessage(sealed.subarray(0, layout.sigStart)), signature, senderSigningPublicKey)) return null;
+  const message = signedMessage(layout.version, sealed.subarray(0, layout.sigStart), options.verifiedChunks);
+  if (!message || !verifyDetached(message, signature, senderSigningPublicKey)) return null;
 
   const ephemeralPublic = sealed.subarray(6, 38);
   const shared = nacl.scalarMult(recipientBoxSecretKey, ephemeralPublic);
@@ -236,6 +264,7 @@ function decodeHeader(bytes: Uint8Array): EnvelopeHeader | null {
 }
 
 interface Layout {
+  version: number;
   headerLength: number;
   payloadLength: number;
   aadEnd: number;
@@ -245,7 +274,8 @@ interface Layout {
 function parseLayout(sealed: Uint8Array): Layout | null {
   if (sealed.length < FIXED_PREFIX + 4 + TAG_BYTES + SIG_BYTES) return null;
   for (let i = 0; i < 4; i++) if (sealed[i] !== ENVELOPE_MAGIC[i]) return null;
-  if (sealed[4] !== ENVELOPE_VERSION || sealed[5] !== ENVELOPE_SUITE) return null;
+  const version = sealed[4]!;
+  if ((version !== 1 && version !== 2) || sealed[5] !== ENVELOPE_SUITE) return null;
   const view = new DataView(sealed.buffer, sealed.byteOffset, sealed.byteLength);
   const headerLength = view.getUint32(38);
   if (headerLength > MAX_HEADER_BYTES || FIXED_PREFIX + headerLength + 4 > sealed.length) return null;
@@ -253,7 +283,7 @@ function parseLayout(sealed: Uint8Array): Layout | null {
   const aadEnd = FIXED_PREFIX + headerLength + 4;
   const sigStart = aadEnd + payloadLength + TAG_BYTES;
   if (sigStart + SIG_BYTES !== sealed.length) return null;
-  return { headerLength, payloadLength, aadEnd, sigStart };
+  return { version, headerLength, payloadLength, aadEnd, sigStart };
 }
 
 function deriveKey(shared: Uint8Array, ephemeralPublic: Uint8Array, recipientPublic: Uint8Array): { key: Buffer; nonce: Buffer } {
@@ -261,9 +291,40 @@ function deriveKey(shared: Uint8Array, ephemeralPublic: Uint8Array, recipientPub
   return { key: okm.subarray(0, 32), nonce: okm.subarray(32, 44) };
 }
 
-function signedMessage(signedPart: Uint8Array): Uint8Array {
-  const digest = createHash('sha256').update(signedPart).digest();
-  return concatBytes(new Uint8Array(Buffer.from(SIG_DOMAIN, 'utf8')), digest);
+/**
+ * The bytes the Ed25519 signature is over, for `version`; `null` when `verifiedChunks` is malformed
+ * for these bytes (then nothing verifies).
+ */
+function signedMessage(version: number, signedPart: Uint8Array, verifiedChunks?: OpenOptions['verifiedChunks']): Uint8Array | null {
+  const domain = new Uint8Array(Buffer.from(SIG_DOMAIN[version]!, 'utf8'));
+  if (version === 1) return concatBytes(domain, createHash('sha256').update(signedPart).digest());
+  const digest = blockDigest(signedPart, verifiedChunks);
+  return digest ? concatBytes(domain, digest) : null;
+}
+
+/** Version 2's block digest `D` of the signed part (see the format at the top of this file). */
+function blockDigest(signedPart: Uint8Array, verifiedChunks?: OpenOptions['verifiedChunks']): Uint8Array | null {
+  const length = signedPart.length;
+  const blocks = Math.ceil(length / ENVELOPE_BLOCK_BYTES);
+  const known = verifiedChunks?.chunkSize === ENVELOPE_BLOCK_BYTES ? verifiedChunks.chunkSha256 : null;
+  const prefix = Buffer.alloc(Buffer.byteLength(BLOCKS_DOMAIN) + 12);
+  prefix.write(BLOCKS_DOMAIN, 0, 'utf8');
+  prefix.writeUInt32BE(ENVELOPE_BLOCK_BYTES, prefix.length - 12);
+  prefix.writeBigUInt64BE(BigInt(length), prefix.length - 8);
+  const outer = createHash('sha256').update(prefix);
+  for (let i = 0; i < blocks; i++) {
+    const start = i * ENVELOPE_BLOCK_BYTES;
+    const end = Math.min(start + ENVELOPE_BLOCK_BYTES, length);
+    // A transfer chunk equals block i only when the block is whole (the last one also holds the signature).
+    const hex = known && end - start === ENVELOPE_BLOCK_BYTES ? known[i] : undefined;
+    if (hex !== undefined) {
+      if (!/^[0-9a-f]{64}$/.test(hex)) return null;
+      outer.update(Buffer.from(hex, 'hex'));
+    } else {
+      outer.update(createHash('sha256').update(signedPart.subarray(start, end)).digest());
+    }
+  }
+  return new Uint8Array(outer.digest());
 }
 
 function isAllZero(bytes: Uint8Array): boolean {

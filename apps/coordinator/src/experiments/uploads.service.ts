@@ -141,7 +141,8 @@ export class UploadsService {
     if (missing !== null) throw new CoordinatorError(`chunk ${missing} is still missing`, 'incomplete');
     this.release(upload);
     // Every chunk was checked against the manifest and the envelope signature covers every byte,
-    // so the whole file is not hashed again here.
+    // so the whole file is not hashed again here; a version 2 envelope's signature is verified from
+    // those same chunk hashes (verifiedChunks), so the file is not hashed a second time for it either.
     const file = this.file(uploadId);
     const row = upload.row;
     this.db.prepare('DELETE FROM uploads WHERE id = ?').run(uploadId);
@@ -152,6 +153,7 @@ export class UploadsService {
       const active = this.rounds.activeRound(row.experiment_id);
       const outcome = await this.verifier.run({
         file,
+        verifiedChunks: { chunkSize: upload.manifest.chunkSize, chunkSha256: upload.manifest.chunkSha256 },
         siteId,
         signingPublicKey: site.signingPublicKey,
         boxSecretKey: this.identity.box.secretKey,

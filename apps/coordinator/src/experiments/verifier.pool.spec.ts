@@ -1,8 +1,8 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createNonce, generateIdentity, seal, toBase64 } from '@fedct/crypto';
+import { createNonce, ENVELOPE_BLOCK_BYTES, generateIdentity, seal, splitIntoChunks, toBase64 } from '@fedct/crypto';
 import { encodeModelBlob } from '@fedct/protocol';
 import { resolveCoordinatorConfig } from '../core/coordinator.config';
 import { VerifierPool } from './verifier.pool';
@@ -48,6 +48,29 @@ describe(VerifierPool.name, () => {
       expect(results[1]).toMatchObject({ kind: 'rejected', code: 'rejected_envelope' });
       expect(pool.size).toBe(2);
       expect(inline.size).toBe(0);
+    } finally {
+      await pool.onModuleDestroy();
+    }
+  });
+
+  it('verifies a version 2 envelope from the chunk hashes checked on arrival, and refuses hashes that do not belong to it', async () => {
+    const pool = new VerifierPool(resolveCoordinatorConfig({ adminToken: 'x'.repeat(20), verifyWorkers: 1 }));
+    try {
+      // 300 000 weights: an envelope of three 512 KiB blocks.
+      const big = { model: 'toy', config: {}, tensors: [{ name: 'w', shape: [300_000] }] };
+      const weights = Float32Array.from({ length: 300_000 }, (_, i) => Math.cos(i) / 100);
+      const header = { experiment: 'e', round: 1, site: 'site-a', baseModelSha256: 'a'.repeat(64), sampleCount: 3, metrics: {}, nonce: createNonce(), time: new Date().toISOString() };
+      const file = join(dir, 'big');
+      writeFileSync(file, seal(header, encodeModelBlob({ manifest: big, weights }), site.signing.secretKey, coordinator.box.publicKey));
+      const { manifest: chunks } = splitIntoChunks(new Uint8Array(readFileSync(file)), ENVELOPE_BLOCK_BYTES);
+      expect(chunks.count).toBe(3);
+      const bigJob = { ...job(file), tensors: big.tensors, base: null, normBound: null };
+      const good = await pool.run({ ...bigJob, verifiedChunks: { chunkSize: chunks.chunkSize, chunkSha256: chunks.chunkSha256 } });
+      expect(good).toMatchObject({ kind: 'opened', verdict: null });
+      if (good.kind === 'opened') expect(good.weights![299_999]).toBe(weights[299_999]);
+      const lying = [...chunks.chunkSha256];
+      lying[1] = lying[0]!;
+      expect(await pool.run({ ...bigJob, verifiedChunks: { chunkSize: chunks.chunkSize, chunkSha256: lying } })).toMatchObject({ kind: 'rejected', code: 'rejected_envelope' });
     } finally {
       await pool.onModuleDestroy();
     }

@@ -7,6 +7,11 @@ import { checkUpdatePayload } from './update-check';
 export interface VerifyJob {
   /** The assembled upload (sealed envelope bytes). */
   file: string;
+  /**
+   * The upload's chunk manifest, every chunk of `file` checked against it on arrival: a version 2
+   * envelope's signature is verified from these hashes instead of hashing the whole file again.
+   */
+  verifiedChunks?: { chunkSize: number; chunkSha256: string[] };
   /** The authenticated session's site and its enrolled signing key (base64). */
   siteId: string;
   signingPublicKey: string;
@@ -66,7 +71,7 @@ export function verifyEnvelopeFile(job: VerifyJob): VerifyOutcome {
   const peeked = peekHeader(sealed);
   if (!peeked) return { kind: 'rejected', code: 'rejected_envelope', message: 'not a sealed envelope' };
   if (peeked.site !== job.siteId) return { kind: 'rejected', code: 'rejected_site', message: `envelope claims site ${peeked.site}` };
-  const opened = openEnvelope(sealed, fromBase64(job.signingPublicKey), job.boxSecretKey);
+  const opened = openEnvelope(sealed, fromBase64(job.signingPublicKey), job.boxSecretKey, job.verifiedChunks ? { verifiedChunks: job.verifiedChunks } : {});
   if (!opened) return { kind: 'rejected', code: 'rejected_envelope', message: "envelope signature or encryption check failed (not signed by this site's key)" };
   if (job.secure) return { kind: 'opened', header: opened.header, verdict: null, manifest: null, weights: null, masked: opened.payload };
   const checked = checkUpdatePayload(opened.payload, job.tensors, job.base, job.normBound);
