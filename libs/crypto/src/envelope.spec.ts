@@ -221,6 +221,21 @@ describe('version 2 block digest with verified chunks', () => {
     expect(open(tampered, site.signing.publicKey, coordinator.box.secretKey, { verifiedChunks: manifest })).toBeNull();
   });
 
+  it('decrypts into a caller buffer when the payload fits, and allocates otherwise', () => {
+    const into = new Uint8Array(new SharedArrayBuffer(payload.length + 100));
+    const opened = open(sealed, site.signing.publicKey, coordinator.box.secretKey, { verifiedChunks: manifest, into });
+    expect(opened?.payload.buffer).toBe(into.buffer);
+    expect(opened?.payload.length).toBe(payload.length);
+    expect(samePayload(opened, payload)).toBe(true);
+    const small = new Uint8Array(payload.length - 1);
+    const allocated = open(sealed, site.signing.publicKey, coordinator.box.secretKey, { into: small });
+    expect(allocated?.payload.buffer).not.toBe(small.buffer);
+    expect(samePayload(allocated, payload)).toBe(true);
+    const tampered = sealed.slice();
+    tampered[ENVELOPE_BLOCK_BYTES + 5]! ^= 0x01;
+    expect(open(tampered, site.signing.publicKey, coordinator.box.secretKey, { into })).toBeNull();
+  });
+
   it('still opens version 1 envelopes (site agents from before version 2)', () => {
     const v1 = seal(header({ nonce: 'old' }), payload, site.signing.secretKey, coordinator.box.publicKey, { version: 1 });
     expect(v1[4]).toBe(1);

@@ -71,7 +71,15 @@ export interface OpenOptions {
    * signed part is hashed again. Hashes that do not belong to the bytes make verification fail (never pass).
    */
   verifiedChunks?: { chunkSize: number; chunkSha256: readonly string[] };
+  /**
+   * Decrypt into this buffer (e.g. a reused or shared one) when the payload fits; the returned payload
+   * is then a view of its start. Otherwise a new buffer is allocated as usual.
+   */
+  into?: Uint8Array;
 }
+
+/** Piece size for decrypting into a caller's buffer: small enough to come from malloc's arenas. */
+const DECRYPT_PIECE_BYTES = 64 * 1024;
 
 /** The 4 magic bytes that start every envelope. */
 export const ENVELOPE_MAGIC = new Uint8Array([0x46, 0x43, 0x45, 0x31]);
@@ -188,9 +196,20 @@ export function open(
     const decipher = createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG_BYTES });
     decipher.setAAD(sealed.subarray(0, layout.aadEnd), { plaintextLength: layout.payloadLength });
     decipher.setAuthTag(sealed.subarray(layout.aadEnd + layout.payloadLength, layout.sigStart));
-    const plain = decipher.update(sealed.subarray(layout.aadEnd, layout.aadEnd + layout.payloadLength));
+    const ciphertext = sealed.subarray(layout.aadEnd, layout.aadEnd + layout.payloadLength);
+    const into = options.into;
+    if (into && into.length >= ciphertext.length) {
+      // A stream cipher: each piece decrypts to as many bytes, copied into place (no payload-sized
+      // allocation). Nothing in `into` may be trusted unless final() below checks the tag.
+      for (let offset = 0; offset < ciphertext.length; offset += DECRYPT_PIECE_BYTES) {
+        into.set(decipher.update(ciphertext.subarray(offset, offset + DECRYPT_PIECE_BYTES)), offset);
+      }
+      payload = into.subarray(0, ciphertext.length);
+    } else {
+      const plain = decipher.update(ciphertext);
+      payload = new Uint8Array(plain.buffer, plain.byteOffset, plain.byteLength);
+    }
     decipher.final();
-    payload = new Uint8Array(plain.buffer, plain.byteOffset, plain.byteLength);
   } catch {
     return null;
   }

@@ -34,6 +34,9 @@ interface OpenUpload {
   fd: number | null;
 }
 
+/** Room in a verification result buffer for the model blob's header and manifest, beyond its weights. */
+const SLOT_SLACK_BYTES = 1024 * 1024;
+
 /** An upload that saw no chunk for this long no longer counts against `maxConcurrentUploads`. */
 const IDLE_UPLOAD_MS = 60_000;
 
@@ -151,7 +154,8 @@ export class UploadsService {
       const site = this.sites.find(siteId);
       if (!site || site.revokedAt) return this.reject(siteId, row, 'rejected_site', 'site is not enrolled or revoked');
       const active = this.rounds.activeRound(row.experiment_id);
-      const outcome = await this.verifier.run({
+      const base = active?.base?.weights ?? null;
+      const lease = await this.verifier.run({
         file,
         verifiedChunks: { chunkSize: upload.manifest.chunkSize, chunkSha256: upload.manifest.chunkSha256 },
         siteId,
@@ -159,10 +163,17 @@ export class UploadsService {
         boxSecretKey: this.identity.box.secretKey,
         secure: active?.secagg !== null && active?.secagg !== undefined,
         tensors: active ? this.rounds.expectedTensors(active) : null,
-        base: active?.base?.weights ?? null,
+        base,
         normBound: active?.settings.normBound ?? null,
-      });
-      return this.decide(siteId, row, outcome, file);
+      },
+      // Room for the base model's blob (its weights plus a manifest): decrypted into a shared buffer.
+      base ? base.byteLength + SLOT_SLACK_BYTES : null);
+      try {
+        return this.decide(siteId, row, lease.outcome, file);
+      } finally {
+        // decide() folds or spools the weights synchronously: the shared buffer is free again.
+        lease.release();
+      }
     } finally {
       rmSync(file, { force: true });
     }

@@ -35,7 +35,9 @@ describe(VerifierPool.name, () => {
     try {
       const weights = Float32Array.from({ length: 1000 }, (_, i) => Math.sin(i));
       const good = sealedFile('good', weights);
-      const [a, b] = await Promise.all([pool.run(job(good)), inline.run(job(good))]);
+      const [leaseA, leaseB] = await Promise.all([pool.run(job(good)), inline.run(job(good))]);
+      const a = leaseA.outcome;
+      const b = leaseB.outcome;
       expect(a.kind).toBe('opened');
       if (a.kind !== 'opened' || b.kind !== 'opened') return;
       expect(a.verdict).toBeNull();
@@ -43,7 +45,7 @@ describe(VerifierPool.name, () => {
       expect(a.header).toEqual(b.header);
       const nan = weights.slice();
       nan[7] = Number.NaN;
-      const results = await Promise.all([pool.run(job(sealedFile('nan', nan))), pool.run(job(sealedFile('tampered', weights, true)))]);
+      const results = (await Promise.all([pool.run(job(sealedFile('nan', nan))), pool.run(job(sealedFile('tampered', weights, true)))])).map((lease) => lease.outcome);
       expect(results[0]).toMatchObject({ kind: 'opened', verdict: { code: 'rejected_non_finite' } });
       expect(results[1]).toMatchObject({ kind: 'rejected', code: 'rejected_envelope' });
       expect(pool.size).toBe(2);
@@ -65,12 +67,43 @@ describe(VerifierPool.name, () => {
       const { manifest: chunks } = splitIntoChunks(new Uint8Array(readFileSync(file)), ENVELOPE_BLOCK_BYTES);
       expect(chunks.count).toBe(3);
       const bigJob = { ...job(file), tensors: big.tensors, base: null, normBound: null };
-      const good = await pool.run({ ...bigJob, verifiedChunks: { chunkSize: chunks.chunkSize, chunkSha256: chunks.chunkSha256 } });
+      const good = (await pool.run({ ...bigJob, verifiedChunks: { chunkSize: chunks.chunkSize, chunkSha256: chunks.chunkSha256 } })).outcome;
       expect(good).toMatchObject({ kind: 'opened', verdict: null });
       if (good.kind === 'opened') expect(good.weights![299_999]).toBe(weights[299_999]);
       const lying = [...chunks.chunkSha256];
       lying[1] = lying[0]!;
-      expect(await pool.run({ ...bigJob, verifiedChunks: { chunkSize: chunks.chunkSize, chunkSha256: lying } })).toMatchObject({ kind: 'rejected', code: 'rejected_envelope' });
+      expect((await pool.run({ ...bigJob, verifiedChunks: { chunkSize: chunks.chunkSize, chunkSha256: lying } })).outcome).toMatchObject({ kind: 'rejected', code: 'rejected_envelope' });
+    } finally {
+      await pool.onModuleDestroy();
+    }
+  });
+
+  it.each([1, 0])('decrypts into shared result buffers that are reused after release (%i workers)', async (workers) => {
+    const pool = new VerifierPool(resolveCoordinatorConfig({ adminToken: 'x'.repeat(20), verifyWorkers: workers }));
+    try {
+      const slotBytes = 4000 + 64 * 1024;
+      const updates = [0, 1, 2].map((k) => Float32Array.from({ length: 1000 }, (_, i) => Math.sin(i + k) / 10));
+      const leases = await Promise.all(updates.map((w, k) => pool.run(job(sealedFile(`slot-${workers}-${k}`, w)), slotBytes)));
+      // All three held at once: two shared buffers, the third decrypted into a buffer of its own.
+      expect(pool.buffers).toBe(2);
+      const shared = leases.filter((l) => l.outcome.kind === 'opened' && l.outcome.weights!.buffer instanceof SharedArrayBuffer);
+      expect(shared).toHaveLength(2);
+      leases.forEach((lease, k) => {
+        expect(lease.outcome).toMatchObject({ kind: 'opened', verdict: null });
+        if (lease.outcome.kind === 'opened') expect(Array.from(lease.outcome.weights!)).toEqual(Array.from(updates[k]!));
+      });
+      leases.forEach((lease) => lease.release());
+      leases[0]!.release(); // a second release changes nothing
+      const again = await pool.run(job(sealedFile(`slot-${workers}-again`, updates[2]!)), slotBytes);
+      // Reused, not a third buffer (from a worker each reply wraps the same memory in a new object).
+      expect(again.outcome.kind === 'opened' && again.outcome.weights!.buffer instanceof SharedArrayBuffer).toBe(true);
+      if (again.outcome.kind === 'opened') expect(Array.from(again.outcome.weights!)).toEqual(Array.from(updates[2]!));
+      expect(pool.buffers).toBe(2);
+      again.release();
+      // A payload larger than the buffer asked for is decrypted into a new buffer, not refused.
+      const tooSmall = await pool.run(job(sealedFile(`slot-${workers}-small`, updates[0]!)), 100);
+      expect(tooSmall.outcome).toMatchObject({ kind: 'opened', verdict: null });
+      tooSmall.release();
     } finally {
       await pool.onModuleDestroy();
     }

@@ -12,6 +12,11 @@ export interface VerifyJob {
    * envelope's signature is verified from these hashes instead of hashing the whole file again.
    */
   verifiedChunks?: { chunkSize: number; chunkSha256: string[] };
+  /**
+   * A shared buffer to decrypt into when the payload fits (the pool's result buffer, read in place by
+   * the main thread); otherwise a new buffer is allocated.
+   */
+  into?: SharedArrayBuffer;
   /** The authenticated session's site and its enrolled signing key (base64). */
   siteId: string;
   signingPublicKey: string;
@@ -71,7 +76,10 @@ export function verifyEnvelopeFile(job: VerifyJob): VerifyOutcome {
   const peeked = peekHeader(sealed);
   if (!peeked) return { kind: 'rejected', code: 'rejected_envelope', message: 'not a sealed envelope' };
   if (peeked.site !== job.siteId) return { kind: 'rejected', code: 'rejected_site', message: `envelope claims site ${peeked.site}` };
-  const opened = openEnvelope(sealed, fromBase64(job.signingPublicKey), job.boxSecretKey, job.verifiedChunks ? { verifiedChunks: job.verifiedChunks } : {});
+  const opened = openEnvelope(sealed, fromBase64(job.signingPublicKey), job.boxSecretKey, {
+    ...(job.verifiedChunks ? { verifiedChunks: job.verifiedChunks } : {}),
+    ...(job.into ? { into: new Uint8Array(job.into) } : {}),
+  });
   if (!opened) return { kind: 'rejected', code: 'rejected_envelope', message: "envelope signature or encryption check failed (not signed by this site's key)" };
   if (job.secure) return { kind: 'opened', header: opened.header, verdict: null, manifest: null, weights: null, masked: opened.payload };
   const checked = checkUpdatePayload(opened.payload, job.tensors, job.base, job.normBound);
