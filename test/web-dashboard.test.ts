@@ -86,8 +86,22 @@ describe('coordinator dashboard', () => {
     const { page } = browser;
     await page.getByLabel('Name', { exact: true }).fill('needs three sites');
     await page.getByLabel('Minimum sites per round').fill('3');
+    // The classifier options (in the REST API since the default profile's tuning) are in the form too.
+    await page.getByLabel('Phase').selectOption('classifier');
+    await page.getByLabel('Frozen denoiser (classifier)').selectOption('v3');
+    await page.getByLabel('Learning-rate schedule').selectOption('cosine');
+    await page.getByLabel('Class-balanced local epochs (classifier)').check();
+    await page.getByLabel('Left-right flips (classifier)').check();
     await page.getByRole('button', { name: 'Start experiment' }).click();
     await eventually(() => page.locator('#detail-title').textContent()).toMatch(/^needs three sites · /);
+    const experiments = await api<{ name: string; settings: Record<string, unknown> }[]>(coordinator.url, '/api/experiments', ADMIN_TOKEN);
+    expect(experiments.find((e) => e.name === 'needs three sites')?.settings).toMatchObject({ phase: 'classifier', learningRateSchedule: 'cosine', classBalanced: true, flipAugment: true });
+    const shown = await page.locator('#detail-settings').textContent();
+    expect(shown).toContain('cosine');
+    await page.getByLabel('Phase').selectOption('denoiser');
+    await page.getByLabel('Learning-rate schedule').selectOption('constant');
+    await page.getByLabel('Class-balanced local epochs (classifier)').uncheck();
+    await page.getByLabel('Left-right flips (classifier)').uncheck();
     await eventually(() => page.locator('#detail-progress').textContent()).toMatch(/^Waiting for 3 site\(s\) to be online for round 1 of 2\.$/);
 
     await page.getByRole('button', { name: 'Pause' }).click();
