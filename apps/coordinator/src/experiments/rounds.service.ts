@@ -14,6 +14,7 @@ import { SitesService } from '../sites/sites.service';
 import { createStrategy, type Strategy, type StrategyState, WeightedSum } from '../strategies';
 import { CoordinatorError } from '../core/errors';
 import { SecAggDriver, secAggParams } from './secagg.driver';
+import { SpoolPool } from './spool-pool';
 import { type ExperimentRecord, ExperimentsRepository, type RoundRecord, type SiteRoundStatus } from './experiments.repository';
 
 /** A round in progress, in memory; everything here can be rebuilt from SQLite and the spool files. */
@@ -65,6 +66,7 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
     @Inject(AuditService) private readonly audit: AuditService,
     @Inject(MetricsService) private readonly metrics: MetricsService,
     @Inject(COORDINATOR_IDENTITY) private readonly identity: Identity,
+    @Inject(SpoolPool) private readonly spool: SpoolPool,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -481,6 +483,7 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
 
   private cleanup(active: ActiveRound): void {
     this.active.delete(active.experimentId);
+    for (const site of active.folded.slice(active.checkpointed)) this.spool.recycle(join(active.dir, `${site}.sealed`));
     rmSync(active.dir, { recursive: true, force: true });
     for (const l of this.endedListeners) l(active.experimentId, active.round);
   }
@@ -566,7 +569,7 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
       closeSync(fd);
     }
     renameSync(temp, file);
-    for (const site of active.folded.slice(active.checkpointed)) rmSync(join(active.dir, `${site}.sealed`), { force: true });
+    for (const site of active.folded.slice(active.checkpointed)) this.spool.recycle(join(active.dir, `${site}.sealed`));
     active.checkpointed = active.folded.length;
   }
 

@@ -1,4 +1,4 @@
-import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { Inject, Injectable } from '@nestjs/common';
@@ -14,6 +14,7 @@ import { SessionRegistry } from '../core/sessions.service';
 import { SitesService } from '../sites/sites.service';
 import { ExperimentsRepository } from './experiments.repository';
 import { RoundsService } from './rounds.service';
+import { SpoolPool } from './spool-pool';
 import { sameTensors } from './update-check';
 import type { VerifyOutcome } from './verify.job';
 import { VerifierPool } from './verifier.pool';
@@ -64,6 +65,7 @@ export class UploadsService {
     @Inject(MetricsService) private readonly metrics: MetricsService,
     @Inject(COORDINATOR_IDENTITY) private readonly identity: Identity,
     @Inject(VerifierPool) private readonly verifier: VerifierPool,
+    @Inject(SpoolPool) private readonly spool: SpoolPool,
   ) {
     this.dir = join(config.dataDir, 'uploads');
     mkdirSync(this.dir, { recursive: true });
@@ -101,10 +103,10 @@ export class UploadsService {
       this.db
         .prepare('INSERT INTO uploads (id, site_id, experiment_id, round, manifest, created_at) VALUES (?, ?, ?, ?, ?, ?)')
         .run(id, siteId, request.experiment, request.round, manifestJson, new Date().toISOString());
-      const fd = openSync(this.file(id), 'w');
-      ftruncateSync(fd, m.totalBytes);
-      // A fresh spool file holds no chunk yet: no need to hash it against the manifest (load() does
-      // that only for a file found on disk, after a restart or an idle eviction). Kept open for writes.
+      const fd = this.spool.create(this.file(id), m.totalBytes);
+      // A new (or recycled) spool file counts no chunk yet: no need to hash it against the manifest
+      // (load() does that only for a file found on disk, after a restart or an idle eviction). Kept
+      // open for writes.
       upload = { row: { id, site_id: siteId, experiment_id: request.experiment, round: request.round, manifest: manifestJson }, manifest: m, received: new Set(), lastActivity: Date.now(), fd };
       this.open.set(id, upload);
     }
@@ -175,7 +177,8 @@ export class UploadsService {
         lease.release();
       }
     } finally {
-      rmSync(file, { force: true });
+      // Accepted into a streaming round: moved into the round's folder already. Otherwise spent.
+      this.spool.recycle(file);
     }
   }
 
@@ -259,7 +262,7 @@ export class UploadsService {
     if (upload) this.release(upload);
     this.open.delete(id);
     this.db.prepare('DELETE FROM uploads WHERE id = ?').run(id);
-    rmSync(this.file(id), { force: true });
+    this.spool.recycle(this.file(id));
   }
 
   private pruneIdle(): void {
