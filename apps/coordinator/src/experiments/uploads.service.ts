@@ -1,5 +1,5 @@
 import { closeSync, existsSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
-import { createHash } from 'node:crypto';
+import { createHash, webcrypto } from 'node:crypto';
 import { join } from 'node:path';
 import { Inject, Injectable } from '@nestjs/common';
 import type { Identity } from '@fedct/crypto';
@@ -114,16 +114,23 @@ export class UploadsService {
     return { uploadId: id, nextIndex: nextMissing(upload) };
   }
 
-  /** Verifies one chunk against the manifest and writes it in place. */
-  chunk(siteId: string, request: UpdateChunk): UploadState {
+  /**
+   * Verifies one chunk against the manifest and writes it in place. The chunk's SHA-256 runs on
+   * libuv's thread pool (WebCrypto), off the main thread, which is the one part of the coordinator
+   * that does not scale with cores (sockets, the round's rules, the fold).
+   */
+  async chunk(siteId: string, request: UpdateChunk): Promise<UploadState> {
     const upload = this.load(request.uploadId);
     if (!upload || upload.row.site_id !== siteId) throw new CoordinatorError(`no upload ${request.uploadId}`, 'not_found');
     const m = upload.manifest;
     if (request.index >= m.count) throw new CoordinatorError(`chunk ${request.index} is out of range (0..${m.count - 1})`, 'bad_chunk');
     const expectedLength = Math.min(m.chunkSize, m.totalBytes - request.index * m.chunkSize);
     if (request.bytes.length !== expectedLength) throw new CoordinatorError(`chunk ${request.index} has ${request.bytes.length} bytes, expected ${expectedLength}`, 'bad_chunk');
-    const digest = createHash('sha256').update(request.bytes).digest('hex');
+    const digest = Buffer.from(await webcrypto.subtle.digest('SHA-256', request.bytes)).toString('hex');
     if (digest !== m.chunkSha256[request.index]) throw new CoordinatorError(`chunk ${request.index} does not match its sha256`, 'bad_chunk');
+    // While the hash ran the upload may have been committed, discarded with its round or evicted
+    // (its descriptor closed): never write through a descriptor that is no longer this upload's.
+    if (this.open.get(request.uploadId) !== upload) throw new CoordinatorError(`no upload ${request.uploadId}`, 'not_found');
     if (!upload.received.has(request.index)) {
       upload.fd ??= openSync(this.file(upload.row.id), 'r+');
       let done = 0;
