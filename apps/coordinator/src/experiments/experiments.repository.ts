@@ -157,18 +157,25 @@ export class ExperimentsRepository {
     return this.db
       .prepare<[string, number], ResultRow>('SELECT * FROM round_results WHERE experiment_id = ? AND round = ? ORDER BY site_id')
       .all(experimentId, round)
-      .map((r) => ({
-        siteId: r.site_id,
-        status: r.status,
-        sampleCount: r.sample_count,
-        metrics: r.metrics ? (JSON.parse(r.metrics) as Record<string, number>) : null,
-        reason: r.reason,
-        updatedAt: r.updated_at,
-      }));
+      .map(toResult);
   }
 
+  /** One site's result: a primary-key lookup (asked several times per update, so not via {@link results}). */
   result(experimentId: string, round: number, siteId: string): RoundResultRecord | null {
-    return this.results(experimentId, round).find((r) => r.siteId === siteId) ?? null;
+    const row = this.db
+      .prepare<[string, number, string], ResultRow>('SELECT * FROM round_results WHERE experiment_id = ? AND round = ? AND site_id = ?')
+      .get(experimentId, round, siteId);
+    return row ? toResult(row) : null;
+  }
+
+  /** How many of a round's participants have each status (counted by SQLite: no rows decoded). */
+  statusCounts(experimentId: string, round: number): Partial<Record<SiteRoundStatus, number>> {
+    const counts: Partial<Record<SiteRoundStatus, number>> = {};
+    const rows = this.db
+      .prepare<[string, number], { status: SiteRoundStatus; n: number }>('SELECT status, COUNT(*) AS n FROM round_results WHERE experiment_id = ? AND round = ? GROUP BY status')
+      .all(experimentId, round);
+    for (const { status, n } of rows) counts[status] = n;
+    return counts;
   }
 
   setResult(experimentId: string, round: number, siteId: string, status: SiteRoundStatus, extra: { sampleCount?: number; metrics?: Record<string, number>; reason?: string } = {}): void {
@@ -195,6 +202,17 @@ function toExperiment(r: ExperimentRow): ExperimentRecord {
     consecutiveFailures: r.consecutive_failures,
     reason: r.reason,
     createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+function toResult(r: ResultRow): RoundResultRecord {
+  return {
+    siteId: r.site_id,
+    status: r.status,
+    sampleCount: r.sample_count,
+    metrics: r.metrics ? (JSON.parse(r.metrics) as Record<string, number>) : null,
+    reason: r.reason,
     updatedAt: r.updated_at,
   };
 }

@@ -343,8 +343,7 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
   private closeIfComplete(active: ActiveRound): void {
     // A secure-aggregation round ends when its stage driver finishes, not when uploads are in.
     if (active.secagg) return;
-    const pending = this.repo.results(active.experimentId, active.round).filter((r) => r.status === 'invited').length;
-    if (pending === 0) this.close(active, 'all participants reported');
+    if ((this.repo.statusCounts(active.experimentId, active.round).invited ?? 0) === 0) this.close(active, 'all participants reported');
   }
 
   /** Ends the training phase: drops stragglers, aggregates if the quorum is met, else fails the round. */
@@ -654,7 +653,7 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   private emitRound(active: ActiveRound, state: RoundEvent['state'], reason: string | null = null): void {
-    const results = this.repo.results(active.experimentId, active.round);
+    const accepted = this.repo.statusCounts(active.experimentId, active.round).accepted ?? 0;
     const round = this.repo.findRound(active.experimentId, active.round);
     this.sessions.adminEmit('round', {
       experiment: active.experimentId,
@@ -662,7 +661,7 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
       attempt: 1,
       state,
       participants: active.participants,
-      accepted: results.filter((r) => r.status === 'accepted').length,
+      accepted,
       modelVersion: round?.modelVersion ?? null,
       reason: reason ?? round?.reason ?? null,
     });
