@@ -1,6 +1,8 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { webcrypto } from 'node:crypto';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { splitIntoChunks } from '@fedct/crypto';
 import { encodeModelBlob } from '@fedct/protocol';
 import { ADMIN_TOKEN, startTestCoordinator, waitFor, waitForExperiment } from './helpers/coordinator-harness';
 import { SimSite, api, toyModel, uploadModel } from './helpers/sim-site';
@@ -83,6 +85,39 @@ describe('coordinator resilience', () => {
     expect(begin).toMatchObject({ ok: true, data: { nextIndex: 5 } });
     expect(await s.upload(task, sealed, { chunkSize: 8192 })).toMatchObject({ ok: true, data: { accepted: true } });
     await waitForExperiment(url, id, (e) => e.status === 'completed');
+  });
+
+  it('refuses a chunk whose upload ended while its hash was computed, instead of writing it', async () => {
+    coordinator = await startTestCoordinator();
+    const { url } = coordinator;
+    const v1 = await uploadModel(url, ADMIN_TOKEN, encodeModelBlob(toyModel(20_000)));
+    const s = await site(url, 'late', 0.25, false);
+    const { id } = await api<{ id: string }>(url, '/api/experiments', ADMIN_TOKEN, 'POST', { phase: 'denoiser', rounds: 1, minSites: 1, roundDeadlineSeconds: 20, initialModel: v1.version });
+    await waitFor(() => s.tasks.length === 1, 5000, 'task');
+    const task = s.tasks[0]!;
+    const sealed = s.sealUpdate(task, await s.train(task));
+    const { manifest, chunks } = splitIntoChunks(sealed, 8192);
+    const begin = await s.socket!.timeout(5000).emitWithAck('update.begin', { experiment: id, round: 1, manifest });
+    expect(begin.ok).toBe(true);
+    if (!begin.ok) return;
+    // The coordinator hashes chunks with WebCrypto (in this process): hold the first hash back.
+    const real = webcrypto.subtle.digest.bind(webcrypto.subtle);
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const digest = vi.spyOn(webcrypto.subtle, 'digest').mockImplementationOnce(async (algorithm, data) => {
+      await held;
+      return real(algorithm, data);
+    });
+    try {
+      const reply = s.socket!.timeout(5000).emitWithAck('update.chunk', { uploadId: begin.data.uploadId, index: 0, bytes: chunks[0]! });
+      await waitFor(() => digest.mock.calls.length === 1, 5000, 'the chunk hash to start');
+      // The round ends meanwhile: its uploads are discarded and their spool files recycled.
+      await api(url, `/api/experiments/${id}/abort`, ADMIN_TOKEN, 'POST', { reason: 'test' });
+      release();
+      expect(await reply).toMatchObject({ ok: false, code: 'not_found' });
+    } finally {
+      digest.mockRestore();
+    }
   });
 
   it('fails a round without quorum, retries, and stops the experiment after the allowed retries', async () => {
