@@ -24,6 +24,19 @@ async function site(url: string, name: string, delta: number, autopilot = true):
   return s;
 }
 
+/** A coordinator with one single-site round open and the site's sealed update for it, not yet uploaded. */
+async function oneRoundWithSealedUpdate(name: string) {
+  coordinator = await startTestCoordinator();
+  const { url } = coordinator;
+  const v1 = await uploadModel(url, ADMIN_TOKEN, encodeModelBlob(toyModel(20_000)));
+  const s = await site(url, name, 0.25, false);
+  const { id } = await api<{ id: string }>(url, '/api/experiments', ADMIN_TOKEN, 'POST', { phase: 'denoiser', rounds: 1, minSites: 1, roundDeadlineSeconds: 20, initialModel: v1.version });
+  await waitFor(() => s.tasks.length === 1, 5000, 'task');
+  const task = s.tasks[0]!;
+  const sealed = s.sealUpdate(task, await s.train(task));
+  return { url, id, s, task, sealed };
+}
+
 describe('coordinator resilience', () => {
   it('publishes with quorum when a site disconnects mid-round, and the site rejoins the next round', async () => {
     coordinator = await startTestCoordinator();
@@ -68,19 +81,11 @@ describe('coordinator resilience', () => {
   });
 
   it('resumes an interrupted upload from the first missing chunk', async () => {
-    coordinator = await startTestCoordinator();
-    const { url } = coordinator;
-    const v1 = await uploadModel(url, ADMIN_TOKEN, encodeModelBlob(toyModel(20_000)));
-    const s = await site(url, 'resumer', 0.25, false);
-    const { id } = await api<{ id: string }>(url, '/api/experiments', ADMIN_TOKEN, 'POST', { phase: 'denoiser', rounds: 1, minSites: 1, roundDeadlineSeconds: 20, initialModel: v1.version });
-    await waitFor(() => s.tasks.length === 1, 5000, 'task');
-    const task = s.tasks[0]!;
-    const sealed = s.sealUpdate(task, await s.train(task));
+    const { url, id, s, task, sealed } = await oneRoundWithSealedUpdate('resumer');
     expect(await s.upload(task, sealed, { stopAfterChunks: 5, chunkSize: 8192 })).toBeNull();
     s.disconnect();
     expect((await s.connect()).ok).toBe(true);
     expect((await s.resume())?.round).toBe(1);
-    const { splitIntoChunks } = await import('@fedct/crypto');
     const begin = await s.socket!.timeout(5000).emitWithAck('update.begin', { experiment: id, round: 1, manifest: splitIntoChunks(sealed, 8192).manifest });
     expect(begin).toMatchObject({ ok: true, data: { nextIndex: 5 } });
     expect(await s.upload(task, sealed, { chunkSize: 8192 })).toMatchObject({ ok: true, data: { accepted: true } });
@@ -88,14 +93,7 @@ describe('coordinator resilience', () => {
   });
 
   it('refuses a chunk whose upload ended while its hash was computed, instead of writing it', async () => {
-    coordinator = await startTestCoordinator();
-    const { url } = coordinator;
-    const v1 = await uploadModel(url, ADMIN_TOKEN, encodeModelBlob(toyModel(20_000)));
-    const s = await site(url, 'late', 0.25, false);
-    const { id } = await api<{ id: string }>(url, '/api/experiments', ADMIN_TOKEN, 'POST', { phase: 'denoiser', rounds: 1, minSites: 1, roundDeadlineSeconds: 20, initialModel: v1.version });
-    await waitFor(() => s.tasks.length === 1, 5000, 'task');
-    const task = s.tasks[0]!;
-    const sealed = s.sealUpdate(task, await s.train(task));
+    const { url, id, s, sealed } = await oneRoundWithSealedUpdate('late');
     const { manifest, chunks } = splitIntoChunks(sealed, 8192);
     const begin = await s.socket!.timeout(5000).emitWithAck('update.begin', { experiment: id, round: 1, manifest });
     expect(begin.ok).toBe(true);
