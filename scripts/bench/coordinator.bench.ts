@@ -20,9 +20,10 @@ import { DEFAULT_CHUNK_SIZE, encodeModelBlob, type Task } from '@fedct/protocol'
 import { SimSite, api, prepareUpload, simulatedTraining, uploadModel, type PreparedUpload } from '../../test/helpers/sim-site';
 import type { BenchSuite } from './types';
 
-const PARAMS = 5_167_365;
+/** BCDU-Net's parameter count: the update size every coordinator bench uses. */
+export const PARAMS = 5_167_365;
 const TOKEN = 'bench-admin-token-0123456789';
-const SITE_CONCURRENCY = 16;
+export const SITE_CONCURRENCY = 16;
 /** Transfer chunk size (the coordinator's `chunkSize`); FEDCT_BENCH_CHUNK_SIZE overrides it. */
 const CHUNK_SIZE = Number(process.env.FEDCT_BENCH_CHUNK_SIZE ?? DEFAULT_CHUNK_SIZE);
 

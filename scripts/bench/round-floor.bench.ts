@@ -15,12 +15,13 @@ import { closeSync, ftruncateSync, mkdtempSync, openSync, readSync, rmSync, writ
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { io, type Socket } from 'socket.io-client';
+import { DEFAULT_CHUNK_SIZE } from '@fedct/protocol';
+import { PARAMS, SITE_CONCURRENCY } from './coordinator.bench';
 import type { BenchSuite } from './types';
 
-const PARAMS = 5_167_365;
 const BYTES = PARAMS * 4;
-const CHUNK = 512 * 1024;
-const CONCURRENCY = 16;
+const CHUNK = DEFAULT_CHUNK_SIZE;
+const CONCURRENCY = SITE_CONCURRENCY;
 
 /** Mean milliseconds per call of `fn` after one warm-up call. */
 function timeMs(fn: () => void, repeats: number): number {

@@ -36,7 +36,7 @@ interface OpenUpload {
 }
 
 /** Room in a verification result buffer for the model blob's header and manifest, beyond its weights. */
-const SLOT_SLACK_BYTES = 1024 * 1024;
+const RESULT_SLACK_BYTES = 1024 * 1024;
 
 /** An upload that saw no chunk for this long no longer counts against `maxConcurrentUploads`. */
 const IDLE_UPLOAD_MS = 60_000;
@@ -176,7 +176,7 @@ export class UploadsService {
         normBound: active?.settings.normBound ?? null,
       },
       // Room for the base model's blob (its weights plus a manifest): decrypted into a shared buffer.
-      base ? base.byteLength + SLOT_SLACK_BYTES : null);
+      base ? base.byteLength + RESULT_SLACK_BYTES : null);
       try {
         return this.decide(siteId, row, lease.outcome, file);
       } finally {

@@ -81,9 +81,9 @@ describe(VerifierPool.name, () => {
   it.each([1, 0])('decrypts into shared result buffers that are reused after release (%i workers)', async (workers) => {
     const pool = new VerifierPool(resolveCoordinatorConfig({ adminToken: 'x'.repeat(20), verifyWorkers: workers }));
     try {
-      const slotBytes = 4000 + 64 * 1024;
+      const resultBytes = 4000 + 64 * 1024;
       const updates = [0, 1, 2].map((k) => Float32Array.from({ length: 1000 }, (_, i) => Math.sin(i + k) / 10));
-      const leases = await Promise.all(updates.map((w, k) => pool.run(job(sealedFile(`slot-${workers}-${k}`, w)), slotBytes)));
+      const leases = await Promise.all(updates.map((w, k) => pool.run(job(sealedFile(`slot-${workers}-${k}`, w)), resultBytes)));
       // All three held at once: two shared buffers, the third decrypted into a buffer of its own.
       expect(pool.buffers).toBe(2);
       const shared = leases.filter((l) => l.outcome.kind === 'opened' && l.outcome.weights!.buffer instanceof SharedArrayBuffer);
@@ -94,7 +94,7 @@ describe(VerifierPool.name, () => {
       });
       leases.forEach((lease) => lease.release());
       leases[0]!.release(); // a second release changes nothing
-      const again = await pool.run(job(sealedFile(`slot-${workers}-again`, updates[2]!)), slotBytes);
+      const again = await pool.run(job(sealedFile(`slot-${workers}-again`, updates[2]!)), resultBytes);
       // Reused, not a third buffer (from a worker each reply wraps the same memory in a new object).
       expect(again.outcome.kind === 'opened' && again.outcome.weights!.buffer instanceof SharedArrayBuffer).toBe(true);
       if (again.outcome.kind === 'opened') expect(Array.from(again.outcome.weights!)).toEqual(Array.from(updates[2]!));

@@ -12,7 +12,7 @@ interface Slot {
 
 interface Queued {
   job: VerifyJob;
-  slotBytes: number | null;
+  resultBytes: number | null;
   resolve: (lease: VerifyLease) => void;
   reject: (error: Error) => void;
   /** The shared result buffer this job decrypts into, held until the lease is released. */
@@ -64,12 +64,12 @@ export class VerifierPool implements OnModuleDestroy {
   }
 
   /**
-   * Verifies one upload; resolves with the outcome (never rejects for a bad envelope). `slotBytes`:
+   * Verifies one upload; resolves with the outcome (never rejects for a bad envelope). `resultBytes`:
    * the largest payload expected (e.g. the base model's blob), to decrypt into a shared buffer.
    */
-  run(job: VerifyJob, slotBytes: number | null = null): Promise<VerifyLease> {
+  run(job: VerifyJob, resultBytes: number | null = null): Promise<VerifyLease> {
     return new Promise<VerifyLease>((resolve, reject) => {
-      const queued: Queued = { job, slotBytes, resolve, reject, buffer: null };
+      const queued: Queued = { job, resultBytes, resolve, reject, buffer: null };
       if (this.workers.length === 0) {
         this.start(queued, null);
         return;
@@ -93,7 +93,7 @@ export class VerifierPool implements OnModuleDestroy {
 
   /** Runs `queued` on `slot` (or inline), with a shared result buffer when one is free. */
   private start(queued: Queued, slot: Slot | null): void {
-    queued.buffer = queued.slotBytes !== null && !queued.job.secure ? this.acquire(queued.slotBytes) : null;
+    queued.buffer = queued.resultBytes !== null && !queued.job.secure ? this.acquire(queued.resultBytes) : null;
     const job: VerifyJob = queued.buffer ? { ...queued.job, into: queued.buffer } : queued.job;
     if (!slot) {
       try {
