@@ -18,12 +18,10 @@ import { WeightedSum } from '@fedct/coordinator';
 import { createNonce, fromBase64, seal } from '@fedct/crypto';
 import { DEFAULT_CHUNK_SIZE, encodeModelBlob, type Task } from '@fedct/protocol';
 import { SimSite, api, prepareUpload, simulatedTraining, uploadModel, type PreparedUpload } from '../../test/helpers/sim-site';
+import { PARAMS, SITE_CONCURRENCY } from './coordinator-params';
 import type { BenchSuite } from './types';
 
-/** BCDU-Net's parameter count: the update size every coordinator bench uses. */
-export const PARAMS = 5_167_365;
 const TOKEN = 'bench-admin-token-0123456789';
-export const SITE_CONCURRENCY = 16;
 /** Transfer chunk size (the coordinator's `chunkSize`); FEDCT_BENCH_CHUNK_SIZE overrides it. */
 const CHUNK_SIZE = Number(process.env.FEDCT_BENCH_CHUNK_SIZE ?? DEFAULT_CHUNK_SIZE);
 
