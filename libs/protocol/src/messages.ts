@@ -238,7 +238,9 @@ export type PublishedModel = z.infer<typeof publishedModelSchema>;
 export const authRequestSchema = z.object({ siteId: z.string().min(1), signature: z.string().min(1) });
 export type AuthRequest = z.infer<typeof authRequestSchema>;
 
-export const backendSchema = z.enum(['wasm', 'tensorflow', 'tensorflow-gpu', 'cpu']);
+/** The compute backend a site trains on (`native`: wasm with oneDNN convolutions). */
+export const backendSchema = z.enum(['native', 'wasm', 'tensorflow', 'tensorflow-gpu', 'cpu']);
+export type BackendKind = z.infer<typeof backendSchema>;
 export const heartbeatSchema = z.object({
   backend: backendSchema,
   gpu: z.boolean(),

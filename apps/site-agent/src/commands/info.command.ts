@@ -17,12 +17,12 @@ export function registerInfo(program: Command): void {
     .description('show the compute backend and the sizes of the two networks for a profile')
     .option('--json', 'print one JSON object')
     .option('--profile <name>', 'profile name (tiny, default, paper) or file', 'default')
-    .option('--backend <name>', 'auto, tensorflow-gpu, tensorflow, wasm or cpu (default: the profile\'s)')
+    .option('--backend <name>', 'auto, tensorflow-gpu, tensorflow, native, wasm or cpu (default: the profile\'s)')
     .action(async (opts: { json?: boolean; profile: string; backend?: string }) => {
       const profile = loadProfile(opts.profile);
       const wanted = opts.backend ?? profile.backend;
       if (wanted !== 'auto' && !isBackendName(wanted)) {
-        throw new Error(`unknown backend "${wanted}": use auto, tensorflow-gpu, tensorflow, wasm or cpu`);
+        throw new Error(`unknown backend "${wanted}": use auto, tensorflow-gpu, tensorflow, native, wasm or cpu`);
       }
       const backend = await initBackend(wanted as BackendName | 'auto');
       const bcdunet = createBcduNet(profile.models.bcdunet);
@@ -31,6 +31,7 @@ export function registerInfo(program: Command): void {
         backend: backend.name,
         threads: backend.threads,
         simd: backend.simd,
+        ...(backend.native ? { native: backend.native } : {}),
         profile: profile.name,
         models: {
           bcdunet: { params: bcdunet.countParams(), gflopPerSlice: forwardFlops(bcdunet) / 1e9, config: profile.models.bcdunet },
@@ -48,7 +49,7 @@ export function registerInfo(program: Command): void {
       }
       const info = backendInfo();
       const lines = [
-        `backend   ${result.backend} (${result.threads} thread${result.threads === 1 ? '' : 's'}${result.simd ? ', SIMD' : ''})`,
+        `backend   ${result.backend} (${result.threads} thread${result.threads === 1 ? '' : 's'}${result.simd ? ', SIMD' : ''}${backend.native ? `, oneDNN ${backend.native.version} on ${backend.native.isa}` : ''})`,
         ...(info?.skipped ?? []).map((s) => `          skipped ${s.name}: ${s.reason}`),
         `profile   ${result.profile}`,
         `bcdunet   ${result.models.bcdunet.params.toLocaleString('en-US')} parameters, ${result.models.bcdunet.gflopPerSlice.toFixed(2)} GFLOP per ${profile.models.bcdunet.size} x ${profile.models.bcdunet.size} slice`,

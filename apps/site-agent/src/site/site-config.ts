@@ -6,7 +6,7 @@ import { SiteFolderError } from '../util/errors';
 import type { SitePaths } from './site-paths';
 
 /** Backends a site may ask for; `auto` takes the fastest that loads (GPU first). */
-export const backendPreferenceSchema = z.enum(['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']);
+export const backendPreferenceSchema = z.enum(['auto', 'tensorflow-gpu', 'tensorflow', 'native', 'wasm', 'cpu']);
 
 /** `DIR/site.yaml`. Unknown keys are refused so that a typo is not silently ignored. */
 export const siteConfigSchema = z

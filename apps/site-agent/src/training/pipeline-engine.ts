@@ -71,7 +71,7 @@ export class PipelineEngine implements TrainingEngine {
   backend(): Promise<{ name: BackendName; gpu: boolean; threads: number }> {
     const preference = this.options.backend;
     if (preference !== 'auto' && !isBackendName(preference)) {
-      return Promise.reject(new SiteAgentError(`unknown backend "${preference}": use auto, tensorflow-gpu, tensorflow, wasm or cpu`, 'bad_backend'));
+      return Promise.reject(new SiteAgentError(`unknown backend "${preference}": use auto, tensorflow-gpu, tensorflow, native, wasm or cpu`, 'bad_backend'));
     }
     this.backendInfo ??= initBackend(preference).then((info) => {
       for (const skipped of info.skipped) this.options.logger.debug('backend skipped', { backend: skipped.name, reason: skipped.reason });

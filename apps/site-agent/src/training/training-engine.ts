@@ -1,8 +1,8 @@
 import type { LabelledVolume, SliceSet } from '@fedct/pipeline';
-import type { HyperParameters, ModelBlob } from '@fedct/protocol';
+import type { BackendKind, HyperParameters, ModelBlob } from '@fedct/protocol';
 
 /** Compute backend names as the protocol reports them. */
-export type BackendName = 'wasm' | 'tensorflow' | 'tensorflow-gpu' | 'cpu';
+export type BackendName = BackendKind;
 
 /** Slices and labelled volumes are the pipeline's own types (type-only: nothing of tfjs is loaded here). */
 export type { LabelledVolume, SliceSet } from '@fedct/pipeline';

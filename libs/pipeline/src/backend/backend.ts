@@ -8,18 +8,24 @@ import '@tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops';
 import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { BackendError } from './backend.errors';
 import { registerWasmKernels } from './wasm-kernels';
+import { loadNativeAddon, registerNativeKernels, unregisterNativeKernels } from './native-kernels';
 
-/** The compute backends, in the order DESIGN.md §4 tries them. */
-export const BACKEND_NAMES = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
-/** A compute backend: native TensorFlow with CUDA, native TensorFlow on the CPU, WebAssembly, pure JavaScript. */
+/** The compute backends, in the order `auto` tries them. */
+export const BACKEND_NAMES = ['tensorflow-gpu', 'tensorflow', 'native', 'wasm', 'cpu'] as const;
+/**
+ * A compute backend: native TensorFlow with CUDA, native TensorFlow on the CPU, the wasm backend with
+ * oneDNN convolutions (`native`, see native-kernels.ts), WebAssembly alone, pure JavaScript.
+ */
 export type BackendName = (typeof BACKEND_NAMES)[number];
 
 /** What {@link initBackend} started. */
 export interface BackendInfo {
   /** The backend in use. */
   name: BackendName;
-  /** Threads one tfjs kernel may use (wasm under Node: 1; data-parallel workers come on top). */
+  /** Threads one tfjs kernel may use (wasm under Node: 1, data-parallel workers come on top; native: oneDNN's OpenMP threads). */
   threads: number;
+  /** `native` only: oneDNN's version and the instruction set it dispatches to on this CPU. */
+  native?: { version: string; isa: string };
   /** Whether the wasm binary uses SIMD (false for other backends). */
   simd: boolean;
   /** Kernels this project registered or replaced on the backend. */
@@ -103,8 +109,18 @@ async function start(wanted: BackendName | 'auto'): Promise<BackendInfo> {
         await tf.ready();
         return { name, threads: availableParallelism(), simd: false, customKernels: [], skipped };
       }
+      if (name === 'native') {
+        // Checked before the wasm backend starts, so that `auto` falls through to it with the reason.
+        const found = loadNativeAddon();
+        if (!found.available) throw new BackendError(found.reason ?? 'native kernels unavailable');
+        const { simd, customKernels } = await startWasm();
+        const threads = nativeThreads();
+        const nativeKernels = registerNativeKernels(threads);
+        return { name, threads, simd, customKernels: [...new Set([...customKernels, ...nativeKernels])], native: { version: found.version ?? '', isa: found.isa ?? '' }, skipped };
+      }
       if (name === 'wasm') {
         const { simd, customKernels } = await startWasm();
+        unregisterNativeKernels();
         return { name, threads: getThreadsCount(), simd, customKernels, skipped };
       }
       if (!(await tf.setBackend('cpu'))) throw new BackendError('the cpu backend failed to start');
@@ -119,6 +135,18 @@ async function start(wanted: BackendName | 'auto'): Promise<BackendInfo> {
     }
   }
   throw new BackendError(`no compute backend could start: ${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}`);
+}
+
+/**
+ * oneDNN threads for this process: `FEDCT_THREADS` if set (the demo gives each of its site processes
+ * its share of the cores), else every core.
+ */
+function nativeThreads(): number {
+  const fromEnv = Number(process.env.FEDCT_THREADS);
+  if (process.env.FEDCT_THREADS !== undefined && !(Number.isInteger(fromEnv) && fromEnv >= 1)) {
+    throw new BackendError(`FEDCT_THREADS must be a positive integer, got "${process.env.FEDCT_THREADS}"`);
+  }
+  return process.env.FEDCT_THREADS !== undefined ? fromEnv : availableParallelism();
 }
 
 /** The backend {@link initBackend} started, or null before it ran. */

@@ -1,80 +1,19 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { CASES_2D, CASES_3D, convOutSize, relativeError, runKernelOn, type KernelInput } from '../testing/kernel-compare';
 import { initBackend } from './backend';
 import { registerWasmKernels, setWasmFilterGradMethod, setWasmKernelChunkFloats } from './wasm-kernels';
 
-/** A seeded uniform [-1, 1) array (mulberry32). */
-function seeded(size: number, seed: number): Float32Array {
-  let a = seed >>> 0;
-  const out = new Float32Array(size);
-  for (let i = 0; i < size; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = ((t ^ (t >>> 14)) >>> 0) / 2147483648 - 1;
-  }
-  return out;
-}
-
-type Input = { shape: number[]; seed: number };
-
-async function runOn(backend: 'cpu' | 'wasm', kernel: string, inputs: Record<string, Input>, attrs: object): Promise<{ values: Float32Array; shape: number[] }> {
-  await initBackend(backend);
-  const before = tf.memory().numTensors;
-  const tensors: Record<string, tf.Tensor> = {};
-  for (const [name, { shape, seed }] of Object.entries(inputs)) {
-    tensors[name] = tf.tensor(seeded(shape.reduce((a, b) => a * b, 1), seed), shape);
-  }
-  const result = tf.engine().runKernel(kernel, tensors, attrs as tf.NamedAttrMap) as tf.Tensor | tf.Tensor[];
-  const outs = Array.isArray(result) ? result : [result];
-  const parts = await Promise.all(outs.map((o) => o.data() as Promise<Float32Array>));
-  const values = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  parts.reduce((offset, p) => (values.set(p, offset), offset + p.length), 0);
-  const shape = outs.flatMap((o) => [...o.shape, -1]);
-  tf.dispose(outs);
-  for (const t of Object.values(tensors)) t.dispose();
-  expect(tf.memory().numTensors).toBe(before);
-  return { values, shape };
-}
-
-/** Max |a - b| relative to the largest |b|. */
-function relError(a: Float32Array, b: Float32Array): number {
-  let maxDiff = 0;
-  let maxRef = 0;
-  for (let i = 0; i < b.length; i++) {
-    maxDiff = Math.max(maxDiff, Math.abs((a[i] ?? NaN) - (b[i] ?? NaN)));
-    maxRef = Math.max(maxRef, Math.abs(b[i] ?? 0));
-  }
-  return maxDiff / maxRef;
-}
-
-async function compare(kernel: string, inputs: Record<string, Input>, attrs: object): Promise<void> {
-  const ref = await runOn('cpu', kernel, inputs, attrs);
-  const got = await runOn('wasm', kernel, inputs, attrs);
+async function compare(kernel: string, inputs: Record<string, KernelInput>, attrs: object): Promise<void> {
+  const ref = await runKernelOn('cpu', kernel, inputs, attrs);
+  const got = await runKernelOn('wasm', kernel, inputs, attrs);
+  expect(ref.leaked).toBe(0);
+  expect(got.leaked).toBe(0);
   expect(got.shape).toEqual(ref.shape);
   expect(got.values.length).toBe(ref.values.length);
-  expect(relError(got.values, ref.values)).toBeLessThan(1e-4);
+  expect(relativeError(got.values, ref.values)).toBeLessThan(1e-4);
 }
 
-function outSize(n: number, k: number, s: number, pad: 'same' | 'valid'): number {
-  return pad === 'same' ? Math.ceil(n / s) : Math.ceil((n - k + 1) / s);
-}
-
-const CASES_2D: { x: number[]; f: number[]; s: [number, number]; pad: 'same' | 'valid' }[] = [
-  { x: [2, 9, 11, 3], f: [3, 3, 3, 4], s: [1, 1], pad: 'same' },
-  { x: [1, 10, 8, 20], f: [3, 3, 20, 5], s: [1, 1], pad: 'valid' },
-  { x: [3, 8, 8, 2], f: [2, 2, 2, 3], s: [2, 2], pad: 'valid' },
-  { x: [2, 9, 7, 4], f: [3, 2, 4, 6], s: [2, 3], pad: 'same' },
-  { x: [1, 6, 6, 1], f: [1, 1, 1, 2], s: [1, 1], pad: 'same' },
-];
-
-const CASES_3D: { x: number[]; f: number[]; s: [number, number, number]; pad: 'same' | 'valid' }[] = [
-  { x: [1, 6, 7, 8, 2], f: [3, 3, 3, 2, 3], s: [1, 1, 1], pad: 'same' },
-  { x: [2, 7, 6, 5, 1], f: [3, 3, 3, 1, 4], s: [1, 1, 1], pad: 'valid' },
-  { x: [1, 8, 8, 6, 3], f: [2, 3, 2, 3, 2], s: [2, 2, 1], pad: 'same' },
-  { x: [2, 5, 6, 7, 2], f: [3, 2, 3, 2, 2], s: [2, 1, 2], pad: 'valid' },
-];
+const outSize = convOutSize;
 
 describe('wasm kernels', () => {
   beforeAll(async () => {
@@ -118,6 +57,16 @@ describe('wasm kernels', () => {
     { a: [3, 7, 5], b: [3, 3, 7], transposeA: true, transposeB: true },
   ])('BatchMatMul matches cpu for a $a, b $b, transposeA $transposeA, transposeB $transposeB', async ({ a, b, transposeA, transposeB }) => {
     await compare('BatchMatMul', { a: { shape: a, seed: 11 }, b: { shape: b, seed: 12 } }, { transposeA, transposeB });
+  });
+
+  it.each([
+    { shapes: [[2, 3, 4, 5], [2, 3, 4, 2]], axis: 3 },
+    { shapes: [[2, 3, 4], [2, 1, 4], [2, 5, 4]], axis: 1 },
+    { shapes: [[3, 4], [2, 4]], axis: 0 },
+    { shapes: [[2, 1, 3, 8, 8], [2, 1, 3, 8, 8]], axis: 1 },
+  ])('Concat matches cpu for $shapes along axis $axis', async ({ shapes, axis }) => {
+    const inputs = Object.fromEntries(shapes.map((shape, i) => [String(i), { shape, seed: 23 + i }]));
+    await compare('Concat', inputs, { axis });
   });
 
   it.each([
