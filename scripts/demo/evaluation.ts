@@ -1,7 +1,10 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { decodeModelBlob, scheduledLearningRate, sha256Hex, type ModelBlob } from '@fedct/protocol';
+import { decodeModelBlob, type ModelBlob } from '@fedct/protocol';
 import { classificationMetrics, hasBatchNorm, preprocessPath, scannerName } from '@fedct/pipeline';
 import type { InfectionSize } from '@fedct/site-agent';
+import { baselineJobFile, type BaselineJob, type BaselineOutcome } from './baseline';
+import { mapLimit } from './concurrency';
 import type { DemoSettings } from './demo-settings';
 import { DemoError } from './errors';
 import { createDemoEngine, type DemoEngine, type Evaluation, type InfectionVolume } from './engine';
@@ -9,6 +12,7 @@ import { planPhantoms, type PhantomJob } from './hospitals';
 import type { ReportImage } from './report/html';
 import { rocCurve } from './report/metrics';
 import { sliceWithInfectionPng } from './report/png';
+import type { Supervisor } from './supervisor';
 import { CLASS_NAMES, type BaselineResult, type TestMetrics } from './report/report.types';
 
 export interface EvaluationInput {
@@ -20,6 +24,11 @@ export interface EvaluationInput {
   /** Encoded blobs of the published federated models. */
   denoiserBlob: Uint8Array;
   classifierBlob: Uint8Array;
+  /** The demo's output folder (the baselines' job files and weights go to `baselines/` in it). */
+  outDir: string;
+  /** Starts the baseline processes; `parallel` of them at a time. */
+  supervisor: Supervisor;
+  parallel: number;
   print: (line: string) => void;
 }
 
@@ -107,6 +116,47 @@ async function testMetrics(engine: DemoEngine, classifier: ModelBlob, test: read
   return toTestMetrics({ metrics: classificationMetrics(labels, probabilities), probabilities }, labels);
 }
 
+/** Name of the baseline trained on every hospital's studies. */
+const POOLED = 'pooled';
+
+/**
+ * Trains the baselines (each hospital alone, and all pooled) in child processes, `parallel` at a
+ * time, the largest first; the daemons are stopped by now, so each process has a core. Returns them
+ * in the order hospitals…, pooled.
+ */
+async function runBaselines(input: EvaluationInput, mapSize: InfectionSize, hospitals: readonly string[], print: (line: string) => void): Promise<{ name: string; weights: ModelBlob; outcome: BaselineOutcome }[]> {
+  const { settings } = input;
+  const dir = join(input.outDir, 'baselines');
+  mkdirSync(dir, { recursive: true });
+  const denoiserFile = join(dir, 'denoiser.fctm');
+  const classifierFile = join(dir, 'federated-classifier.fctm');
+  writeFileSync(denoiserFile, input.denoiserBlob);
+  writeFileSync(classifierFile, input.classifierBlob);
+  const c = settings.classifier;
+  const job = (name: string, siteDirs: string[]): BaselineJob => ({
+    name, siteDirs, denoiserFile, classifierFile, mapSize,
+    rounds: c.rounds, localEpochs: c.localEpochs, batchSize: c.batchSize, learningRate: c.learningRate, learningRateSchedule: c.learningRateSchedule,
+    classBalanced: c.classBalanced, flipAugment: c.flipAugment, seed: settings.seed, outFile: join(dir, `${name}.fctm`),
+  });
+  const jobs = [job(POOLED, hospitals.map((h) => join(input.sitesRoot, h))), ...hospitals.map((h) => job(h, [join(input.sitesRoot, h)]))];
+  print(`  baselines: ${jobs.length} training processes (${hospitals.join(', ')} alone, and pooled), ${input.parallel} at a time ...`);
+  await mapLimit(jobs, input.parallel, async (j) => {
+    const file = baselineJobFile(dir, j.name);
+    writeFileSync(file, `${JSON.stringify(j, null, 2)}\n`);
+    await input.supervisor.run(`baseline-${j.name}`, 'scripts/run-ts.js', ['scripts/demo/baseline-process.ts', file], {
+      // One oneDNN thread each: the processes share the cores between them.
+      env: { FEDCT_THREADS: '1' },
+      timeoutMs: settings.timeoutMinutes * 60_000,
+      onLine: (line) => print(`  ${j.name}: ${line}`),
+    });
+  });
+  const order = [...hospitals, POOLED];
+  return order.map((name) => {
+    const j = jobs.find((x) => x.name === name) as BaselineJob;
+    return { name, weights: decodeModelBlob(new Uint8Array(readFileSync(j.outFile))), outcome: JSON.parse(readFileSync(`${j.outFile}.json`, 'utf8')) as BaselineOutcome };
+  });
+}
+
 /** Nearest-neighbour resize of one slice (display only). */
 function resizeSlice(data: Float32Array, h: number, w: number, toH: number, toW: number): Float32Array {
   if (h === toH && w === toW) return data;
@@ -173,48 +223,17 @@ async function evaluateWith(engine: DemoEngine, input: EvaluationInput, t0: numb
   if (federatedModelStatistics) print(`  federated model with its own averaged BatchNorm statistics: accuracy ${(federatedModelStatistics.accuracy * 100).toFixed(1)} %`);
   const t1 = Date.now();
 
-  print('  baselines: reading each hospital\'s own infection volumes (the ones its daemon trained on) ...');
-  const denoiserRef = { blob: denoiser, sha256: sha256Hex(input.denoiserBlob) };
-  const train: Omit<LabelledInfection, 'scanner'>[] = [];
-  for (const h of settings.hospitals) {
-    const volumes = await engine.siteVolumes(join(input.sitesRoot, h.name), denoiserRef, 'train', mapSize);
-    train.push(...volumes.map((v) => ({ ...v, owner: h.name })));
-  }
-  const { rounds, localEpochs } = settings.classifier;
-  const epochs = rounds * localEpochs;
-  const baseline = async (name: string, data: readonly Omit<LabelledInfection, 'scanner'>[]): Promise<BaselineResult> => {
-    const started = Date.now();
-    // The federated classifier's rounds, learning rates and optimiser restarts, on one data set.
-    let weights: ModelBlob | null = null;
-    for (let round = 1; round <= rounds; round++) {
-      weights = await engine.trainClassifier({
-        like: classifier,
-        initialWeights: weights,
-        initSeed: settings.seed,
-        seed: settings.seed * 1000 + round,
-        volumes: data,
-        epochs: localEpochs,
-        batchSize: settings.classifier.batchSize,
-        learningRate: scheduledLearningRate(settings.classifier.learningRate, settings.classifier.learningRateSchedule, round, rounds),
-        classBalanced: settings.classifier.classBalanced,
-        flipAugment: settings.classifier.flipAugment,
-        // The daemons are stopped by now: both cores are free for the baselines.
-        workers: 2,
-        onEpoch: (epoch, _total, loss) => {
-          const done = (round - 1) * localEpochs + epoch;
-          if (done % 4 === 0 || done === epochs) print(`  ${name}: epoch ${done}/${epochs}, loss ${loss.toFixed(3)} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
-        },
-      });
-    }
-    if (!weights) throw new DemoError('the classifier phase has no rounds');
-    const trainMs = Date.now() - started;
-    const metrics = await testMetrics(engine, weights, test, calibration);
-    print(`  ${name}: ${data.length} studies, ${epochs} epochs, ${(trainMs / 1000).toFixed(1)} s → accuracy ${(metrics.accuracy * 100).toFixed(1)} %`);
-    return { name, epochs, trainStudies: data.length, trainMs, test: metrics };
-  };
   const singleSite: BaselineResult[] = [];
-  for (const h of settings.hospitals) singleSite.push(await baseline(h.name, train.filter((v) => v.owner === h.name)));
-  const centralized = await baseline('pooled', train);
+  let centralized: BaselineResult | null = null;
+  const results = await runBaselines(input, mapSize, settings.hospitals.map((h) => h.name), print);
+  for (const r of results) {
+    const metrics = await testMetrics(engine, r.weights, test, calibration);
+    print(`  ${r.name}: ${r.outcome.trainStudies} studies, ${r.outcome.epochs} epochs, ${(r.outcome.trainMs / 1000).toFixed(1)} s → accuracy ${(metrics.accuracy * 100).toFixed(1)} %`);
+    const result: BaselineResult = { name: r.name, epochs: r.outcome.epochs, trainStudies: r.outcome.trainStudies, trainMs: r.outcome.trainMs, test: metrics };
+    if (r.name === POOLED) centralized = result;
+    else singleSite.push(result);
+  }
+  if (!centralized) throw new DemoError('the pooled baseline did not run');
   return {
     backend: engine.backend,
     inputShape: engine.classifierInputShape(classifier),

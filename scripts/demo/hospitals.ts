@@ -120,8 +120,11 @@ export async function setUpHospital(
   return { name: options.name, scanner: options.scanner, dir, daemon: null };
 }
 
-/** Starts (or restarts) the hospital's daemon `fedct-site run`. */
-export function startDaemon(supervisor: Supervisor, hospital: HospitalHandle, onLine?: (line: string) => void): ManagedProcess {
-  hospital.daemon = supervisor.start(`daemon-${hospital.name}`, SITE_CLI, ['run', '--site', hospital.dir], onLine ? { onLine } : {});
+/**
+ * Starts (or restarts) the hospital's daemon `fedct-site run`, with `threads` compute threads (the
+ * daemons train at the same time and share this machine's cores).
+ */
+export function startDaemon(supervisor: Supervisor, hospital: HospitalHandle, threads: number, onLine?: (line: string) => void): ManagedProcess {
+  hospital.daemon = supervisor.start(`daemon-${hospital.name}`, SITE_CLI, ['run', '--site', hospital.dir], { env: { FEDCT_THREADS: String(threads) }, ...(onLine ? { onLine } : {}) });
   return hospital.daemon;
 }

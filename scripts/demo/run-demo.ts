@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { CreateExperiment } from '@fedct/protocol';
 import { AdminClient, type ExperimentView, type ModelInfo } from './admin-client';
@@ -55,7 +56,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const { print } = options;
   const settings: DemoSettings = loadDemoSettings(options.profile, options.repoRoot, options.settings);
   const out = resolve(options.outDir);
-  for (const sub of ['coordinator-data', 'sites', 'data', 'logs']) rmSync(join(out, sub), { recursive: true, force: true });
+  for (const sub of ['coordinator-data', 'sites', 'data', 'logs', 'baselines']) rmSync(join(out, sub), { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
   const dataRoot = join(out, 'data');
   const sitesRoot = join(out, 'sites');
@@ -118,8 +119,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       const summary = summarizeDaemonLine(line);
       if (summary) print(`  [${name}] ${summary}`);
     };
+    // The hospitals train at once: each daemon gets its share of the cores (at least one thread).
+    const daemonThreads = Math.max(1, Math.floor(availableParallelism() / hospitals.length));
     const launchDaemon = (h: HospitalHandle): void => {
-      const proc = startDaemon(supervisor, h, daemonLine(h.name));
+      const proc = startDaemon(supervisor, h, daemonThreads, daemonLine(h.name));
       void proc.exited.then((info) => {
         if (!stopping && h.daemon === proc && !expectedExits.has(proc)) {
           failures.push(`${h.name}'s daemon exited (code ${info.code}, signal ${info.signal}): ${proc.lastLines(2).replace(/\n/g, ' | ')} (log: ${proc.logFile})`);
@@ -267,6 +270,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       sitesRoot,
       denoiserBlob: denoiserBytes,
       classifierBlob: classifierBytes,
+      outDir: out,
+      supervisor,
+      parallel: options.parallel,
       print,
     });
     timings.evaluationMs = evaluation.timingsMs.federatedEvaluation;
