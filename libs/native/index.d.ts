@@ -7,6 +7,10 @@ export interface NativeAddon {
    * dilations, padding before, padding after.
    */
   conv(op: 0 | 1 | 2, heap: ArrayBuffer, offsets: Float64Array, geometry: Int32Array, activation?: number, alpha?: number): void;
+  /** Max pooling, N D H W C: op 0 x (a) → y (b); op 1 dy (a), x (b) → dx (c). */
+  pool3d(op: 0 | 1, heap: ArrayBuffer, offsets: Float64Array, geometry: Int32Array): void;
+  /** out[j] = Σ_o x[o · inner + j] (byte offsets), accumulated in double. */
+  sumLeading(heap: ArrayBuffer, x: number, out: number, outer: number, inner: number): void;
   info(): { version: string; isa: string; threads: number; cached: number };
   setThreads(threads: number): void;
 }

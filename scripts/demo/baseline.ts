@@ -82,7 +82,7 @@ export async function trainBaseline(engine: DemoEngine, job: BaselineJob, print:
 /** Runs a job file in this process (the baseline process's body); writes the blob and `OUT.json`. */
 export async function runBaselineJob(jobFile: string, print: (line: string) => void): Promise<void> {
   const job = JSON.parse(readFileSync(jobFile, 'utf8')) as BaselineJob;
-  const engine = await createDemoEngine();
+  const engine = await createDemoEngine({ threads: 1 });
   try {
     const { weights, outcome } = await trainBaseline(engine, job, print);
     writeFileSync(job.outFile, encodeModelBlob(weights));

@@ -102,7 +102,8 @@ export const DEMO_DEFAULTS: Record<'tiny' | 'default' | 'paper', Omit<z.input<ty
       { name: 'hospital-c', scanner: 'toshiba-aquilion', train: c(11, 11, 14), val: c(1, 1, 1) },
     ],
     external: { name: 'external-hospital', scanner: 'tiny', counts: c(10, 10, 10) },
-    denoiser: { rounds: 2, localEpochs: 1, batchSize: 8, learningRate: 1e-3, minSites: 3, strategy: 'fedavg', secureAgg: false, roundDeadlineSeconds: 300 },
+    // One round, as the default profile (its comment), and half the CI run's denoiser time.
+    denoiser: { rounds: 1, localEpochs: 1, batchSize: 8, learningRate: 1e-3, minSites: 3, strategy: 'fedavg', secureAgg: false, roundDeadlineSeconds: 300 },
     classifier: {
       rounds: 20, localEpochs: 2, batchSize: 4, learningRate: 1e-3, minSites: 3, strategy: 'fedavg', secureAgg: false, roundDeadlineSeconds: 300,
       classBalanced: true, flipAugment: true,

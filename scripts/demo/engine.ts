@@ -52,8 +52,8 @@ function cnnConfig(blob: ModelBlob): Cnn3dConfig {
  * @fedct/pipeline's `evaluateClassifier` and `trainClassifier`. Networks are rebuilt from the sizes
  * stored in each published blob. `FEDCT_BACKEND` picks a backend as for the sites.
  */
-export async function createDemoEngine(): Promise<DemoEngine> {
-  const site = new PipelineEngine({ profile: 'demo', backend: 'auto', logger: silentLogger });
+export async function createDemoEngine(options: { threads?: number } = {}): Promise<DemoEngine> {
+  const site = new PipelineEngine({ profile: 'demo', backend: 'auto', logger: silentLogger, ...(options.threads ? { threads: options.threads } : {}) });
   const info = await site.backend();
   return {
     backend: info.name,

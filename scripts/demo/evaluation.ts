@@ -21,9 +21,9 @@ export interface EvaluationInput {
   dataRoot: string;
   /** Folder of the hospitals' site folders (`sitesRoot/NAME`). */
   sitesRoot: string;
-  /** Encoded blobs of the published federated models. */
+  /** The federated denoiser (published) and the classifier phase's initial model (its sizes and seed). */
   denoiserBlob: Uint8Array;
-  classifierBlob: Uint8Array;
+  initialClassifierBlob: Uint8Array;
   /** The demo's output folder (the baselines' job files and weights go to `baselines/` in it). */
   outDir: string;
   /** Starts the baseline processes; `parallel` of them at a time. */
@@ -44,7 +44,13 @@ export interface EvaluationResult {
   singleSite: BaselineResult[];
   centralized: BaselineResult;
   images: ReportImage[];
-  timingsMs: { federatedEvaluation: number; baselines: number };
+  /**
+   * testPreparation: reading the external studies into infection volumes (during the classifier
+   * phase); federatedEvaluation: scoring the federated model; baselines: the longest baseline
+   * process; afterFederated: from the federated model to the finished evaluation (what the classifier
+   * phase did not hide); sinceStart: the whole evaluation.
+   */
+  timingsMs: { testPreparation: number; federatedEvaluation: number; baselines: number; afterFederated: number; sinceStart: number };
 }
 
 interface LabelledInfection extends InfectionVolume {
@@ -121,17 +127,17 @@ const POOLED = 'pooled';
 
 /**
  * Trains the baselines (each hospital alone, and all pooled) in child processes, `parallel` at a
- * time, the largest first; the daemons are stopped by now, so each process has a core. Returns them
- * in the order hospitals…, pooled.
+ * time, the largest first, one thread each (they run beside the site daemons of the classifier phase
+ * and then beside each other). Returns them in the order hospitals…, pooled.
  */
 async function runBaselines(input: EvaluationInput, mapSize: InfectionSize, hospitals: readonly string[], print: (line: string) => void): Promise<{ name: string; weights: ModelBlob; outcome: BaselineOutcome }[]> {
   const { settings } = input;
   const dir = join(input.outDir, 'baselines');
   mkdirSync(dir, { recursive: true });
   const denoiserFile = join(dir, 'denoiser.fctm');
-  const classifierFile = join(dir, 'federated-classifier.fctm');
+  const classifierFile = join(dir, 'initial-classifier.fctm');
   writeFileSync(denoiserFile, input.denoiserBlob);
-  writeFileSync(classifierFile, input.classifierBlob);
+  writeFileSync(classifierFile, input.initialClassifierBlob);
   const c = settings.classifier;
   const job = (name: string, siteDirs: string[]): BaselineJob => ({
     name, siteDirs, denoiserFile, classifierFile, mapSize,
@@ -144,8 +150,6 @@ async function runBaselines(input: EvaluationInput, mapSize: InfectionSize, hosp
     const file = baselineJobFile(dir, j.name);
     writeFileSync(file, `${JSON.stringify(j, null, 2)}\n`);
     await input.supervisor.run(`baseline-${j.name}`, 'scripts/run-ts.js', ['scripts/demo/baseline-process.ts', file], {
-      // One oneDNN thread each: the processes share the cores between them.
-      env: { FEDCT_THREADS: '1' },
       timeoutMs: settings.timeoutMinutes * 60_000,
       onLine: (line) => print(`  ${j.name}: ${line}`),
     });
@@ -165,30 +169,52 @@ function resizeSlice(data: Float32Array, h: number, w: number, toH: number, toW:
   return out;
 }
 
-/**
- * Evaluates the federated model on the external hospital's studies and trains, in-process, the two
- * baselines on the hospitals' own infection volumes (read from their site folders: the data each
- * daemon trained on): each hospital alone and all hospitals pooled, each in the federated classifier's
- * rounds (local epochs per round, the round's learning rate, a fresh optimiser per round, the model
- * carried over), from the same initial seed.
- * Everything is measured on the same external test set.
- */
-export async function evaluateDemo(input: EvaluationInput): Promise<EvaluationResult> {
-  const t0 = Date.now();
-  const engine = await createDemoEngine();
-  try {
-    return await evaluateWith(engine, input, t0);
-  } finally {
-    engine.dispose();
-  }
+/** The evaluation under way: test volumes being prepared and baselines training, until {@link finish}. */
+export interface PendingEvaluation {
+  /** Scores the federated classifier and the baselines on the external test set (waits for both). */
+  finish(classifierBlob: Uint8Array): Promise<EvaluationResult>;
 }
 
-async function evaluateWith(engine: DemoEngine, input: EvaluationInput, t0: number): Promise<EvaluationResult> {
+/**
+ * Starts everything the report needs that does not depend on the federated classifier, so that it
+ * runs while the classifier phase does: the external hospital's studies read and preprocessed as
+ * `fedct-site import` does and turned into infection volumes with the federated denoiser (in this
+ * process), and the baselines (child processes, {@link runBaselines}) on the hospitals' own infection
+ * volumes (read from their site folders: the data each daemon trained on, cached by the daemons in
+ * the classifier phase's first round). `finish` then scores the federated classifier and the
+ * baselines, all on the same external test set.
+ */
+export function startEvaluation(input: EvaluationInput): PendingEvaluation {
+  const t0 = Date.now();
   const { settings, print } = input;
   const denoiser = decodeModelBlob(input.denoiserBlob);
-  const classifier = decodeModelBlob(input.classifierBlob);
-  const [classifierDepth, size] = engine.classifierInputShape(classifier);
-  const mapSize = { depth: classifierDepth, size };
+  const initial = decodeModelBlob(input.initialClassifierBlob);
+  const enginePromise = createDemoEngine({ threads: 1 });
+  const prepared = enginePromise.then(async (engine) => {
+    const [classifierDepth, size] = engine.classifierInputShape(initial);
+    const mapSize = { depth: classifierDepth, size };
+    const baselines = runBaselines(input, mapSize, settings.hospitals.map((h) => h.name), print);
+    // Not awaited until finish(); a failure before then must not be an unhandled rejection.
+    baselines.catch(() => undefined);
+    const test = await testVolumes(engine, input, denoiser, mapSize);
+    return { engine, mapSize, baselines, ...test, preparedMs: Date.now() - t0 };
+  });
+  prepared.catch(() => undefined);
+  return {
+    finish: async (classifierBlob) => {
+      const p = await prepared;
+      try {
+        return await score(p, decodeModelBlob(classifierBlob), print, t0);
+      } finally {
+        p.engine.dispose();
+      }
+    },
+  };
+}
+
+/** The external test set (and archive) as infection volumes, and the report's sample images. */
+async function testVolumes(engine: DemoEngine, input: EvaluationInput, denoiser: ModelBlob, mapSize: InfectionSize): Promise<{ test: LabelledInfection[]; calibration: LabelledInfection[] | null; images: ReportImage[] }> {
+  const { settings, print } = input;
   const jobs = planPhantoms(settings, input.dataRoot);
   const images: ReportImage[] = [];
   const wanted = new Set<string>();
@@ -212,20 +238,30 @@ async function evaluateWith(engine: DemoEngine, input: EvaluationInput, t0: numb
   });
   const calibrationJobs = jobs.filter((j) => j.split === 'calibration');
   let calibration: LabelledInfection[] | null = null;
-  if (hasBatchNorm(classifier) && calibrationJobs.length > 0) {
+  if (hasBatchNorm(decodeModelBlob(input.initialClassifierBlob)) && calibrationJobs.length > 0) {
     print(`  site-local BatchNorm statistics: preprocessing ${calibrationJobs.length} unlabeled studies of ${settings.external.name}'s archive ...`);
     calibration = await infectionVolumes(engine, denoiser, mapSize, calibrationJobs);
   }
+  return { test, calibration, images };
+}
+
+async function score(
+  p: { engine: DemoEngine; baselines: ReturnType<typeof runBaselines>; test: LabelledInfection[]; calibration: LabelledInfection[] | null; images: ReportImage[]; preparedMs: number },
+  classifier: ModelBlob,
+  print: (line: string) => void,
+  t0: number,
+): Promise<EvaluationResult> {
+  const { engine, test, calibration } = p;
+  const t1 = Date.now();
   const perScanner = calibration ? countBy(calibration.map((c) => c.scanner)) : null;
   const federated = await testMetrics(engine, classifier, test, calibration);
   const federatedModelStatistics = calibration ? await testMetrics(engine, classifier, test, null) : null;
   print(`  federated model: accuracy ${(federated.accuracy * 100).toFixed(1)} %, AUC Covid-19 ${federated.auc.toFixed(3)}${perScanner ? ` (statistics of each scanner model's archive: ${Object.entries(perScanner).map(([k, n]) => `${k} ${n}`).join(', ')})` : ''}`);
   if (federatedModelStatistics) print(`  federated model with its own averaged BatchNorm statistics: accuracy ${(federatedModelStatistics.accuracy * 100).toFixed(1)} %`);
-  const t1 = Date.now();
-
+  const federatedMs = Date.now() - t1;
   const singleSite: BaselineResult[] = [];
   let centralized: BaselineResult | null = null;
-  const results = await runBaselines(input, mapSize, settings.hospitals.map((h) => h.name), print);
+  const results = await p.baselines;
   for (const r of results) {
     const metrics = await testMetrics(engine, r.weights, test, calibration);
     print(`  ${r.name}: ${r.outcome.trainStudies} studies, ${r.outcome.epochs} epochs, ${(r.outcome.trainMs / 1000).toFixed(1)} s → accuracy ${(metrics.accuracy * 100).toFixed(1)} %`);
@@ -242,8 +278,8 @@ async function evaluateWith(engine: DemoEngine, input: EvaluationInput, t0: numb
     calibration: perScanner,
     singleSite,
     centralized,
-    images,
-    timingsMs: { federatedEvaluation: t1 - t0, baselines: Date.now() - t1 },
+    images: p.images,
+    timingsMs: { testPreparation: p.preparedMs, federatedEvaluation: federatedMs, baselines: Math.max(...results.map((r) => r.outcome.trainMs)), afterFederated: Date.now() - t1, sinceStart: Date.now() - t0 },
   };
 }
 

@@ -9,7 +9,7 @@ import { startCoordinatorProcess, type CoordinatorHandle } from './coordinator-p
 import { externalScanners, loadDemoSettings, type DemoSettings } from './demo-settings';
 import { buildInitialModels } from './initial-models';
 import { DemoError } from './errors';
-import { evaluateDemo } from './evaluation';
+import { startEvaluation, type PendingEvaluation } from './evaluation';
 import { reportRounds, runExperiment } from './federation';
 import { planPhantoms, setUpHospital, startDaemon, writePhantoms, type HospitalHandle } from './hospitals';
 import { mapLimit } from './concurrency';
@@ -56,7 +56,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const { print } = options;
   const settings: DemoSettings = loadDemoSettings(options.profile, options.repoRoot, options.settings);
   const out = resolve(options.outDir);
-  for (const sub of ['coordinator-data', 'sites', 'data', 'logs', 'baselines']) rmSync(join(out, sub), { recursive: true, force: true });
+  for (const sub of ['coordinator-data', 'sites', 'data', 'logs', 'baselines', 'phantom-jobs']) rmSync(join(out, sub), { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
   const dataRoot = join(out, 'data');
   const sitesRoot = join(out, 'sites');
@@ -100,7 +100,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const jobs = planPhantoms(settings, dataRoot);
     print(`writing ${jobs.length} synthetic studies as DICOM (${settings.hospitals.length} hospitals + ${settings.external.name}, ${settings.phantoms === 'cli' ? 'fedct-site phantom' : `phantom generator in-process${settings.phantomSlices ? `, ${settings.phantomSlices} source slices each` : ''}`}) ...`);
     let lastPrinted = 0;
-    await writePhantoms(supervisor, jobs, { mode: settings.phantoms, slices: settings.phantomSlices, parallel: options.parallel }, (done) => {
+    await writePhantoms(supervisor, jobs, { mode: settings.phantoms, slices: settings.phantomSlices, parallel: options.parallel, workDir: join(out, 'phantom-jobs') }, (done) => {
       if (done === jobs.length || Date.now() - lastPrinted > 5000) {
         lastPrinted = Date.now();
         print(`  phantoms ${done}/${jobs.length}`);
@@ -110,7 +110,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
 
     // 3. hospitals: init, enrol, import, run
     print('setting up hospitals: fedct-site init, enroll (one-time token), import train/val ...');
-    const hospitals: HospitalHandle[] = await mapLimit(settings.hospitals, options.parallel, async (h) => {
+    // Every hospital at once: the imports are independent, and with more cores than --parallel they use them.
+    const hospitals: HospitalHandle[] = await mapLimit(settings.hospitals, Math.max(options.parallel, settings.hospitals.length), async (h) => {
       const handle = await setUpHospital(supervisor, admin, { name: h.name, scanner: h.scanner, sitesRoot, dataRoot, profile: options.profile, counts: { train: h.train, val: h.val } });
       print(`  ${h.name} (${h.scanner}) enrolled and imported`);
       return handle;
@@ -214,8 +215,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         ...extra,
       };
     };
-    const run = async (experiment: CreateExperiment): Promise<{ view: ExperimentView; secureAgg: boolean; durationMs: number }> => {
-      const common = { admin, timeoutMs, print, siteNames: () => siteNames, onPoll: injectFaults, check };
+    const run = async (experiment: CreateExperiment, onPoll: (view: ExperimentView) => Promise<void> = injectFaults): Promise<{ view: ExperimentView; secureAgg: boolean; durationMs: number }> => {
+      const common = { admin, timeoutMs, print, siteNames: () => siteNames, onPoll, check };
       try {
         const outcome = await runExperiment({ ...common, settings: experiment });
         return { ...outcome, secureAgg: experiment.secureAgg ?? false };
@@ -236,7 +237,20 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     t = mark('denoiserPhaseMs', t);
     const denoiserVersion = denoiser.view.currentModel;
     if (!denoiserVersion) throw new DemoError(`denoiser experiment ${denoiser.view.id} completed without a published model`);
-    const classifier = await run(phaseSettings('classifier', { denoiserModel: denoiserVersion, initialModel: initialClassifier.version }));
+    const denoiserBytes = await admin.modelBytes(denoiserVersion);
+
+    // 5. evaluation and baselines, in-process and in child processes: what does not need the federated
+    // classifier starts once its first round is published (the daemons have cached their infection
+    // volumes by then) and runs beside the classifier phase.
+    let pending: PendingEvaluation | null = null;
+    const startEvaluationNow = (): PendingEvaluation => {
+      print(`evaluation: preparing ${settings.external.name}'s studies and training the baselines beside the classifier phase ...`);
+      return startEvaluation({ profile: options.profile, settings, dataRoot, sitesRoot, denoiserBlob: denoiserBytes, initialClassifierBlob: initial.classifier, outDir: out, supervisor, parallel: options.parallel, print });
+    };
+    const classifier = await run(phaseSettings('classifier', { denoiserModel: denoiserVersion, initialModel: initialClassifier.version }), async (view) => {
+      await injectFaults(view);
+      if (!pending && view.rounds.some((r) => r.state === 'published')) pending = startEvaluationNow();
+    });
     t = mark('classifierPhaseMs', t);
     const classifierVersion = classifier.view.currentModel;
     if (!classifierVersion) throw new DemoError(`classifier experiment ${classifier.view.id} completed without a published model`);
@@ -252,31 +266,21 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       if (!m) throw new DemoError(`model ${version} is not in GET /api/models`);
       return { version: m.version, sha256: m.sha256 };
     };
-    const denoiserBytes = await admin.modelBytes(denoiserVersion);
     const classifierBytes = await admin.modelBytes(classifierVersion);
     await sampleCounters();
 
-    // the daemons are not needed for evaluation: free the cores
+    // The daemons and the coordinator are not needed any more: free the cores for the baselines.
     stopping = true;
-    await supervisor.stopAll();
+    await Promise.all([...hospitals.map((h) => h.daemon?.stop()), coordinator?.process.stop()]);
     t = mark('shutdownMs', t);
 
-    // 5. evaluation on the external hospital and the baselines, in-process
-    print(`evaluating the federated model ${classifierVersion} on ${settings.external.name}, then training the baselines in-process ...`);
-    const evaluation = await evaluateDemo({
-      profile: options.profile,
-      settings,
-      dataRoot,
-      sitesRoot,
-      denoiserBlob: denoiserBytes,
-      classifierBlob: classifierBytes,
-      outDir: out,
-      supervisor,
-      parallel: options.parallel,
-      print,
-    });
+    print(`evaluating the federated model ${classifierVersion} on ${settings.external.name} ...`);
+    pending ??= startEvaluationNow();
+    const evaluation = await (pending as PendingEvaluation).finish(classifierBytes);
     timings.evaluationMs = evaluation.timingsMs.federatedEvaluation;
     timings.baselinesMs = evaluation.timingsMs.baselines;
+    timings.testPreparationMs = evaluation.timingsMs.testPreparation;
+    timings.afterClassifierPhaseMs = evaluation.timingsMs.afterFederated;
     t = Date.now();
 
     const report: DemoReport = {

@@ -15,7 +15,9 @@
 #include <omp.h>
 
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -270,6 +272,128 @@ napi_value Conv(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// ---- pooling and reductions (plain loops: small, memory-bound, not worth a oneDNN primitive) ----
+
+// Pool geometry (Int32Array of kPoolParams): n, c, in[3], window[3], out[3], stride[3], pad before[3].
+struct PoolGeometry {
+  int32_t n, c;
+  int32_t in[3], window[3], out[3], stride[3], pad[3];
+};
+constexpr size_t kPoolParams = 2 + 5 * 3;
+
+// Max pooling over N D H W C data. op 0: x (a) → y (b). op 1: dy (a), x (b) → dx (c); each output
+// voxel's gradient goes to the last maximum of its window (TensorFlow.js' cpu tie rule).
+void maxPool3d(int32_t op, float* heap, const int64_t* off, const PoolGeometry& g) {
+  const int64_t D = g.in[0], H = g.in[1], W = g.in[2], C = g.c;
+  const float* x = heap + (op == 0 ? off[0] : off[1]);
+  std::vector<float> best(C);
+  std::vector<int64_t> at(C);
+  if (op == 1) std::memset(heap + off[2], 0, sizeof(float) * g.n * D * H * W * C);
+  float* y = heap + off[op == 0 ? 1 : 0];  // op 0: output; op 1: dy (read)
+  float* dx = heap + off[2];
+  int64_t o = 0;
+  for (int64_t b = 0; b < g.n; b++) {
+    for (int64_t od = 0; od < g.out[0]; od++) {
+      const int64_t z0 = od * g.stride[0] - g.pad[0], z1 = std::min<int64_t>(D, z0 + g.window[0]);
+      for (int64_t oh = 0; oh < g.out[1]; oh++) {
+        const int64_t y0 = oh * g.stride[1] - g.pad[1], y1 = std::min<int64_t>(H, y0 + g.window[1]);
+        for (int64_t ow = 0; ow < g.out[2]; ow++, o += C) {
+          const int64_t x0 = ow * g.stride[2] - g.pad[2], x1 = std::min<int64_t>(W, x0 + g.window[2]);
+          std::fill(best.begin(), best.end(), -std::numeric_limits<float>::infinity());
+          std::fill(at.begin(), at.end(), -1);
+          for (int64_t z = std::max<int64_t>(0, z0); z < z1; z++) {
+            for (int64_t yy = std::max<int64_t>(0, y0); yy < y1; yy++) {
+              for (int64_t xx = std::max<int64_t>(0, x0); xx < x1; xx++) {
+                const int64_t base = (((b * D + z) * H + yy) * W + xx) * C;
+                for (int64_t ch = 0; ch < C; ch++) {
+                  const float v = x[base + ch];
+                  if (v >= best[ch]) {
+                    best[ch] = v;
+                    at[ch] = base + ch;
+                  }
+                }
+              }
+            }
+          }
+          if (op == 0) {
+            for (int64_t ch = 0; ch < C; ch++) y[o + ch] = best[ch];
+          } else {
+            for (int64_t ch = 0; ch < C; ch++)
+              if (at[ch] >= 0) dx[at[ch]] += y[o + ch];
+          }
+        }
+      }
+    }
+  }
+}
+
+// pool3d(op, heap, offsets: Float64Array(3), geometry: Int32Array)
+napi_value Pool3d(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  if (argc < 4) return throwError(env, "pool3d(op, heap, offsets, geometry)");
+  int32_t op = 0;
+  CHECK(napi_get_value_int32(env, argv[0], &op));
+  void* heapData = nullptr;
+  size_t heapBytes = 0;
+  CHECK(napi_get_arraybuffer_info(env, argv[1], &heapData, &heapBytes));
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  CHECK(napi_get_typedarray_info(env, argv[2], &type, &length, &data, nullptr, nullptr));
+  if (type != napi_float64_array || length != 3) return throwError(env, "offsets must be a Float64Array of 3");
+  const double* off = static_cast<const double*>(data);
+  CHECK(napi_get_typedarray_info(env, argv[3], &type, &length, &data, nullptr, nullptr));
+  if (type != napi_int32_array || length != kPoolParams) return throwError(env, "pool geometry must be an Int32Array of " + std::to_string(kPoolParams));
+  PoolGeometry g;
+  std::memcpy(&g, data, sizeof(PoolGeometry));
+  if (op != 0 && op != 1) return throwError(env, "bad pooling request");
+  const int64_t inBytes = int64_t(g.n) * g.c * g.in[0] * g.in[1] * g.in[2] * 4;
+  const int64_t outBytes = int64_t(g.n) * g.c * g.out[0] * g.out[1] * g.out[2] * 4;
+  const int64_t sizes[3] = {op == 0 ? inBytes : outBytes, op == 0 ? outBytes : inBytes, op == 0 ? 0 : inBytes};
+  int64_t offsets[3];
+  for (int i = 0; i < 3; i++) {
+    offsets[i] = static_cast<int64_t>(off[i]);
+    if (op == 0 && i == 2) continue;
+    if (offsets[i] < 0 || offsets[i] % 4 != 0 || offsets[i] + sizes[i] > static_cast<int64_t>(heapBytes)) {
+      return throwError(env, "tensor " + std::to_string(i) + " lies outside the heap");
+    }
+    offsets[i] /= 4;
+  }
+  maxPool3d(op, static_cast<float*>(heapData), offsets, g);
+  return nullptr;
+}
+
+// sumLeading(heap, xOffset, outOffset, outer, inner): out[j] = Σ_o x[o · inner + j], in double.
+napi_value SumLeading(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  if (argc < 5) return throwError(env, "sumLeading(heap, x, out, outer, inner)");
+  void* heapData = nullptr;
+  size_t heapBytes = 0;
+  CHECK(napi_get_arraybuffer_info(env, argv[0], &heapData, &heapBytes));
+  double xOff = 0, outOff = 0, outer = 0, inner = 0;
+  CHECK(napi_get_value_double(env, argv[1], &xOff));
+  CHECK(napi_get_value_double(env, argv[2], &outOff));
+  CHECK(napi_get_value_double(env, argv[3], &outer));
+  CHECK(napi_get_value_double(env, argv[4], &inner));
+  const int64_t xo = static_cast<int64_t>(xOff), oo = static_cast<int64_t>(outOff), n = static_cast<int64_t>(outer), m = static_cast<int64_t>(inner);
+  if (xo < 0 || oo < 0 || xo % 4 || oo % 4 || n < 0 || m < 0 || xo + n * m * 4 > static_cast<int64_t>(heapBytes) || oo + m * 4 > static_cast<int64_t>(heapBytes)) {
+    return throwError(env, "sumLeading: tensor lies outside the heap");
+  }
+  const float* x = static_cast<const float*>(heapData) + xo / 4;
+  float* out = static_cast<float*>(heapData) + oo / 4;
+  std::vector<double> acc(m, 0.0);
+  for (int64_t o = 0; o < n; o++) {
+    const float* row = x + o * m;
+    for (int64_t j = 0; j < m; j++) acc[j] += row[j];
+  }
+  for (int64_t j = 0; j < m; j++) out[j] = static_cast<float>(acc[j]);
+  return nullptr;
+}
+
 const char* isaName(dnnl_cpu_isa_t isa) {
   switch (isa) {
     case dnnl_cpu_isa_sse41: return "sse41";
@@ -325,6 +449,8 @@ napi_value Init(napi_env env, napi_value exports) {
   CHECK(napi_set_instance_data(env, state, freeState, nullptr));
   const napi_property_descriptor props[] = {
       {"conv", nullptr, Conv, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"pool3d", nullptr, Pool3d, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"sumLeading", nullptr, SumLeading, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
   };

@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { loadNativeAddon } from '@fedct/pipeline';
 
 const ROOT = resolve(__dirname, '../../../..');
 
@@ -10,17 +11,26 @@ function cli(...args: string[]): { code: number | null; stdout: string; stderr: 
 }
 
 describe('fedct-site info', () => {
-  it('reports the wasm backend and the exact paper parameter counts as one JSON object', () => {
+  it('reports the backend (native where it built, else wasm) and the exact paper parameter counts as one JSON object', () => {
     const r = cli('info', '--json', '--profile', 'paper');
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');
     expect(lines).toHaveLength(1);
-    const info = JSON.parse(lines[0] ?? '') as { backend: string; profile: string; models: { bcdunet: { params: number }; cnn3d: { params: number } } };
-    expect(info.backend).toBe('wasm');
+    const info = JSON.parse(lines[0] ?? '') as { backend: string; native?: { isa: string }; skippedBackends: { name: string; reason: string }[]; profile: string; models: { bcdunet: { params: number }; cnn3d: { params: number } } };
+    const native = loadNativeAddon();
+    expect(info.backend).toBe(native.available ? 'native' : 'wasm');
+    if (native.available) expect(info.native?.isa).toBe(native.isa);
+    else expect(info.skippedBackends.find((s) => s.name === 'native')?.reason).toBe(native.reason);
     expect(info.profile).toBe('paper');
     expect(info.models.bcdunet.params).toBe(5_167_365);
     expect(info.models.cnn3d.params).toBe(920_715);
+  });
+
+  it('FEDCT_BACKEND=wasm forces the wasm kernels (the fallback)', () => {
+    const r = spawnSync(process.execPath, [join(ROOT, 'apps/site-agent/bin/fedct-site.js'), 'info', '--json', '--profile', 'tiny'], { cwd: ROOT, encoding: 'utf8', timeout: 90_000, env: { ...process.env, FEDCT_BACKEND: 'wasm' } });
+    expect(r.status).toBe(0);
+    expect((JSON.parse(r.stdout) as { backend: string }).backend).toBe('wasm');
   });
 
   it('fails with a one-line error for an unknown profile', () => {

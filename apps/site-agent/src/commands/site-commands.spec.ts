@@ -40,8 +40,26 @@ describe('fedct-site init / status / data', () => {
     const logLine = result.stderr.split('\n').find((l) => l.includes('study skipped'));
     expect(JSON.parse(logLine ?? '{}')).toMatchObject({ level: 'warn', msg: 'study skipped', path: join(root, 'bad') });
     expect(cli('import', root, '--label', 'flu', '--site', dir).stderr).toMatch(/--label must be one of control, cap, covid-19/);
-    expect(cli('import', root, '--site', dir).stderr).toMatch(/give --label \(control, cap, covid-19\) or --archive/);
-    expect(cli('import', root, '--label', 'cap', '--archive', '--site', dir).stderr).toMatch(/not both/);
+    expect(cli('import', root, '--site', dir).stderr).toMatch(/give --label \(control, cap, covid-19\), --labels-from-folders or --archive/);
+    expect(cli('import', root, '--label', 'cap', '--archive', '--site', dir).stderr).toMatch(/use one of --label, --labels-from-folders .* or --archive/);
+    expect(cli('import', root, '--labels-from-folders', '--site', dir).stderr.trim()).toMatch(/has no class folder \(control, cap, covid-19\)$/);
+  });
+
+  it('import --labels-from-folders gives each class folder\'s studies its class', () => {
+    const root = mkdtempSync(join(tmpdir(), 'fedct-cli-'));
+    const dir = join(root, 'site');
+    expect(cli('init', dir).code).toBe(0);
+    for (const [cls, seed] of [['control', 1], ['cap', 2], ['cap', 3]] as const) {
+      expect(cli('phantom', '--out', join(root, 'studies', cls, `s${seed}`), '--class', cls, '--seed', String(seed)).code).toBe(0);
+    }
+    mkdirSync(join(root, 'studies', 'notes'));
+    const result = cli('import', join(root, 'studies'), '--labels-from-folders', '--split', 'val', '--site', dir, '--json');
+    expect(result.code, result.stderr).toBe(0);
+    const summary = JSON.parse(result.stdout) as { imported: number; byLabel: { label: string; imported: number }[] };
+    expect(summary.imported).toBe(3);
+    expect(summary.byLabel.map((b) => [b.label, b.imported])).toEqual([['control', 1], ['cap', 2]]);
+    const data = JSON.parse(cli('data', '--site', dir, '--json').stdout) as { studies: { label: string; split: string }[] };
+    expect(data.studies.map((st) => `${st.label}/${st.split}`).sort()).toEqual(['cap/val', 'cap/val', 'control/val']);
   });
 
   it('run and enroll explain what is missing in one line', () => {

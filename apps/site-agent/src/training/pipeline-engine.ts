@@ -40,6 +40,8 @@ export interface PipelineEngineOptions {
   networks?: NetworkConfigs;
   /** Slices per BCDU-Net inference batch. */
   inferenceBatch?: number;
+  /** Compute threads of the native backend (default: FEDCT_THREADS, else every core). */
+  threads?: number;
 }
 
 /** Depth of the classifier input when nothing else says (spec §4: 50 slices). */
@@ -73,7 +75,7 @@ export class PipelineEngine implements TrainingEngine {
     if (preference !== 'auto' && !isBackendName(preference)) {
       return Promise.reject(new SiteAgentError(`unknown backend "${preference}": use auto, tensorflow-gpu, tensorflow, native, wasm or cpu`, 'bad_backend'));
     }
-    this.backendInfo ??= initBackend(preference).then((info) => {
+    this.backendInfo ??= initBackend(preference, this.options.threads ? { threads: this.options.threads } : {}).then((info) => {
       for (const skipped of info.skipped) this.options.logger.debug('backend skipped', { backend: skipped.name, reason: skipped.reason });
       return { name: info.name, gpu: info.name === 'tensorflow-gpu', threads: info.threads };
     });

@@ -75,11 +75,12 @@ function avoidV8AllocationFoldingCrash(): void {
 
 /**
  * Chooses and starts the compute backend: `preference` (or the `FEDCT_BACKEND` environment variable)
- * if given, else the first that works of tfjs-node-gpu → tfjs-node → wasm → cpu. Safe to call again:
+ * if given, else the first that works of tfjs-node-gpu → tfjs-node → native → wasm → cpu.
+ * `threads`: the native backend's oneDNN threads (default `FEDCT_THREADS`, else every core). Safe to call again:
  * the same preference returns the running backend; another one switches.
  * @throws BackendError when the preferred backend cannot start.
  */
-export async function initBackend(preference?: BackendName | 'auto'): Promise<BackendInfo> {
+export async function initBackend(preference?: BackendName | 'auto', options: { threads?: number } = {}): Promise<BackendInfo> {
   const envPref = process.env.FEDCT_BACKEND;
   const wanted = preference && preference !== 'auto' ? preference : isBackendName(envPref) ? envPref : 'auto';
   if (current && (wanted === 'auto' || wanted === current.name)) return current;
@@ -88,7 +89,7 @@ export async function initBackend(preference?: BackendName | 'auto'): Promise<Ba
   // Keeps tfjs from printing its "install tfjs-node" banner: libraries never print.
   tf.env().set('PROD', true);
   avoidV8AllocationFoldingCrash();
-  pending = start(wanted);
+  pending = start(wanted, options.threads);
   try {
     current = await pending;
     return current;
@@ -97,7 +98,7 @@ export async function initBackend(preference?: BackendName | 'auto'): Promise<Ba
   }
 }
 
-async function start(wanted: BackendName | 'auto'): Promise<BackendInfo> {
+async function start(wanted: BackendName | 'auto', threads?: number): Promise<BackendInfo> {
   const order: BackendName[] = wanted === 'auto' ? [...BACKEND_NAMES] : [wanted];
   const skipped: BackendInfo['skipped'] = [];
   for (const name of order) {
@@ -114,9 +115,9 @@ async function start(wanted: BackendName | 'auto'): Promise<BackendInfo> {
         const found = loadNativeAddon();
         if (!found.available) throw new BackendError(found.reason ?? 'native kernels unavailable');
         const { simd, customKernels } = await startWasm();
-        const threads = nativeThreads();
-        const nativeKernels = registerNativeKernels(threads);
-        return { name, threads, simd, customKernels: [...new Set([...customKernels, ...nativeKernels])], native: { version: found.version ?? '', isa: found.isa ?? '' }, skipped };
+        const count = threads ?? nativeThreads();
+        const nativeKernels = registerNativeKernels(count);
+        return { name, threads: count, simd, customKernels: [...new Set([...customKernels, ...nativeKernels])], native: { version: found.version ?? '', isa: found.isa ?? '' }, skipped };
       }
       if (name === 'wasm') {
         const { simd, customKernels } = await startWasm();

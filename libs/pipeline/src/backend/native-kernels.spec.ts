@@ -89,6 +89,29 @@ describe.skipIf(!status.available)(`native kernels (oneDNN ${status.version ?? `
     await compare('Conv3DBackpropFilterV2', { x: { shape: x, seed: 9 }, dy: { shape: dy, seed: 10 } }, { strides: s, pad, filterShape: f });
   });
 
+  const POOLS = [
+    { x: [2, 6, 8, 7, 3], f: [2, 2, 2], s: [2, 2, 2], pad: 'valid' as const },
+    { x: [1, 5, 7, 9, 2], f: [2, 2, 2], s: [2, 2, 2], pad: 'same' as const },
+    { x: [1, 6, 7, 7, 4], f: [2, 3, 3], s: [1, 2, 2], pad: 'valid' as const },
+  ];
+
+  it.each(POOLS)('MaxPool3D matches cpu for x $x, filter $f, strides $s, $pad', async ({ x, f, s, pad }) => {
+    await compare('MaxPool3D', { x: { shape: x, seed: 42 } }, { filterSize: f, strides: s, pad, dataFormat: 'NDHWC' });
+  });
+
+  it.each(POOLS)('MaxPool3DGrad matches cpu for x $x, filter $f, strides $s, $pad', async ({ x, f, s, pad }) => {
+    const out = [x[0]!, ...[1, 2, 3].map((i) => convOutSize(x[i]!, f[i - 1]!, s[i - 1]!, pad)), x[4]!];
+    await compare('MaxPool3DGrad', { dy: { shape: out, seed: 43 }, input: { shape: x, seed: 44 } }, { filterSize: f, strides: s, pad });
+  });
+
+  it.each([
+    { x: [4, 6, 5, 3], axis: [0, 1, 2], keepDims: false },
+    { x: [4, 6, 5, 3], axis: [1, 0], keepDims: true },
+    { x: [4, 6, 5], axis: [2], keepDims: false },
+  ])('Sum matches cpu for x $x, axis $axis, keepDims $keepDims', async ({ x, axis, keepDims }) => {
+    await compare('Sum', { x: { shape: x, seed: 45 } }, { axis, keepDims });
+  });
+
   it('FusedConv2D with prelu goes to the kernel it replaced and still matches cpu', async () => {
     await compare('FusedConv2D', { x: { shape: [1, 7, 6, 2], seed: 38 }, filter: { shape: [3, 3, 2, 4], seed: 39 }, bias: { shape: [4], seed: 40 }, preluActivationWeights: { shape: [4], seed: 41 } },
       { strides: [1, 1], pad: 'same', dataFormat: 'NHWC', dilations: [1, 1], activation: 'prelu' });

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { backend_util, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
+import { backend_util, util, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { BackendError } from './backend.errors';
 
@@ -11,12 +11,16 @@ import { BackendError } from './backend.errors';
  * at run time and threads with OpenMP over the cores it is given.
  *
  * Replaced kernels: Conv2D, FusedConv2D (bias and relu / leaky relu / relu6 / sigmoid / elu fused in),
- * Conv2DBackpropInput, Conv2DBackpropFilter, Conv3D, Conv3DBackpropInputV2, Conv3DBackpropFilterV2.
- * What they cannot do (channels-first data, prelu) goes to the kernel they replaced.
+ * Conv2DBackpropInput, Conv2DBackpropFilter, Conv3D, Conv3DBackpropInputV2, Conv3DBackpropFilterV2;
+ * and, as plain C++ loops, MaxPool3D, MaxPool3DGrad and Sum over leading axes (the bias gradients),
+ * which after the convolutions were the largest kernels of a tiny 3-D CNN step.
+ * What they cannot do (channels-first data, prelu, other reductions) goes to the kernel they replaced.
  */
 
 interface NativeAddon {
   conv(op: 0 | 1 | 2, heap: ArrayBuffer, offsets: Float64Array, geometry: Int32Array, activation?: number, alpha?: number): void;
+  pool3d(op: 0 | 1, heap: ArrayBuffer, offsets: Float64Array, geometry: Int32Array): void;
+  sumLeading(heap: ArrayBuffer, x: number, out: number, outer: number, inner: number): void;
   info(): { version: string; isa: string; threads: number; cached: number };
   setThreads(threads: number): void;
 }
@@ -125,10 +129,14 @@ function assertShape(kernel: string, what: string, got: readonly number[], want:
   }
 }
 
+/** The wasm heap, read after every allocation: allocating may have grown (replaced) the wasm memory. */
+function heapOf(backend: BackendWasm): ArrayBuffer {
+  return (backend.wasm as unknown as { HEAPU8: Uint8Array }).HEAPU8.buffer as ArrayBuffer;
+}
+
 /** Runs one convolution; `a`, `b` are the inputs, `out` the (already allocated) output. */
 function convolve(backend: BackendWasm, op: 0 | 1 | 2, a: TensorInfo, b: TensorInfo, out: TensorInfo, geometry: Int32Array, bias: TensorInfo | null = null, activation = 0, alpha = 0): TensorInfo {
-  // Read the heap after every allocation: allocating may have grown (replaced) the wasm memory.
-  const heap = (backend.wasm as unknown as { HEAPU8: Uint8Array }).HEAPU8.buffer as ArrayBuffer;
+  const heap = heapOf(backend);
   const offsets = Float64Array.from([offsetOf(backend, a), offsetOf(backend, b), offsetOf(backend, out), bias ? offsetOf(backend, bias) : -1]);
   native().conv(op, heap, offsets, geometry, activation, alpha);
   return out;
@@ -210,6 +218,53 @@ function conv3DBackpropFilterV2(args: KernelArgs): TensorInfo {
   return convolve(backend, BACKWARD_WEIGHTS, x, dy, backend.makeOutput([...filterShape], 'float32'), geometry3D(info));
 }
 
+function pool3DGeometry(info: backend_util.Conv3DInfo): Int32Array {
+  return Int32Array.from([
+    info.batchSize, info.inChannels,
+    info.inDepth, info.inHeight, info.inWidth,
+    info.effectiveFilterDepth, info.effectiveFilterHeight, info.effectiveFilterWidth,
+    info.outDepth, info.outHeight, info.outWidth,
+    info.strideDepth, info.strideHeight, info.strideWidth,
+    info.padInfo.front, info.padInfo.top, info.padInfo.left,
+  ]);
+}
+
+function maxPool3D(args: KernelArgs): TensorInfo {
+  const { inputs, backend, attrs } = args;
+  const { x } = inputs as { x: TensorInfo };
+  const { filterSize, strides, pad, dimRoundingMode, dataFormat } = attrs as unknown as tf.MaxPool3DAttrs;
+  if (!channelsLast(dataFormat) || x.dtype !== 'float32') return original('MaxPool3D', args);
+  const info = backend_util.computePool3DInfo(x.shape as [number, number, number, number, number], filterSize, strides, 1, pad, dimRoundingMode);
+  const out = backend.makeOutput(info.outShape, 'float32');
+  native().pool3d(0, heapOf(backend), Float64Array.from([offsetOf(backend, x), offsetOf(backend, out), -1]), pool3DGeometry(info));
+  return out;
+}
+
+function maxPool3DGrad(args: KernelArgs): TensorInfo {
+  const { inputs, backend, attrs } = args;
+  const { dy, input } = inputs as { dy: TensorInfo; input: TensorInfo };
+  const { filterSize, strides, pad, dimRoundingMode } = attrs as unknown as tf.MaxPool3DGradAttrs;
+  const info = backend_util.computePool3DInfo(input.shape as [number, number, number, number, number], filterSize, strides, 1, pad, dimRoundingMode);
+  assertShape('MaxPool3DGrad', 'dy', dy.shape, info.outShape);
+  const dx = backend.makeOutput([...input.shape], 'float32');
+  native().pool3d(1, heapOf(backend), Float64Array.from([offsetOf(backend, dy), offsetOf(backend, input), offsetOf(backend, dx)]), pool3DGeometry(info));
+  return dx;
+}
+
+/** Sum over leading axes (a bias gradient over batch and space) in one pass; other sums: the kernel it replaced. */
+function sum(args: KernelArgs): TensorInfo {
+  const { inputs, backend, attrs } = args;
+  const { x } = inputs as { x: TensorInfo };
+  const { axis, keepDims } = attrs as unknown as tf.SumAttrs;
+  const axes = [...new Set(util.parseAxisParam(axis, x.shape))].sort((a, b) => a - b);
+  const leading = axes.length > 0 && axes.length < x.shape.length && axes.every((a, i) => a === i);
+  if (!leading || x.dtype !== 'float32') return original('Sum', args);
+  const innerShape = x.shape.slice(axes.length);
+  const out = backend.makeOutput(keepDims ? [...axes.map(() => 1), ...innerShape] : innerShape, 'float32');
+  native().sumLeading(heapOf(backend), offsetOf(backend, x), offsetOf(backend, out), util.sizeFromShape(x.shape.slice(0, axes.length)), util.sizeFromShape(innerShape));
+  return out;
+}
+
 const KERNELS: [string, KernelFunc][] = [
   ['Conv2D', conv2D],
   ['FusedConv2D', fusedConv2D],
@@ -218,6 +273,9 @@ const KERNELS: [string, KernelFunc][] = [
   ['Conv3D', conv3D],
   ['Conv3DBackpropInputV2', conv3DBackpropInputV2],
   ['Conv3DBackpropFilterV2', conv3DBackpropFilterV2],
+  ['MaxPool3D', maxPool3D],
+  ['MaxPool3DGrad', maxPool3DGrad],
+  ['Sum', sum],
 ];
 
 /**
