@@ -135,13 +135,13 @@ describe(Supervisor.name, () => {
   });
 });
 
-function report(overrides: { accuracy: number; best: number; rounds: number; registry?: boolean }): DemoReport {
-  const test = { accuracy: overrides.accuracy } as DemoReport['federated']['test'];
+function report(overrides: { accuracy: number; best: number; rounds: number; registry?: boolean; profile?: string; n?: number }): DemoReport {
+  const test = { accuracy: overrides.accuracy, n: overrides.n ?? 30 } as DemoReport['federated']['test'];
   const rounds = Array.from({ length: overrides.rounds }, (_, i) => ({ phase: 'classifier' as const, experiment: 'e', index: i + 1, participants: [], loss: 1, metrics: {}, modelVersion: `v${i + 1}`, state: 'published' }));
   const models = rounds.map((r) => ({ version: r.modelVersion, sha256: r.modelVersion.repeat(8) }));
   const last = models[models.length - 1] ?? { version: 'v0', sha256: 'x' };
   return {
-    profile: 'default',
+    profile: overrides.profile ?? 'default',
     rounds,
     federated: { denoiser: last, classifier: last, publishedModels: overrides.registry === false ? models.slice(1) : models, secureAggregation: true, test },
     singleSite: [{ name: 'a', epochs: 1, trainStudies: 1, trainMs: 1, test: { accuracy: overrides.best } as DemoReport['federated']['test'] }],
@@ -159,5 +159,10 @@ describe(checkReport.name, () => {
     expect(problems.join('\n')).toMatch(/2 published classifier rounds/);
     expect(problems.join('\n')).toMatch(/not ahead of the best single site/);
     expect(problems.join('\n')).toMatch(/v1 .* missing from the registry/);
+  });
+
+  it('asks the tiny profile for better than chance by the 95 % interval: 16 of 30 pass, 15 do not', () => {
+    expect(checkReport(report({ profile: 'tiny', accuracy: 16 / 30, best: 0.9, rounds: 3 }))).toEqual([]);
+    expect(checkReport(report({ profile: 'tiny', accuracy: 15 / 30, best: 0.9, rounds: 3 })).join('\n')).toMatch(/not above chance: its 95 % interval starts at 33\.2 %/);
   });
 });

@@ -45,7 +45,7 @@ describe('fedct-site run (the daemon process)', () => {
     await waitFor(() => stderr.includes('update accepted by coordinator'), 10_000, 'the acceptance log line');
 
     const lines = stderr.trim().split('\n').map((l) => JSON.parse(l) as { level: string; msg: string; backend?: string });
-    expect(lines.find((l) => l.msg === 'site agent starting')?.backend).toMatch(/^(wasm|cpu|tensorflow|tensorflow-gpu)$/);
+    expect(lines.find((l) => l.msg === 'site agent starting')?.backend).toMatch(/^(native|wasm|cpu|tensorflow|tensorflow-gpu)$/);
     const state = JSON.parse(readFileSync(daemonStatePath(site.paths), 'utf8')) as DaemonState;
     expect(state.lastRound).toMatchObject({ experiment: id, round: 1, result: 'accepted' });
 

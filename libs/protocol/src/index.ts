@@ -3,3 +3,4 @@ export * from './config';
 export * from './model-blob';
 export * from './messages';
 export * from './rest';
+export * from './stats';
