@@ -18,7 +18,7 @@ import {
   type LabelledVolume, type PhantomClass,
 } from '@fedct/pipeline';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { WeightedSum } from '@fedct/coordinator';
+import { WeightedSum } from '@fedct/strategies';
 import { decodeModelBlob, encodeModelBlob, scheduledLearningRate, type ModelBlob } from '@fedct/protocol';
 import { loadDemoSettings } from './demo/demo-settings';
 import { planPhantoms } from './demo/hospitals';

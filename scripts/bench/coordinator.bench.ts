@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setFlagsFromString } from 'node:v8';
-import { WeightedSum } from '@fedct/coordinator';
+import { WeightedSum } from '@fedct/strategies';
 import { createNonce, fromBase64, seal } from '@fedct/crypto';
 import { DEFAULT_CHUNK_SIZE, encodeModelBlob, type Task } from '@fedct/protocol';
 import { SimSite, api, prepareUpload, simulatedTraining, uploadModel, type PreparedUpload } from '../../test/helpers/sim-site';

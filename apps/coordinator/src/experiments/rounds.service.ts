@@ -11,7 +11,7 @@ import { MetricsService } from '../core/metrics.service';
 import { SessionRegistry } from '../core/sessions.service';
 import { ModelsService } from '../models/models.service';
 import { SitesService } from '../sites/sites.service';
-import { createStrategy, type Strategy, type StrategyState, WeightedSum } from '../strategies';
+import { createStrategy, type Strategy, type StrategyState, WeightedSum } from '@fedct/strategies';
 import { CoordinatorError } from '../core/errors';
 import { SecAggDriver, secAggParams } from './secagg.driver';
 import { SpoolPool } from './spool-pool';
@@ -157,8 +157,7 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
       return;
     }
     this.waitingSince.delete(exp.id);
-    const wanted = Math.min(online.length, Math.max(s.minSites, Math.ceil(s.fractionFit * online.length)));
-    const participants = shuffle(online).slice(0, wanted).sort();
+    const participants = createStrategy(s).selectParticipants(online, { minSites: s.minSites, fractionFit: s.fractionFit, randomInt });
     const round = (this.repo.lastRound(exp.id)?.round ?? 0) + 1;
     const now = new Date();
     const record: RoundRecord = {
@@ -403,7 +402,7 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
     } finally {
       readBlock?.close();
     }
-    const roundMetrics = weightedMetrics(accepted);
+    const roundMetrics = active.strategy.aggregateMetrics(accepted);
     if (outcome.kind === 'keep') {
       if (!active.base) {
         this.failRound(active, `strategy kept no model: ${outcome.reason}`, false);
@@ -676,33 +675,4 @@ function writeAtomically(file: string, bytes: Uint8Array): void {
 
 function sizeOf(tensors: readonly TensorSpec[]): number {
   return tensors.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
-}
-
-function shuffle<T>(items: T[]): T[] {
-  const out = [...items];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = randomInt(i + 1);
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
-}
-
-/** Sample-weighted mean of each metric the accepted sites reported. */
-function weightedMetrics(accepted: { sampleCount: number | null; metrics: Record<string, number> | null }[]): Record<string, number> {
-  const sums = new Map<string, { sum: number; weight: number }>();
-  for (const r of accepted) {
-    const w = r.sampleCount ?? 0;
-    for (const [k, v] of Object.entries(r.metrics ?? {})) {
-      if (!Number.isFinite(v) || w <= 0) continue;
-      const s = sums.get(k) ?? { sum: 0, weight: 0 };
-      s.sum += v * w;
-      s.weight += w;
-      sums.set(k, s);
-    }
-  }
-  const out: Record<string, number> = {};
-  for (const [k, s] of sums) out[k] = s.sum / s.weight;
-  out.sites = accepted.length;
-  out.samples = accepted.reduce((n, r) => n + (r.sampleCount ?? 0), 0);
-  return out;
 }

@@ -96,3 +96,52 @@ describe(RobustStrategy.name, () => {
     expect(r.kind).toBe('keep');
   });
 });
+
+describe('participant selection and metric weighting (configure_fit, fit_metrics_aggregation)', () => {
+  const sites = ['s1', 's2', 's3', 's4', 's5', 's6', 's7', 's8', 's9', 's10'];
+  // A seeded generator for the test (the coordinator passes crypto's randomInt).
+  const seeded = (seed: number) => {
+    let a = seed >>> 0;
+    return (max: number) => {
+      // mulberry32
+      a = (a + 0x6d2b79f5) >>> 0;
+      let t = a;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * max);
+    };
+  };
+
+  it('invites max(minSites, ⌈fraction · n⌉) distinct available sites, sorted, all when there are fewer', () => {
+    const strategy = createStrategy({ strategy: 'fedavg', strategyOptions: {} });
+    const picked = strategy.selectParticipants(sites, { minSites: 2, fractionFit: 0.35, randomInt: seeded(1) });
+    expect(picked).toHaveLength(4);
+    expect(new Set(picked).size).toBe(4);
+    expect(picked.every((s) => sites.includes(s))).toBe(true);
+    expect(picked).toEqual([...picked].sort());
+    expect(strategy.selectParticipants(sites, { minSites: 7, fractionFit: 0.1, randomInt: seeded(2) })).toHaveLength(7);
+    expect(strategy.selectParticipants(['a', 'b'], { minSites: 3, fractionFit: 1, randomInt: seeded(3) })).toEqual(['a', 'b']);
+  });
+
+  it('samples every site about equally often (uniform without replacement)', () => {
+    const strategy = createStrategy({ strategy: 'median', strategyOptions: {} });
+    const counts = new Map<string, number>();
+    const rng = seeded(4);
+    for (let k = 0; k < 3000; k++) for (const s of strategy.selectParticipants(sites, { minSites: 1, fractionFit: 0.3, randomInt: rng })) counts.set(s, (counts.get(s) ?? 0) + 1);
+    // Expected 900 each; a binomial(3000, 0.3) has sd ≈ 25.
+    for (const s of sites) expect(Math.abs((counts.get(s) ?? 0) - 900)).toBeLessThan(125);
+  });
+
+  it('weights metrics by sample count, skipping non-finite values and sites without samples', () => {
+    const strategy = createStrategy({ strategy: 'fedadam', strategyOptions: {} });
+    const metrics = strategy.aggregateMetrics([
+      { sampleCount: 30, metrics: { loss: 1, acc: 0.5 } },
+      { sampleCount: 10, metrics: { loss: 3, acc: Number.NaN } },
+      { sampleCount: null, metrics: { loss: 100 } },
+    ]);
+    expect(metrics.loss).toBeCloseTo((30 * 1 + 10 * 3) / 40, 12);
+    expect(metrics.acc).toBeCloseTo(0.5, 12);
+    expect(metrics.sites).toBe(3);
+    expect(metrics.samples).toBe(40);
+  });
+});

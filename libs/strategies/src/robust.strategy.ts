@@ -1,5 +1,4 @@
-import type { HyperParameters } from '@fedct/protocol';
-import type { AggregateInput, AggregateResult, Strategy } from './strategy';
+import { BaseStrategy, type AggregateInput, type AggregateResult } from './strategy';
 
 /** Coordinates per block when robust rules read updates back (memory: sites × block × 4 bytes). */
 export const ROBUST_BLOCK = 16_384;
@@ -27,16 +26,14 @@ export function median(values: Float64Array): number {
  * every update, not a running sum: they read the spooled updates back block by block, so memory is
  * O(sites × {@link ROBUST_BLOCK}) rather than O(sites × model).
  */
-export class RobustStrategy implements Strategy {
+export class RobustStrategy extends BaseStrategy {
   readonly streaming = false;
 
   constructor(
     readonly name: 'trimmed-mean' | 'median',
     private readonly trimFraction = 0.1,
-  ) {}
-
-  configureRound(): Partial<HyperParameters> {
-    return {};
+  ) {
+    super();
   }
 
   aggregate(input: AggregateInput): AggregateResult {

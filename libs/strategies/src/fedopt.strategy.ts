@@ -1,5 +1,4 @@
-import type { HyperParameters } from '@fedct/protocol';
-import type { AggregateInput, AggregateResult, Strategy, StrategyState } from './strategy';
+import { BaseStrategy, type AggregateInput, type AggregateResult, type StrategyState } from './strategy';
 
 export interface FedOptOptions {
   /** Server learning rate η (Flower default 0.1). */
@@ -15,16 +14,14 @@ export interface FedOptOptions {
  * m ← β1·m + (1 − β1)·Δ;  Adam: v ← β2·v + (1 − β2)·Δ²;  Yogi: v ← v − (1 − β2)·Δ²·sign(v − Δ²);
  * w ← w + η·m / (√v + τ). `m` and `v` start at 0 and are kept in the strategy state.
  */
-export class FedOptStrategy implements Strategy {
+export class FedOptStrategy extends BaseStrategy {
   readonly streaming = true;
 
   constructor(
     readonly name: 'fedadam' | 'fedyogi',
     private readonly options: FedOptOptions,
-  ) {}
-
-  configureRound(): Partial<HyperParameters> {
-    return {};
+  ) {
+    super();
   }
 
   aggregate(input: AggregateInput, state: StrategyState): AggregateResult {

@@ -1,14 +1,10 @@
 import type { HyperParameters } from '@fedct/protocol';
-import type { AggregateInput, AggregateResult, Strategy } from './strategy';
+import { BaseStrategy, type AggregateInput, type AggregateResult } from './strategy';
 
 /** FedAvg (McMahan et al. 2017): the sample-weighted mean of the sites' new weights. */
-export class FedAvgStrategy implements Strategy {
+export class FedAvgStrategy extends BaseStrategy {
   readonly name: 'fedavg' | 'fedprox' = 'fedavg';
   readonly streaming = true;
-
-  configureRound(): Partial<HyperParameters> {
-    return {};
-  }
 
   aggregate(input: AggregateInput): AggregateResult {
     if (!input.sum || input.sum.count === 0) return { kind: 'keep', reason: 'no accepted updates' };
