@@ -4,3 +4,4 @@ export * from './model-blob';
 export * from './messages';
 export * from './rest';
 export * from './stats';
+export * from './classes';
