@@ -7,8 +7,10 @@ import { COORDINATOR_IDENTITY, loadOrCreateIdentity } from './identity';
 import { MetricsService } from './metrics.service';
 import { RateLimiter } from './rate-limiter';
 import { SessionRegistry } from './sessions.service';
+import { STORAGE } from './core.tokens';
+import { FileStorage } from './storage';
 
-/** Configuration, SQLite, the coordinator identity, audit log, metrics, sessions, auth: used everywhere. */
+/** Configuration, SQLite, file storage, the coordinator identity, audit log, metrics, sessions, auth: used everywhere. */
 @Global()
 @Module({})
 export class CoreModule implements OnModuleDestroy {
@@ -19,6 +21,7 @@ export class CoreModule implements OnModuleDestroy {
       { provide: COORDINATOR_CONFIG, useValue: config },
       { provide: DATABASE, useFactory: () => openDatabase(config.dataDir) },
       { provide: COORDINATOR_IDENTITY, useFactory: () => loadOrCreateIdentity(config.dataDir) },
+      { provide: STORAGE, useFactory: () => new FileStorage(config.dataDir) },
       AuditService,
       MetricsService,
       SessionRegistry,

@@ -6,6 +6,7 @@ import { CoordinatorError } from '../core/errors';
 import { SessionRegistry } from '../core/sessions.service';
 import { ModelsService } from '../models/models.service';
 import { type ExperimentRecord, ExperimentsRepository, type RoundRecord, type RoundResultRecord } from './experiments.repository';
+import { RoundScheduler } from './round-scheduler';
 import { RoundsService } from './rounds.service';
 
 /** An experiment with its rounds, participants and metrics, as `GET /api/experiments/:id` shows it. */
@@ -19,6 +20,7 @@ export class ExperimentsService {
   constructor(
     @Inject(ExperimentsRepository) private readonly repo: ExperimentsRepository,
     @Inject(RoundsService) private readonly rounds: RoundsService,
+    @Inject(RoundScheduler) private readonly scheduler: RoundScheduler,
     @Inject(ModelsService) private readonly models: ModelsService,
     @Inject(AuditService) private readonly audit: AuditService,
     @Inject(SessionRegistry) private readonly sessions: SessionRegistry,
@@ -58,7 +60,7 @@ export class ExperimentsService {
     this.repo.insertExperiment(record);
     this.audit.record('admin', 'experiment.created', { experiment: record.id, settings });
     this.sessions.adminEmit('experiment', { experiment: record.id, status: 'running' });
-    setImmediate(() => this.rounds.tick());
+    setImmediate(() => this.scheduler.tick());
     return record;
   }
 
@@ -88,7 +90,7 @@ export class ExperimentsService {
     this.repo.updateExperiment(id, { status: 'running' });
     this.audit.record('admin', 'experiment.resumed', { experiment: id });
     this.sessions.adminEmit('experiment', { experiment: id, status: 'running' });
-    setImmediate(() => this.rounds.tick());
+    setImmediate(() => this.scheduler.tick());
     return this.repo.findExperiment(id)!;
   }
 

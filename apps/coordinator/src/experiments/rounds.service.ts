@@ -1,61 +1,41 @@
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { randomInt } from 'node:crypto';
-import { join } from 'node:path';
-import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
-import { decodeModelBlob, encodeModelBlob, scheduledLearningRate, type ExperimentSettings, type ModelManifest, type ModelRef, type RoundEvent, type Task, type TensorSpec } from '@fedct/protocol';
-import { fromBase64, open as openEnvelope, type Identity } from '@fedct/crypto';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { decodeModelBlob, encodeModelBlob, NO_BASE_MODEL, type CommitResult, type ErrorCode, type ModelManifest, type RoundEvent, type Task } from '@fedct/protocol';
+import { createStrategy, WeightedSum } from '@fedct/strategies';
 import { AuditService } from '../core/audit.service';
-import { COORDINATOR_IDENTITY } from '../core/identity';
 import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../core/coordinator.config';
+import { CoordinatorError } from '../core/errors';
 import { MetricsService } from '../core/metrics.service';
 import { SessionRegistry } from '../core/sessions.service';
 import { ModelsService } from '../models/models.service';
 import { SitesService } from '../sites/sites.service';
-import { createStrategy, type Strategy, type StrategyState, WeightedSum } from '@fedct/strategies';
-import { CoordinatorError } from '../core/errors';
-import { SecAggDriver, secAggParams } from './secagg.driver';
-import { SpoolPool } from './spool-pool';
+import type { ActiveRound, RoundAdmission } from './active-round';
 import { type ExperimentRecord, ExperimentsRepository, type RoundRecord, type SiteRoundStatus } from './experiments.repository';
+import { RoundEvents } from './round-events';
+import { RoundSpool } from './round-spool';
+import { buildTask } from './round-tasks';
+import { sameTensors } from './update-check';
+import type { VerifyOutcome } from './verify.job';
 
-/** A round in progress, in memory; everything here can be rebuilt from SQLite and the spool files. */
-export interface ActiveRound {
+/** The upload an update came in (its site's session, and the round it was begun for). */
+export interface UploadContext {
   experimentId: string;
   round: number;
-  settings: ExperimentSettings;
-  strategy: Strategy;
-  base: { ref: ModelRef; weights: Float32Array; manifest: ModelManifest } | null;
-  /** Tensors every update must have: the base model's, or the first accepted update's in round 1 without a base. */
-  manifest: ModelManifest | null;
-  sum: WeightedSum | null;
-  /** Sites folded into `sum`, in order; the first `checkpointed` of them are in the on-disk checkpoint. */
-  folded: string[];
-  checkpointed: number;
-  deadline: number;
-  dir: string;
-  participants: string[];
-  /** Bytes of sealed updates accepted for upload in this round (limit `maxRoundBytes`). */
-  uploadBytes: number;
-  closing: boolean;
-  /** Secure-aggregation rounds: the stage driver (the coordinator only ever sees the masked sum). */
-  secagg: SecAggDriver | null;
+  /** The spool file holding the sealed envelope (kept by a streaming round, else recycled by the caller). */
+  file: string;
 }
 
 /**
  * The round state machine: open → training → aggregating → published | failed, every transition in
- * an SQLite transaction. Accepted updates are folded into the strategy's running sum as they arrive
- * and spooled to `rounds/<experiment>/<round>/<site>.sealed` (the envelope as received, moved not
- * copied) so a restarted coordinator can open them again and rebuild the sum; every
- * `roundCheckpointEvery` updates the sum itself is checkpointed and those envelopes deleted; robust strategies spool
- * decoded `<site>.f32` files instead and read them back block by block. A published model is written (fsynced) before the
- * transaction that records it.
+ * an SQLite transaction. Updates enter through {@link submit}, which applies the round's rules in
+ * order and folds an accepted update into the strategy's running sum at once (streaming strategies;
+ * robust ones spool the weights and read them back at the close). A published model is written
+ * (fsynced) before the transaction that records it. Rounds are started by the scheduler
+ * (round-scheduler.ts) and rebuilt after a restart by round-recovery.ts; the files are round-spool.ts's.
  */
 @Injectable()
-export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
+export class RoundsService {
   private readonly logger = new Logger(RoundsService.name);
   private readonly active = new Map<string, ActiveRound>();
-  private readonly waitingSince = new Map<string, number>();
-  private readonly endedListeners = new Set<(experimentId: string, round: number) => void>();
-  private timer: NodeJS.Timeout | null = null;
 
   constructor(
     @Inject(COORDINATOR_CONFIG) private readonly config: CoordinatorConfig,
@@ -65,53 +45,73 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
     @Inject(SessionRegistry) private readonly sessions: SessionRegistry,
     @Inject(AuditService) private readonly audit: AuditService,
     @Inject(MetricsService) private readonly metrics: MetricsService,
-    @Inject(COORDINATOR_IDENTITY) private readonly identity: Identity,
-    @Inject(SpoolPool) private readonly spool: SpoolPool,
+    @Inject(RoundSpool) private readonly spool: RoundSpool,
+    @Inject(RoundEvents) private readonly events: RoundEvents,
   ) {}
 
-  onApplicationBootstrap(): void {
-    this.recover();
-    this.timer = setInterval(() => this.tick(), this.config.schedulerIntervalMs);
-    this.sessions.onPresence((_site, online) => {
-      if (online) setImmediate(() => this.tick());
-    });
-    this.sessions.onRevoked((siteId, reason) => {
-      for (const active of [...this.active.values()]) {
-        if (!active.closing && !active.secagg && active.participants.includes(siteId)) this.markSite(active, siteId, 'dropped', `site revoked: ${reason}`);
-      }
-    });
+  /** The rounds in progress. */
+  activeRounds(): ActiveRound[] {
+    return [...this.active.values()];
   }
 
-  onModuleDestroy(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
+  isActive(experimentId: string): boolean {
+    return this.active.has(experimentId);
   }
 
-  /** Calls `listener` when a round is published or failed (e.g. to drop its unfinished uploads). */
-  onRoundEnded(listener: (experimentId: string, round: number) => void): void {
-    this.endedListeners.add(listener);
+  /** What the upload transport may know of an experiment's open round (null: none open). */
+  admission(experimentId: string): RoundAdmission | null {
+    const a = this.active.get(experimentId);
+    if (!a) return null;
+    return {
+      experimentId: a.experimentId,
+      round: a.round,
+      accepting: !a.closing,
+      status: (siteId) => this.repo.result(a.experimentId, a.round, siteId)?.status ?? null,
+      secure: a.secagg !== null,
+      tensors: a.manifest?.tensors ?? null,
+      base: a.base?.weights ?? null,
+      normBound: a.settings.normBound,
+    };
   }
 
-  /** The round in progress for an experiment, if any. */
-  activeRound(experimentId: string): ActiveRound | null {
-    return this.active.get(experimentId) ?? null;
+  /** Builds the in-memory round from its record (a new round, or one resumed after a restart). */
+  materialise(exp: ExperimentRecord, record: RoundRecord): ActiveRound {
+    let base: ActiveRound['base'] = null;
+    if (record.baseModel) {
+      const ref = this.models.ref(record.baseModel);
+      const blob = decodeModelBlob(this.models.store.read(ref.sha256));
+      // Shared memory, so verification workers read the base without a copy per update.
+      const weights = new Float32Array(new SharedArrayBuffer(blob.weights.byteLength));
+      weights.set(blob.weights);
+      base = { ref, weights, manifest: blob.manifest };
+    }
+    const dir = this.spool.open(exp.id, record.round);
+    return {
+      experimentId: exp.id, round: record.round, settings: exp.settings, strategy: createStrategy(exp.settings),
+      base, manifest: base?.manifest ?? this.spool.readManifest(dir), sum: null, folded: [], checkpointed: 0,
+      deadline: Date.parse(record.deadline), dir, participants: record.participants, closing: false, secagg: null,
+    };
   }
 
-  /** One scheduler step: close rounds past their deadline, start rounds where sites are available. */
-  tick(): void {
-    for (const exp of this.repo.listExperiments(['running', 'paused'])) {
-      try {
-        const active = this.active.get(exp.id);
-        if (active?.secagg) {
-          if (!active.closing && active.secagg.ready(Date.now())) this.advanceSecAgg(active);
-        } else if (active) {
-          if (!active.closing && Date.now() >= active.deadline) this.close(active, 'deadline passed');
-        } else if (exp.status === 'running') {
-          this.maybeStart(exp);
-        }
-      } catch (error) {
-        this.logger.error(`experiment ${exp.id}: ${(error as Error).stack ?? String(error)}`);
-      }
+  /** Takes a round into the machine: a new one is announced to its participants and starts training. */
+  start(active: ActiveRound, resumed: boolean): void {
+    this.active.set(active.experimentId, active);
+    if (resumed) return;
+    const task = this.task(active);
+    for (const site of active.participants) this.sessions.emitToSite(site, 'task', task);
+    this.repo.transaction(() => this.repo.updateRound(active.experimentId, active.round, { state: 'training' }));
+    this.logger.log(`experiment ${active.experimentId} round ${active.round}: training with ${active.participants.length} sites`);
+    this.emitRound(active, 'training');
+  }
+
+  /** The scheduler's clock: secure-aggregation stages that are due, rounds past their deadline. */
+  poll(experimentId: string, now: number): void {
+    const active = this.active.get(experimentId);
+    if (!active || active.closing) return;
+    if (active.secagg) {
+      if (active.secagg.ready(now)) this.advanceSecAgg(active);
+    } else if (now >= active.deadline) {
+      this.close(active, 'deadline passed');
     }
   }
 
@@ -119,9 +119,14 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
   currentTask(siteId: string): Task | null {
     for (const active of this.active.values()) {
       if (active.closing || !active.participants.includes(siteId)) continue;
-      if (this.repo.result(active.experimentId, active.round, siteId)?.status === 'invited') return this.buildTask(active);
+      if (this.repo.result(active.experimentId, active.round, siteId)?.status === 'invited') return this.task(active);
     }
     return null;
+  }
+
+  task(active: ActiveRound): Task {
+    const s = active.settings;
+    return buildTask(active, s.denoiserModel ? this.models.ref(s.denoiserModel) : null, this.config.chunkSize);
   }
 
   /** Stops an experiment's round (tasks cancelled, round failed) and marks the experiment aborted. */
@@ -132,125 +137,97 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
     this.sessions.adminEmit('experiment', { experiment: experimentId, status: 'aborted' });
   }
 
-  private maybeStart(exp: ExperimentRecord): void {
-    const s = exp.settings;
-    if (exp.publishedRounds >= s.rounds) {
-      this.repo.updateExperiment(exp.id, { status: 'completed' });
-      this.audit.record('system', 'experiment.completed', { experiment: exp.id, model: exp.currentModel });
-      this.sessions.adminEmit('experiment', { experiment: exp.id, status: 'completed' });
-      this.logger.log(`experiment ${exp.id} completed with ${exp.currentModel ?? 'no model'}`);
+  /**
+   * The one way an update enters a round, with the verification worker's outcome. The round's rules,
+   * in order: the envelope opened with the site's key; its nonce never seen (replay); it is for this
+   * open round; trained from its base; a positive sample count; the site's first result; then the
+   * payload (masked vector under secure aggregation; otherwise tensors as the round's, finite, within
+   * the norm bound). Accepted: folded at once and recorded. Refused: audited, counted and thrown as a
+   * CoordinatorError with the rejection code; a signed but bad payload also marks the site rejected.
+   * Runs on the main thread without awaiting, so concurrent commits cannot race.
+   */
+  submit(siteId: string, upload: UploadContext, outcome: VerifyOutcome): CommitResult {
+    if (outcome.kind === 'rejected') return this.refuse(siteId, upload, outcome.code, outcome.message);
+    const header = outcome.header;
+    if (!this.repo.rememberNonce(header.experiment, header.round, header.nonce)) return this.refuse(siteId, upload, 'rejected_replay', 'envelope nonce was seen before (replay)');
+    const active = this.active.get(upload.experimentId);
+    if (header.experiment !== upload.experimentId || header.round !== upload.round || !active || active.round !== header.round || active.closing) {
+      return this.refuse(siteId, upload, 'rejected_round', `envelope is for ${header.experiment} round ${header.round}, the open round is ${upload.experimentId} round ${active?.round ?? 'none'}`);
+    }
+    const expectedBase = active.base?.ref.sha256 ?? NO_BASE_MODEL;
+    if (header.baseModelSha256 !== expectedBase) return this.refuse(siteId, upload, 'rejected_base_model', `update was trained from ${header.baseModelSha256.slice(0, 12)}, the round's base is ${expectedBase.slice(0, 12)}`);
+    if (!Number.isSafeInteger(header.sampleCount) || header.sampleCount <= 0) return this.refuse(siteId, upload, 'rejected_envelope', 'sample count must be a positive integer');
+    const result = this.repo.result(upload.experimentId, upload.round, siteId);
+    if (result?.status !== 'invited') return this.refuse(siteId, upload, 'rejected_duplicate', `site's result for this round is already ${result?.status ?? 'absent'}`);
+    if (active.secagg) {
+      // A masked vector is uniformly random to the coordinator: shapes, finiteness and norms cannot be
+      // checked here (clipRange bounds each site's influence instead).
+      if (!outcome.masked) return this.refuse(siteId, upload, 'rejected_envelope', 'expected a masked vector');
+      const refused = active.secagg.addMasked(siteId, outcome.masked);
+      if (refused) return this.refuse(siteId, upload, 'rejected_shape', refused);
+      this.recordAccepted(active, siteId, header.sampleCount, header.metrics);
+      this.announceAccepted(active, siteId, header.sampleCount, true);
+      if (active.secagg.ready(Date.now())) setImmediate(() => this.advanceSecAgg(active));
+      return { accepted: true, experiment: upload.experimentId, round: upload.round };
+    }
+    let verdict = outcome.verdict;
+    if (!verdict && (!outcome.manifest || !outcome.weights)) verdict = { code: 'rejected_envelope', message: 'expected model weights' };
+    // Round 1 without a base: another update may have fixed the tensors while this one was verified.
+    if (!verdict && active.manifest && !sameTensors(outcome.manifest!.tensors, active.manifest.tensors)) verdict = { code: 'rejected_shape', message: 'update tensors or shapes differ from the base model' };
+    if (verdict) {
+      this.markSite(active, siteId, 'rejected', verdict.message);
+      return this.refuse(siteId, upload, verdict.code, verdict.message);
+    }
+    this.fold(active, siteId, outcome.manifest!, outcome.weights!, header.sampleCount, upload.file);
+    this.recordAccepted(active, siteId, header.sampleCount, header.metrics);
+    // After the site's result is recorded: a checkpoint never names a site the database has not accepted.
+    if (active.strategy.streaming && active.folded.length - active.checkpointed >= this.config.roundCheckpointEvery) this.checkpoint(active);
+    this.announceAccepted(active, siteId, header.sampleCount, false);
+    this.closeIfComplete(active);
+    return { accepted: true, experiment: upload.experimentId, round: upload.round };
+  }
+
+  /** Audits, counts and throws a refusal of an update. */
+  refuse(siteId: string, upload: Pick<UploadContext, 'experimentId' | 'round'>, code: ErrorCode, message: string): never {
+    this.metrics.inc('fedct_updates_rejected_total', 1, { code });
+    this.audit.record(`site:${siteId}`, 'update.rejected', { experiment: upload.experimentId, round: upload.round, code, message });
+    this.sessions.adminEmit('site', { siteId, siteName: this.sites.find(siteId)?.name ?? siteId, event: 'update_rejected', detail: `${code}: ${message}` });
+    throw new CoordinatorError(message, code);
+  }
+
+  /** Spools an accepted update and (streaming strategies) folds it into the running sum. */
+  private fold(active: ActiveRound, siteId: string, manifest: ModelManifest, weights: Float32Array, sampleCount: number, uploadFile: string): void {
+    if (!active.manifest) {
+      active.manifest = manifest;
+      this.spool.writeManifest(active.dir, manifest);
+    }
+    if (!active.strategy.streaming) {
+      this.spool.writeWeights(active.dir, siteId, weights);
       return;
     }
-    const online = this.sessions.online().filter((id) => {
-      const site = this.sites.find(id);
-      return site !== null && site.revokedAt === null;
-    });
-    if (online.length < s.minSites) {
-      const since = this.waitingSince.get(exp.id) ?? Date.now();
-      this.waitingSince.set(exp.id, since);
-      if (Date.now() - since > s.waitForSitesSeconds * 1000) {
-        const reason = `only ${online.length} of ${s.minSites} required sites online for ${s.waitForSitesSeconds} s`;
-        this.repo.updateExperiment(exp.id, { status: 'failed', reason });
-        this.audit.record('system', 'experiment.failed', { experiment: exp.id, reason });
-        this.sessions.adminEmit('experiment', { experiment: exp.id, status: 'failed' });
-      }
-      return;
-    }
-    this.waitingSince.delete(exp.id);
-    const participants = createStrategy(s).selectParticipants(online, { minSites: s.minSites, fractionFit: s.fractionFit, randomInt });
-    const round = (this.repo.lastRound(exp.id)?.round ?? 0) + 1;
-    const now = new Date();
-    const record: RoundRecord = {
-      experimentId: exp.id,
-      round,
-      state: 'open',
-      baseModel: exp.currentModel,
-      participants,
-      startedAt: now.toISOString(),
-      deadline: new Date(now.getTime() + s.roundDeadlineSeconds * 1000).toISOString(),
-      closedAt: null,
-      modelVersion: null,
-      reason: null,
-      metrics: {},
-    };
-    this.repo.transaction(() => this.repo.insertRound(record));
-    this.audit.record('system', 'round.opened', { experiment: exp.id, round, participants, baseModel: exp.currentModel });
-    const active = this.materialise(exp, record);
-    if (s.secureAgg && active.base) {
-      const keys: Record<string, string> = {};
-      for (const id of participants) keys[id] = this.sites.get(id).signingPublicKey;
-      const params = secAggParams(exp.id, round, keys, active.base.weights.length, s.secAggClipRange, s.secAggMaxTotalWeight);
-      active.secagg = new SecAggDriver(params, s.secAggStageSeconds * 1000, active.deadline, s.minSites, Date.now());
-    }
-    this.active.set(exp.id, active);
-    const task = this.buildTask(active);
-    for (const site of participants) this.sessions.emitToSite(site, 'task', task);
-    this.repo.transaction(() => this.repo.updateRound(exp.id, round, { state: 'training' }));
-    this.logger.log(`experiment ${exp.id} round ${round}: training with ${participants.length} sites`);
+    // Keep the sealed envelope itself (a rename, no copy): a restarted coordinator opens it again.
+    this.spool.keepSealed(active.dir, siteId, uploadFile);
+    active.sum ??= new WeightedSum(weights.length);
+    active.sum.fold(weights, sampleCount);
+    active.folded.push(siteId);
+  }
+
+  /** Writes the running sum (round-spool.ts) and lets go of the envelopes now in it. */
+  private checkpoint(active: ActiveRound): void {
+    this.spool.writeCheckpoint(active.dir, active.sum!, active.folded);
+    for (const site of active.folded.slice(active.checkpointed)) this.spool.recycleSealed(active.dir, site);
+    active.checkpointed = active.folded.length;
+  }
+
+  private recordAccepted(active: ActiveRound, siteId: string, sampleCount: number, siteMetrics: Record<string, number>): void {
+    this.repo.transaction(() => this.repo.setResult(active.experimentId, active.round, siteId, 'accepted', { sampleCount, metrics: siteMetrics }));
+  }
+
+  private announceAccepted(active: ActiveRound, siteId: string, sampleCount: number, secure: boolean): void {
+    this.metrics.inc('fedct_updates_accepted_total');
+    this.audit.record(`site:${siteId}`, 'update.accepted', { experiment: active.experimentId, round: active.round, sampleCount, ...(secure ? { secureAggregation: true } : {}) });
+    if (!secure) this.sessions.adminEmit('site', { siteId, siteName: this.sites.find(siteId)?.name ?? siteId, event: 'update_accepted', detail: `${active.experimentId}/${active.round}` });
     this.emitRound(active, 'training');
-  }
-
-  /** Builds the in-memory round from its record (new round or after a restart). */
-  private materialise(exp: ExperimentRecord, record: RoundRecord): ActiveRound {
-    let base: ActiveRound['base'] = null;
-    if (record.baseModel) {
-      const ref = this.models.ref(record.baseModel);
-      const blob = decodeModelBlob(this.models.store.read(ref.sha256));
-      // Shared memory, so verification workers read the base without a copy per update.
-      const weights = new Float32Array(new SharedArrayBuffer(blob.weights.byteLength));
-      weights.set(blob.weights);
-      base = { ref, weights, manifest: blob.manifest };
-    }
-    const dir = join(this.config.dataDir, 'rounds', exp.id, String(record.round));
-    mkdirSync(dir, { recursive: true });
-    const manifestFile = join(dir, 'manifest.json');
-    const manifest = base?.manifest ?? (existsSync(manifestFile) ? (JSON.parse(readFileSync(manifestFile, 'utf8')) as ModelManifest) : null);
-    const strategy = createStrategy(exp.settings);
-    return {
-      experimentId: exp.id,
-      round: record.round,
-      settings: exp.settings,
-      strategy,
-      base,
-      manifest,
-      sum: null,
-      folded: [],
-      checkpointed: 0,
-      deadline: Date.parse(record.deadline),
-      dir,
-      participants: record.participants,
-      uploadBytes: 0,
-      closing: false,
-      secagg: null,
-    };
-  }
-
-  buildTask(active: ActiveRound): Task {
-    const s = active.settings;
-    return {
-      experiment: active.experimentId,
-      phase: s.phase,
-      round: active.round,
-      baseModel: active.base?.ref ?? null,
-      initSeed: s.initSeed,
-      denoiser: s.denoiserModel ? this.models.ref(s.denoiserModel) : null,
-      hyper: {
-        localEpochs: s.localEpochs,
-        batchSize: s.batchSize,
-        // Settings stored before the schedule existed have none: constant.
-        learningRate: scheduledLearningRate(s.learningRate, s.learningRateSchedule ?? 'constant', active.round, s.rounds),
-        ...(s.classBalanced ? { classBalanced: true } : {}),
-        ...(s.flipAugment ? { flipAugment: true } : {}),
-        dp: s.dp,
-        secureAgg: s.secureAgg,
-        ...active.strategy.configureRound(active.round),
-      },
-      deadline: new Date(active.deadline).toISOString(),
-      normBound: s.normBound,
-      chunkSize: this.config.chunkSize,
-      ...(active.base === null && s.modelConfig ? { modelConfig: s.modelConfig } : {}),
-      ...(active.secagg ? { secAgg: active.secagg.params } : {}),
-    };
   }
 
   /** A SecAgg stage message from a site (advertise, shares, consistency, unmask). */
@@ -260,18 +237,6 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
     const refused = active.secagg.receive(siteId, message);
     if (refused) throw new CoordinatorError(refused, 'bad_message');
     if (active.secagg.ready(Date.now())) this.advanceSecAgg(active);
-  }
-
-  /** A site's masked vector (from an authenticated sealed upload); returns why it was refused, or null. */
-  acceptMasked(active: ActiveRound, siteId: string, vector: Uint8Array, sampleCount: number, siteMetrics: Record<string, number>): string | null {
-    const refused = active.secagg!.addMasked(siteId, vector);
-    if (refused) return refused;
-    this.repo.transaction(() => this.repo.setResult(active.experimentId, active.round, siteId, 'accepted', { sampleCount, metrics: siteMetrics }));
-    this.metrics.inc('fedct_updates_accepted_total');
-    this.audit.record(`site:${siteId}`, 'update.accepted', { experiment: active.experimentId, round: active.round, sampleCount, secureAggregation: true });
-    this.emitRound(active, 'training');
-    if (active.secagg!.ready(Date.now())) setImmediate(() => this.advanceSecAgg(active));
-    return null;
   }
 
   private advanceSecAgg(active: ActiveRound): void {
@@ -298,45 +263,16 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
     }
   }
 
-  /** Tensors an update must have in this round (null: round 1 without a base and nothing accepted yet). */
-  expectedTensors(active: ActiveRound): TensorSpec[] | null {
-    return active.manifest?.tensors ?? null;
-  }
-
-  /**
-   * Records an accepted update: spools the weights, folds them into the running sum, marks the site
-   * accepted (one transaction), and closes the round when every participant has reported.
-   */
-  accept(active: ActiveRound, siteId: string, manifest: ModelManifest, weights: Float32Array, sampleCount: number, siteMetrics: Record<string, number>, sealedFile: string): void {
-    if (!active.manifest) {
-      active.manifest = manifest;
-      writeAtomically(join(active.dir, 'manifest.json'), Buffer.from(JSON.stringify(manifest)));
-    }
-    if (active.strategy.streaming) {
-      // Keep the sealed envelope itself (a rename, no copy): a restarted coordinator opens it again.
-      renameSync(sealedFile, join(active.dir, `${siteId}.sealed`));
-    } else {
-      writeAtomically(join(active.dir, `${siteId}.f32`), Buffer.from(weights.buffer, weights.byteOffset, weights.byteLength));
-    }
-    if (active.strategy.streaming) {
-      active.sum ??= new WeightedSum(weights.length);
-      active.sum.fold(weights, sampleCount);
-      active.folded.push(siteId);
-    }
-    this.repo.transaction(() => this.repo.setResult(active.experimentId, active.round, siteId, 'accepted', { sampleCount, metrics: siteMetrics }));
-    if (active.strategy.streaming && active.folded.length - active.checkpointed >= this.config.roundCheckpointEvery) this.checkpoint(active);
-    this.metrics.inc('fedct_updates_accepted_total');
-    this.audit.record(`site:${siteId}`, 'update.accepted', { experiment: active.experimentId, round: active.round, sampleCount });
-    this.sessions.adminEmit('site', { siteId, siteName: this.sites.find(siteId)?.name ?? siteId, event: 'update_accepted', detail: `${active.experimentId}/${active.round}` });
-    this.emitRound(active, 'training');
-    this.closeIfComplete(active);
-  }
-
-  /** Marks an invited site as failed or rejected for this round (it will not be waited for). */
+  /** Marks an invited site as failed, rejected or dropped for this round (it will not be waited for). */
   markSite(active: ActiveRound, siteId: string, status: Exclude<SiteRoundStatus, 'invited' | 'accepted'>, reason: string): void {
     if (this.repo.result(active.experimentId, active.round, siteId)?.status !== 'invited') return;
     this.repo.transaction(() => this.repo.setResult(active.experimentId, active.round, siteId, status, { reason }));
     this.closeIfComplete(active);
+  }
+
+  /** The experiment's open round, for the gateway's `task.fail` (null: none open). */
+  round(experimentId: string): ActiveRound | null {
+    return this.active.get(experimentId) ?? null;
   }
 
   private closeIfComplete(active: ActiveRound): void {
@@ -354,19 +290,17 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
     this.repo.transaction(() => {
       this.repo.updateRound(experimentId, round, { state: 'aggregating' });
       for (const r of this.repo.results(experimentId, round)) {
-        if (r.status === 'invited') {
-          this.repo.setResult(experimentId, round, r.siteId, 'dropped', { reason: why });
-          dropped.push(r.siteId);
-        }
+        if (r.status !== 'invited') continue;
+        this.repo.setResult(experimentId, round, r.siteId, 'dropped', { reason: why });
+        dropped.push(r.siteId);
       }
     });
     for (const site of dropped) this.sessions.emitToSite(site, 'task.cancel', { experiment: experimentId, round, reason: why });
     this.emitRound(active, 'aggregating');
     const results = this.repo.results(experimentId, round);
     const accepted = results.filter((r) => r.status === 'accepted');
-    const min = active.settings.minSites;
-    if (accepted.length < min) {
-      this.failRound(active, `quorum not met: ${accepted.length} of ${min} sites (${why})`, false);
+    if (accepted.length < active.settings.minSites) {
+      this.failRound(active, `quorum not met: ${accepted.length} of ${active.settings.minSites} sites (${why})`, false);
       return;
     }
     try {
@@ -382,10 +316,10 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
     const accepted = results.filter((r) => r.status === 'accepted');
     const manifest = active.manifest;
     if (!manifest) throw new Error('no model manifest for the round');
-    const length = active.sum?.length ?? active.base?.weights.length ?? sizeOf(manifest.tensors);
+    const length = active.sum?.length ?? active.base?.weights.length ?? manifest.tensors.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
     const exp = this.repo.findExperiment(experimentId)!;
-    const state = this.loadStrategyState(experimentId, exp.currentModel);
-    const readBlock = active.strategy.streaming ? null : this.blockReader(active, accepted.map((r) => r.siteId));
+    const state = this.spool.loadStrategyState(experimentId, exp.currentModel);
+    const reader = active.strategy.streaming ? null : this.spool.blockReader(active.dir, accepted.map((r) => r.siteId));
     let outcome;
     try {
       outcome = active.strategy.aggregate(
@@ -394,13 +328,13 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
           accepted: accepted.map((r) => ({ siteId: r.siteId, sampleCount: r.sampleCount ?? 0 })),
           failures: results.filter((r) => r.status !== 'accepted').map((r) => ({ siteId: r.siteId, reason: `${r.status}: ${r.reason ?? ''}` })),
           sum: active.sum,
-          readBlock: readBlock?.read ?? null,
+          readBlock: reader?.read ?? null,
           length,
         },
         state,
       );
     } finally {
-      readBlock?.close();
+      reader?.close();
     }
     const roundMetrics = active.strategy.aggregateMetrics(accepted);
     if (outcome.kind === 'keep') {
@@ -408,31 +342,19 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
         this.failRound(active, `strategy kept no model: ${outcome.reason}`, false);
         return;
       }
-      this.publish(active, active.base.ref.version, roundMetrics, `kept the previous model: ${outcome.reason}`);
+      this.repo.durable(() => this.publishRecords(active, active.base!.ref.version, roundMetrics, `kept the previous model: ${outcome.reason}`));
+      this.finishPublish(active, active.base.ref.version, `kept the previous model: ${outcome.reason}`);
       return;
     }
     const bytes = encodeModelBlob({ manifest, weights: outcome.weights });
     let version = '';
     this.repo.durable(() => {
-      const model = this.models.register({
-        bytes,
-        source: 'aggregate',
-        phase: active.settings.phase,
-        parent: active.base?.ref.version ?? null,
-        experiment: experimentId,
-        round,
-        metrics: roundMetrics,
-      });
+      const model = this.models.register({ bytes, source: 'aggregate', phase: active.settings.phase, parent: active.base?.ref.version ?? null, experiment: experimentId, round, metrics: roundMetrics });
       version = model.version;
-      this.saveStrategyState(experimentId, version, state);
+      if (state.size > 0) this.spool.saveStrategyState(experimentId, version, state);
       this.publishRecords(active, version, roundMetrics, null);
     });
     this.finishPublish(active, version, null);
-  }
-
-  private publish(active: ActiveRound, version: string, roundMetrics: Record<string, number>, reason: string | null): void {
-    this.repo.durable(() => this.publishRecords(active, version, roundMetrics, reason));
-    this.finishPublish(active, version, reason);
   }
 
   private publishRecords(active: ActiveRound, version: string, roundMetrics: Record<string, number>, reason: string | null): void {
@@ -445,17 +367,17 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
     this.metrics.inc('fedct_rounds_total', 1, { state: 'published' });
     this.audit.record('system', 'round.published', { experiment: active.experimentId, round: active.round, model: version, reason });
     this.logger.log(`experiment ${active.experimentId} round ${active.round}: published ${version}`);
-    this.cleanup(active);
+    this.end(active, 'published');
     this.emitRound(active, 'published');
     try {
       this.sessions.broadcast('model.published', this.models.published(version, active.settings.phase, active.experimentId));
     } catch (error) {
       this.logger.error(`announcing ${version}: ${(error as Error).message}`);
     }
-    setImmediate(() => this.tick());
   }
 
-  private failRound(active: ActiveRound, reason: string, aborted: boolean): void {
+  /** Fails the round (its invited sites dropped); too many failures in a row fail the experiment. */
+  failRound(active: ActiveRound, reason: string, aborted: boolean): void {
     const { experimentId, round } = active;
     active.closing = true;
     const invited = this.repo.results(experimentId, round).filter((r) => r.status === 'invited').map((r) => r.siteId);
@@ -473,206 +395,24 @@ export class RoundsService implements OnApplicationBootstrap, OnModuleDestroy {
     this.metrics.inc('fedct_rounds_total', 1, { state: 'failed' });
     this.audit.record('system', 'round.failed', { experiment: experimentId, round, reason, experimentStopped: stop });
     this.logger.warn(`experiment ${experimentId} round ${round} failed: ${reason}${stop ? ' (experiment stopped)' : ''}`);
-    this.cleanup(active);
+    this.end(active, 'failed', aborted);
     this.emitRound(active, 'failed', reason);
     if (stop) this.sessions.adminEmit('experiment', { experiment: experimentId, status: 'failed' });
-    if (!aborted) setImmediate(() => this.tick());
   }
 
-  private cleanup(active: ActiveRound): void {
+  /** Forgets the round, removes its folder and tells the listeners (uploads, the scheduler). */
+  private end(active: ActiveRound, state: 'published' | 'failed', aborted = false): void {
     this.active.delete(active.experimentId);
-    for (const site of active.folded.slice(active.checkpointed)) this.spool.recycle(join(active.dir, `${site}.sealed`));
-    rmSync(active.dir, { recursive: true, force: true });
-    for (const l of this.endedListeners) l(active.experimentId, active.round);
-  }
-
-  /** After a restart: rebuild every unfinished round from SQLite and its spooled updates. */
-  private recover(): void {
-    for (const record of this.repo.unfinishedRounds()) {
-      const exp = this.repo.findExperiment(record.experimentId);
-      if (!exp || (exp.status !== 'running' && exp.status !== 'paused')) {
-        this.repo.updateRound(record.experimentId, record.round, { state: 'failed', closedAt: new Date().toISOString(), reason: 'experiment no longer running at restart' });
-        continue;
-      }
-      if (exp.settings.secureAgg) {
-        this.repo.updateRound(record.experimentId, record.round, { state: 'failed', closedAt: new Date().toISOString(), reason: 'secure aggregation rounds cannot resume after a restart' });
-        this.audit.record('system', 'round.failed', { experiment: exp.id, round: record.round, reason: 'secure aggregation round interrupted by a restart' });
-        continue;
-      }
-      const active = this.materialise(exp, record);
-      const results = this.repo.results(exp.id, record.round);
-      if (active.strategy.streaming) {
-        const problem = this.restoreCheckpoint(active, new Set(results.filter((r) => r.status === 'accepted').map((r) => r.siteId)));
-        if (problem) {
-          this.repo.updateRound(record.experimentId, record.round, { state: 'failed', closedAt: new Date().toISOString(), reason: `cannot resume: ${problem}` });
-          this.audit.record('system', 'round.failed', { experiment: exp.id, round: record.round, reason: `round checkpoint unusable after a restart: ${problem}` });
-          rmSync(active.dir, { recursive: true, force: true });
-          continue;
-        }
-      }
-      let refolded = 0;
-      for (const r of results) {
-        if (r.status !== 'accepted') continue;
-        if (active.folded.includes(r.siteId)) {
-          // Already in the checkpointed sum (a crash may have left its envelope behind).
-          rmSync(join(active.dir, `${r.siteId}.sealed`), { force: true });
-          continue;
-        }
-        const file = join(active.dir, `${r.siteId}.${active.strategy.streaming ? 'sealed' : 'f32'}`);
-        const weights = existsSync(file) ? (active.strategy.streaming ? this.reopen(file, r.siteId) : file) : null;
-        if (!weights) {
-          this.repo.setResult(exp.id, record.round, r.siteId, 'dropped', { reason: 'spooled update lost in a crash' });
-          continue;
-        }
-        if (weights instanceof Float32Array) {
-          active.sum ??= new WeightedSum(weights.length);
-          active.sum.fold(weights, r.sampleCount ?? 1);
-          active.folded.push(r.siteId);
-        }
-        refolded++;
-      }
-      this.active.set(exp.id, active);
-      if (record.state === 'open') this.repo.updateRound(exp.id, record.round, { state: 'training' });
-      this.audit.record('system', 'round.resumed', { experiment: exp.id, round: record.round, state: record.state, refolded, fromCheckpoint: active.checkpointed });
-      this.logger.log(`resumed experiment ${exp.id} round ${record.round} (${record.state}, ${active.checkpointed} accepted updates from the checkpoint, ${refolded} re-folded)`);
-      if (record.state === 'aggregating') setImmediate(() => this.close(active, 'resumed after a restart during aggregation'));
-    }
-  }
-
-  /**
-   * Writes the running sum and the sites in it to `sum.ckpt` (atomically: temporary file, then rename)
-   * and deletes those sites' spooled envelopes, so a streaming round keeps at most
-   * `roundCheckpointEvery` envelopes on disk instead of one per site (with a hundred 20 MB updates the
-   * page cache they filled made every later spool write several times slower). A restart loads the
-   * checkpoint and re-folds only the envelopes after it.
-   *
-   * Format: u32 LE header length, UTF-8 JSON header `{ length, count, totalWeight, sites }`, spaces to
-   * a multiple of 8 bytes, then the float64 LE sum.
-   */
-  private checkpoint(active: ActiveRound): void {
-    const sum = active.sum!;
-    const header = Buffer.from(JSON.stringify({ length: sum.length, count: sum.count, totalWeight: sum.totalWeight, sites: active.folded }), 'utf8');
-    const prefix = Buffer.alloc(Math.ceil((4 + header.length) / 8) * 8, 0x20);
-    prefix.writeUInt32LE(header.length, 0);
-    header.copy(prefix, 4);
-    const file = join(active.dir, 'sum.ckpt');
-    const temp = `${file}.tmp`;
-    const fd = openSync(temp, 'w');
-    try {
-      for (const part of [prefix, new Uint8Array(sum.sum.buffer, sum.sum.byteOffset, sum.sum.byteLength)]) {
-        let done = 0;
-        while (done < part.length) done += writeSync(fd, part, done, part.length - done);
-      }
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(temp, file);
-    for (const site of active.folded.slice(active.checkpointed)) this.spool.recycle(join(active.dir, `${site}.sealed`));
-    active.checkpointed = active.folded.length;
-  }
-
-  /**
-   * Loads `sum.ckpt` (if any) into `active`; returns why it cannot be used: unreadable, or naming a
-   * site the database does not have as accepted (e.g. a power cut lost the database's last
-   * transactions but not the file), in which case the round is failed and run again.
-   */
-  private restoreCheckpoint(active: ActiveRound, accepted: ReadonlySet<string>): string | null {
-    const file = join(active.dir, 'sum.ckpt');
-    if (!existsSync(file)) return null;
-    try {
-      const bytes = readFileSync(file);
-      const headerLength = bytes.readUInt32LE(0);
-      const header = JSON.parse(bytes.subarray(4, 4 + headerLength).toString('utf8')) as { length: number; count: number; totalWeight: number; sites: string[] };
-      const offset = Math.ceil((4 + headerLength) / 8) * 8;
-      if (!Array.isArray(header.sites) || header.sites.length !== header.count || bytes.length !== offset + header.length * 8) return 'the checkpoint file is malformed';
-      const missing = header.sites.find((site) => !accepted.has(site));
-      if (missing) return `the checkpoint holds an update from ${missing} that the database has not accepted`;
-      const sum = new WeightedSum(header.length);
-      new Uint8Array(sum.sum.buffer, sum.sum.byteOffset, sum.sum.byteLength).set(bytes.subarray(offset));
-      sum.count = header.count;
-      sum.totalWeight = header.totalWeight;
-      active.sum = sum;
-      active.folded = [...header.sites];
-      active.checkpointed = header.sites.length;
-      return null;
-    } catch (error) {
-      return `the checkpoint file is unreadable (${(error as Error).message})`;
-    }
-  }
-
-  /** Opens a spooled, already-accepted envelope again (after a restart); null if it no longer opens. */
-  private reopen(file: string, siteId: string): Float32Array | null {
-    const site = this.sites.find(siteId);
-    if (!site) return null;
-    const opened = openEnvelope(new Uint8Array(readFileSync(file)), fromBase64(site.signingPublicKey), this.identity.box.secretKey);
-    return opened ? decodeModelBlob(opened.payload).weights : null;
-  }
-
-  private blockReader(active: ActiveRound, siteIds: string[]): { read: (offset: number, length: number) => Float32Array[]; close: () => void } {
-    const fds = siteIds.map((id) => openSync(join(active.dir, `${id}.f32`), 'r'));
-    return {
-      read: (offset, length) =>
-        fds.map((fd) => {
-          const out = new Float32Array(length);
-          const view = new Uint8Array(out.buffer);
-          let done = 0;
-          while (done < view.length) {
-            const n = readSync(fd, view, done, view.length - done, offset * 4 + done);
-            if (n === 0) throw new Error('spooled update is shorter than the model');
-            done += n;
-          }
-          return out;
-        }),
-      close: () => fds.forEach((fd) => closeSync(fd)),
-    };
-  }
-
-  private strategyDir(experimentId: string): string {
-    return join(this.config.dataDir, 'strategy', experimentId);
-  }
-
-  private loadStrategyState(experimentId: string, version: string | null): StrategyState {
-    const state: StrategyState = new Map();
-    if (!version) return state;
-    for (const key of ['m', 'v']) {
-      const file = join(this.strategyDir(experimentId), `${version}.${key}.f32`);
-      if (!existsSync(file)) continue;
-      const bytes = readFileSync(file);
-      state.set(key, new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)));
-    }
-    return state;
-  }
-
-  private saveStrategyState(experimentId: string, version: string, state: StrategyState): void {
-    if (state.size === 0) return;
-    mkdirSync(this.strategyDir(experimentId), { recursive: true });
-    for (const [key, values] of state) {
-      writeAtomically(join(this.strategyDir(experimentId), `${version}.${key}.f32`), Buffer.from(values.buffer, values.byteOffset, values.byteLength));
-    }
+    this.spool.removeRound(active.dir, active.folded.slice(active.checkpointed));
+    this.events.ended({ experimentId: active.experimentId, round: active.round, state, ...(aborted ? { aborted } : {}) });
   }
 
   private emitRound(active: ActiveRound, state: RoundEvent['state'], reason: string | null = null): void {
     const accepted = this.repo.statusCounts(active.experimentId, active.round).accepted ?? 0;
     const round = this.repo.findRound(active.experimentId, active.round);
     this.sessions.adminEmit('round', {
-      experiment: active.experimentId,
-      round: active.round,
-      attempt: 1,
-      state,
-      participants: active.participants,
-      accepted,
-      modelVersion: round?.modelVersion ?? null,
-      reason: reason ?? round?.reason ?? null,
+      experiment: active.experimentId, round: active.round, attempt: 1, state, participants: active.participants, accepted,
+      modelVersion: round?.modelVersion ?? null, reason: reason ?? round?.reason ?? null,
     });
   }
-}
-
-function writeAtomically(file: string, bytes: Uint8Array): void {
-  const temp = `${file}.tmp`;
-  writeFileSync(temp, bytes);
-  renameSync(temp, file);
-}
-
-function sizeOf(tensors: readonly TensorSpec[]): number {
-  return tensors.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
 }

@@ -1,15 +1,16 @@
-import { closeSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resolveCoordinatorConfig } from '../core/coordinator.config';
+import { FileStorage } from '../core/storage';
 import { SpoolPool } from './spool-pool';
 
 const root = mkdtempSync(join(tmpdir(), 'fedct-spool-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 function pool(dataDir: string): SpoolPool {
-  return new SpoolPool(resolveCoordinatorConfig({ adminToken: 'x'.repeat(20), dataDir, roundCheckpointEvery: 1, limits: { maxConcurrentUploads: 1 } }));
+  return new SpoolPool(resolveCoordinatorConfig({ adminToken: 'x'.repeat(20), dataDir, roundCheckpointEvery: 1, limits: { maxConcurrentUploads: 1 } }), new FileStorage(dataDir));
 }
 
 describe(SpoolPool.name, () => {
@@ -18,16 +19,16 @@ describe(SpoolPool.name, () => {
     const spool = pool(dataDir);
     expect(spool.maxFiles).toBe(2);
     const first = join(dataDir, 'uploads', 'one.part');
-    const fd = spool.create(first, 1000);
-    writeSync(fd, Buffer.alloc(1000, 7));
-    closeSync(fd);
+    const file = spool.create(first, 1000);
+    file.writeAt(Buffer.alloc(1000, 7), 0);
+    file.close();
     const inode = statSync(first).ino;
     spool.recycle(first);
     expect(existsSync(first)).toBe(false);
     expect(spool.size).toBe(1);
 
     const second = join(dataDir, 'uploads', 'two.part');
-    closeSync(spool.create(second, 600));
+    spool.create(second, 600).close();
     expect(statSync(second).ino).toBe(inode);
     expect(statSync(second).size).toBe(600);
     expect(spool.size).toBe(0);

@@ -1,7 +1,7 @@
-import { existsSync, ftruncateSync, mkdirSync, openSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { Inject, Injectable } from '@nestjs/common';
 import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../core/coordinator.config';
+import { STORAGE } from '../core/core.tokens';
+import type { FileStorage, StoredFile } from '../core/storage';
 
 /**
  * Recycled spool files. Every update is written into a spool file (`uploads/<id>.part`) and, once
@@ -22,12 +22,15 @@ export class SpoolPool {
   private counter = 0;
   readonly maxFiles: number;
 
-  constructor(@Inject(COORDINATOR_CONFIG) config: CoordinatorConfig) {
-    this.dir = join(config.dataDir, 'uploads', 'recycled');
+  constructor(
+    @Inject(COORDINATOR_CONFIG) config: CoordinatorConfig,
+    @Inject(STORAGE) private readonly storage: FileStorage,
+  ) {
+    this.dir = storage.path('uploads', 'recycled');
     // Every upload in flight plus the envelopes a streaming round keeps between checkpoints.
     this.maxFiles = config.limits.maxConcurrentUploads + config.roundCheckpointEvery;
-    if (existsSync(this.dir)) for (const name of readdirSync(this.dir)) rmSync(join(this.dir, name), { force: true });
-    mkdirSync(this.dir, { recursive: true });
+    for (const name of storage.list(this.dir)) storage.remove(`${this.dir}/${name}`);
+    storage.ensureDir(this.dir);
   }
 
   /** Recycled files waiting to be reused. */
@@ -36,31 +39,31 @@ export class SpoolPool {
   }
 
   /**
-   * Creates the spool file `path` of `bytes` bytes (from a recycled file when there is one) and
-   * returns a descriptor open for reading and writing.
+   * Creates the spool file `path` of `bytes` bytes (from a recycled file when there is one), open for
+   * reading and writing.
    */
-  create(path: string, bytes: number): number {
+  create(path: string, bytes: number): StoredFile {
     const recycled = this.free.pop();
-    let fd: number;
+    let file: StoredFile;
     if (recycled) {
-      renameSync(recycled, path);
-      fd = openSync(path, 'r+');
+      this.storage.move(recycled, path);
+      file = this.storage.open(path, 'r+');
     } else {
-      fd = openSync(path, 'w+');
+      file = this.storage.open(path, 'w+');
     }
-    ftruncateSync(fd, bytes);
-    return fd;
+    file.truncate(bytes);
+    return file;
   }
 
   /** Takes a spent spool file (closed) for reuse, or deletes it when the pool is full; absent files are ignored. */
   recycle(path: string): void {
-    if (!existsSync(path)) return;
+    if (!this.storage.exists(path)) return;
     if (this.free.length >= this.maxFiles) {
-      rmSync(path, { force: true });
+      this.storage.remove(path);
       return;
     }
-    const target = join(this.dir, `${process.pid}-${this.counter++}.spool`);
-    renameSync(path, target);
+    const target = `${this.dir}/${process.pid}-${this.counter++}.spool`;
+    this.storage.move(path, target);
     this.free.push(target);
   }
 }

@@ -1,6 +1,6 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { fromBase64, open as openEnvelope, peekHeader, type EnvelopeHeader } from '@fedct/crypto';
 import type { ErrorCode, ModelManifest, TensorSpec } from '@fedct/protocol';
+import { readWholeReusing } from '../core/storage';
 import { checkUpdatePayload } from './update-check';
 
 /** Everything needed to open and check one uploaded envelope, off the main thread if wanted. */
@@ -46,33 +46,12 @@ export type VerifyOutcome =
       masked: Uint8Array | null;
     };
 
-/**
- * One read buffer per thread, reused for every envelope (grown when needed): reading each 20 MB update
- * into a fresh buffer made the garbage collector run a full mark-compact every few updates. Nothing
- * keeps a view into it after {@link verifyEnvelopeFile} returns (`open` decrypts into a new buffer).
- */
-let readBuffer: Buffer | null = null;
-
-function readWhole(path: string): Uint8Array {
-  const fd = openSync(path, 'r');
-  try {
-    const size = fstatSync(fd).size;
-    if (!readBuffer || readBuffer.length < size) readBuffer = Buffer.allocUnsafeSlow(Math.max(size, Math.ceil((readBuffer?.length ?? 0) * 1.25)));
-    let done = 0;
-    while (done < size) {
-      const n = readSync(fd, readBuffer, done, size - done, done);
-      if (n === 0) break;
-      done += n;
-    }
-    return new Uint8Array(readBuffer.buffer, readBuffer.byteOffset, done);
-  } finally {
-    closeSync(fd);
-  }
-}
+/** This thread's read buffer, reused for every envelope (see readWholeReusing). */
+const reading: { buffer: Buffer | null } = { buffer: null };
 
 /** Opens the envelope with the site's key and checks its payload (shapes, finiteness, norm). */
 export function verifyEnvelopeFile(job: VerifyJob): VerifyOutcome {
-  const sealed = readWhole(job.file);
+  const sealed = readWholeReusing(job.file, reading);
   const peeked = peekHeader(sealed);
   if (!peeked) return { kind: 'rejected', code: 'rejected_envelope', message: 'not a sealed envelope' };
   if (peeked.site !== job.siteId) return { kind: 'rejected', code: 'rejected_site', message: `envelope claims site ${peeked.site}` };

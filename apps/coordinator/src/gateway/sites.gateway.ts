@@ -87,7 +87,7 @@ export class SitesGateway implements OnGatewayConnection, OnGatewayDisconnect, O
     });
     this.on(socket, 'task.current', z.object({}).passthrough(), (_s, _p, siteId) => this.rounds.currentTask(siteId));
     this.on(socket, 'task.fail', taskFailSchema, (_s, p, siteId) => {
-      const active = this.rounds.activeRound(p.experiment);
+      const active = this.rounds.round(p.experiment);
       if (!active || active.round !== p.round) throw new CoordinatorError(`round ${p.round} of ${p.experiment} is not open`, 'round_closed');
       this.audit.record(`site:${siteId}`, 'task.failed', { experiment: p.experiment, round: p.round, reason: p.reason });
       this.rounds.markSite(active, siteId, 'failed', p.reason);

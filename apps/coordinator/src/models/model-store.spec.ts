@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { splitIntoChunks } from '@fedct/crypto';
+import { FileStorage } from '../core/storage';
 import { ModelStore } from './model-store';
 
 const dir = mkdtempSync(join(tmpdir(), 'fedct-store-'));
@@ -16,7 +17,7 @@ function blob(size: number, seed: number): Uint8Array {
 
 describe(ModelStore.name, () => {
   it('serves chunks and manifests equal to splitIntoChunks, also after other blobs evicted it from memory', () => {
-    const store = new ModelStore(dir);
+    const store = new ModelStore(new FileStorage(dir));
     const blobs = [blob(10_000, 1), blob(7_001, 2), blob(5_000, 3)];
     const shas = blobs.map((b) => store.put(b));
     const chunkSize = 1024;
@@ -32,7 +33,7 @@ describe(ModelStore.name, () => {
   });
 
   it('reads chunks of a blob above maxCachedBlobBytes from the file', () => {
-    const store = new ModelStore(dir);
+    const store = new ModelStore(new FileStorage(dir));
     const bytes = blob(9_000, 4);
     const sha = store.put(bytes);
     const limit = ModelStore.maxCachedBlobBytes;

@@ -1,7 +1,6 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
 import { sha256Hex, type ChunkManifestMessage } from '@fedct/protocol';
+import type { FileStorage } from '../core/storage';
 
 /**
  * Model blobs as content-addressed files: `models/<sha256[0..2]>/<sha256>.fctm`. A file is written to
@@ -16,44 +15,33 @@ export class ModelStore {
   /** Larger blobs are not kept in memory: their chunks are read from the file one by one. */
   static readonly maxCachedBlobBytes = 256 * 1024 * 1024;
 
-  constructor(private readonly root: string) {
-    mkdirSync(root, { recursive: true });
+  constructor(private readonly storage: FileStorage) {
+    storage.ensureDir(storage.path('models'));
   }
 
   pathOf(sha256: string): string {
-    return join(this.root, sha256.slice(0, 2), `${sha256}.fctm`);
+    return this.storage.path('models', sha256.slice(0, 2), `${sha256}.fctm`);
   }
 
   has(sha256: string): boolean {
-    return existsSync(this.pathOf(sha256));
+    return this.storage.exists(this.pathOf(sha256));
   }
 
   /** Stores `bytes` (idempotent) and returns their sha256. */
   put(bytes: Uint8Array): string {
     const sha = sha256Hex(bytes);
     const target = this.pathOf(sha);
-    if (existsSync(target)) return sha;
-    mkdirSync(join(this.root, sha.slice(0, 2)), { recursive: true });
-    const temp = `${target}.${process.pid}.tmp`;
-    const fd = openSync(temp, 'w', 0o644);
-    try {
-      let offset = 0;
-      while (offset < bytes.length) offset += writeSync(fd, bytes, offset, bytes.length - offset);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(temp, target);
+    if (this.storage.exists(target)) return sha;
+    this.storage.writeAtomic(target, bytes, { fsync: true, mode: 0o644 });
     return sha;
   }
 
   read(sha256: string): Uint8Array {
-    const file = readFileSync(this.pathOf(sha256));
-    return new Uint8Array(file.buffer, file.byteOffset, file.byteLength);
+    return this.storage.read(this.pathOf(sha256));
   }
 
   size(sha256: string): number {
-    return statSync(this.pathOf(sha256)).size;
+    return this.storage.size(this.pathOf(sha256));
   }
 
   /** The chunk manifest of a stored blob (same format as @fedct/crypto `splitIntoChunks`); cached. */
@@ -95,17 +83,7 @@ export class ModelStore {
     const total = this.size(sha256);
     const start = Math.min(total, index * chunkSize);
     const out = new Uint8Array(Math.min(chunkSize, total - start));
-    const fd = openSync(this.pathOf(sha256), 'r');
-    try {
-      let done = 0;
-      while (done < out.length) {
-        const n = readSync(fd, out, done, out.length - done, start + done);
-        if (n === 0) break;
-        done += n;
-      }
-    } finally {
-      closeSync(fd);
-    }
+    this.storage.readAt(this.pathOf(sha256), start, out);
     return out;
   }
 }

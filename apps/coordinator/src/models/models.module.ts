@@ -1,6 +1,6 @@
-import { join } from 'node:path';
 import { Module } from '@nestjs/common';
-import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../core/coordinator.config';
+import { STORAGE } from '../core/core.tokens';
+import type { FileStorage } from '../core/storage';
 import { ModelStore } from './model-store';
 import { ModelsController } from './models.controller';
 import { MODEL_STORE, ModelsService } from './models.service';
@@ -8,7 +8,7 @@ import { MODEL_STORE, ModelsService } from './models.service';
 @Module({
   controllers: [ModelsController],
   providers: [
-    { provide: MODEL_STORE, useFactory: (config: CoordinatorConfig) => new ModelStore(join(config.dataDir, 'models')), inject: [COORDINATOR_CONFIG] },
+    { provide: MODEL_STORE, useFactory: (storage: FileStorage) => new ModelStore(storage), inject: [STORAGE] },
     ModelsService,
   ],
   exports: [ModelsService],
