@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { decodeModelBlob, encodeModelBlob, NO_BASE_MODEL, type CommitResult, type ErrorCode, type ModelManifest, type RoundEvent, type Task } from '@fedct/protocol';
+import { decodeModelBlob, encodeModelBlob, type CommitResult, type ErrorCode, type ModelManifest, type RoundEvent, type Task } from '@fedct/protocol';
 import { createStrategy, WeightedSum } from '@fedct/strategies';
 import { AuditService } from '../core/audit.service';
 import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../core/coordinator.config';
@@ -10,10 +10,11 @@ import { ModelsService } from '../models/models.service';
 import { SitesService } from '../sites/sites.service';
 import type { ActiveRound, RoundAdmission } from './active-round';
 import { type ExperimentRecord, ExperimentsRepository, type RoundRecord, type SiteRoundStatus } from './experiments.repository';
+import { aggregateRound } from './round-aggregation';
 import { RoundEvents } from './round-events';
 import { RoundSpool } from './round-spool';
 import { buildTask } from './round-tasks';
-import { sameTensors } from './update-check';
+import { updateRefusal } from './update-rules';
 import type { VerifyOutcome } from './verify.job';
 
 /** The upload an update came in (its site's session, and the round it was begun for). */
@@ -150,40 +151,27 @@ export class RoundsService {
     if (outcome.kind === 'rejected') return this.refuse(siteId, upload, outcome.code, outcome.message);
     const header = outcome.header;
     if (!this.repo.rememberNonce(header.experiment, header.round, header.nonce)) return this.refuse(siteId, upload, 'rejected_replay', 'envelope nonce was seen before (replay)');
-    const active = this.active.get(upload.experimentId);
-    if (header.experiment !== upload.experimentId || header.round !== upload.round || !active || active.round !== header.round || active.closing) {
-      return this.refuse(siteId, upload, 'rejected_round', `envelope is for ${header.experiment} round ${header.round}, the open round is ${upload.experimentId} round ${active?.round ?? 'none'}`);
-    }
-    const expectedBase = active.base?.ref.sha256 ?? NO_BASE_MODEL;
-    if (header.baseModelSha256 !== expectedBase) return this.refuse(siteId, upload, 'rejected_base_model', `update was trained from ${header.baseModelSha256.slice(0, 12)}, the round's base is ${expectedBase.slice(0, 12)}`);
-    if (!Number.isSafeInteger(header.sampleCount) || header.sampleCount <= 0) return this.refuse(siteId, upload, 'rejected_envelope', 'sample count must be a positive integer');
-    const result = this.repo.result(upload.experimentId, upload.round, siteId);
-    if (result?.status !== 'invited') return this.refuse(siteId, upload, 'rejected_duplicate', `site's result for this round is already ${result?.status ?? 'absent'}`);
-    if (active.secagg) {
-      // A masked vector is uniformly random to the coordinator: shapes, finiteness and norms cannot be
-      // checked here (clipRange bounds each site's influence instead).
-      if (!outcome.masked) return this.refuse(siteId, upload, 'rejected_envelope', 'expected a masked vector');
-      const refused = active.secagg.addMasked(siteId, outcome.masked);
+    const active = this.active.get(upload.experimentId) ?? null;
+    const refusal = updateRefusal(upload, active, outcome, this.repo.result(upload.experimentId, upload.round, siteId)?.status ?? null);
+    if (!refusal && active?.secagg) {
+      const refused = active.secagg.addMasked(siteId, outcome.masked!);
       if (refused) return this.refuse(siteId, upload, 'rejected_shape', refused);
-      this.recordAccepted(active, siteId, header.sampleCount, header.metrics);
-      this.announceAccepted(active, siteId, header.sampleCount, true);
-      if (active.secagg.ready(Date.now())) setImmediate(() => this.advanceSecAgg(active));
-      return { accepted: true, experiment: upload.experimentId, round: upload.round };
     }
-    let verdict = outcome.verdict;
-    if (!verdict && (!outcome.manifest || !outcome.weights)) verdict = { code: 'rejected_envelope', message: 'expected model weights' };
-    // Round 1 without a base: another update may have fixed the tensors while this one was verified.
-    if (!verdict && active.manifest && !sameTensors(outcome.manifest!.tensors, active.manifest.tensors)) verdict = { code: 'rejected_shape', message: 'update tensors or shapes differ from the base model' };
-    if (verdict) {
-      this.markSite(active, siteId, 'rejected', verdict.message);
-      return this.refuse(siteId, upload, verdict.code, verdict.message);
+    if (refusal) {
+      if (refusal.markRejected && active) this.markSite(active, siteId, 'rejected', refusal.message);
+      return this.refuse(siteId, upload, refusal.code, refusal.message);
     }
-    this.fold(active, siteId, outcome.manifest!, outcome.weights!, header.sampleCount, upload.file);
-    this.recordAccepted(active, siteId, header.sampleCount, header.metrics);
+    const round = active!;
+    if (!round.secagg) this.fold(round, siteId, outcome.manifest!, outcome.weights!, header.sampleCount, upload.file);
+    this.repo.transaction(() => this.repo.setResult(round.experimentId, round.round, siteId, 'accepted', { sampleCount: header.sampleCount, metrics: header.metrics }));
     // After the site's result is recorded: a checkpoint never names a site the database has not accepted.
-    if (active.strategy.streaming && active.folded.length - active.checkpointed >= this.config.roundCheckpointEvery) this.checkpoint(active);
-    this.announceAccepted(active, siteId, header.sampleCount, false);
-    this.closeIfComplete(active);
+    if (round.strategy.streaming && !round.secagg && round.folded.length - round.checkpointed >= this.config.roundCheckpointEvery) this.checkpoint(round);
+    this.announceAccepted(round, siteId, header.sampleCount, round.secagg !== null);
+    if (round.secagg) {
+      if (round.secagg.ready(Date.now())) setImmediate(() => this.advanceSecAgg(round));
+    } else {
+      this.closeIfComplete(round);
+    }
     return { accepted: true, experiment: upload.experimentId, round: upload.round };
   }
 
@@ -217,10 +205,6 @@ export class RoundsService {
     this.spool.writeCheckpoint(active.dir, active.sum!, active.folded);
     for (const site of active.folded.slice(active.checkpointed)) this.spool.recycleSealed(active.dir, site);
     active.checkpointed = active.folded.length;
-  }
-
-  private recordAccepted(active: ActiveRound, siteId: string, sampleCount: number, siteMetrics: Record<string, number>): void {
-    this.repo.transaction(() => this.repo.setResult(active.experimentId, active.round, siteId, 'accepted', { sampleCount, metrics: siteMetrics }));
   }
 
   private announceAccepted(active: ActiveRound, siteId: string, sampleCount: number, secure: boolean): void {
@@ -313,46 +297,21 @@ export class RoundsService {
 
   private aggregateAndPublish(active: ActiveRound, results: ReturnType<ExperimentsRepository['results']>): void {
     const { experimentId, round } = active;
-    const accepted = results.filter((r) => r.status === 'accepted');
-    const manifest = active.manifest;
-    if (!manifest) throw new Error('no model manifest for the round');
-    const length = active.sum?.length ?? active.base?.weights.length ?? manifest.tensors.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
-    const exp = this.repo.findExperiment(experimentId)!;
-    const state = this.spool.loadStrategyState(experimentId, exp.currentModel);
-    const reader = active.strategy.streaming ? null : this.spool.blockReader(active.dir, accepted.map((r) => r.siteId));
-    let outcome;
-    try {
-      outcome = active.strategy.aggregate(
-        {
-          base: active.base?.weights ?? null,
-          accepted: accepted.map((r) => ({ siteId: r.siteId, sampleCount: r.sampleCount ?? 0 })),
-          failures: results.filter((r) => r.status !== 'accepted').map((r) => ({ siteId: r.siteId, reason: `${r.status}: ${r.reason ?? ''}` })),
-          sum: active.sum,
-          readBlock: reader?.read ?? null,
-          length,
-        },
-        state,
-      );
-    } finally {
-      reader?.close();
-    }
-    const roundMetrics = active.strategy.aggregateMetrics(accepted);
+    const state = this.spool.loadStrategyState(experimentId, this.repo.findExperiment(experimentId)!.currentModel);
+    const { outcome, metrics } = aggregateRound(active, results, state, this.spool);
     if (outcome.kind === 'keep') {
-      if (!active.base) {
-        this.failRound(active, `strategy kept no model: ${outcome.reason}`, false);
-        return;
-      }
-      this.repo.durable(() => this.publishRecords(active, active.base!.ref.version, roundMetrics, `kept the previous model: ${outcome.reason}`));
-      this.finishPublish(active, active.base.ref.version, `kept the previous model: ${outcome.reason}`);
-      return;
+      if (!active.base) return this.failRound(active, `strategy kept no model: ${outcome.reason}`, false);
+      const reason = `kept the previous model: ${outcome.reason}`;
+      this.repo.durable(() => this.publishRecords(active, active.base!.ref.version, metrics, reason));
+      return this.finishPublish(active, active.base.ref.version, reason);
     }
-    const bytes = encodeModelBlob({ manifest, weights: outcome.weights });
+    const bytes = encodeModelBlob({ manifest: active.manifest!, weights: outcome.weights });
     let version = '';
     this.repo.durable(() => {
-      const model = this.models.register({ bytes, source: 'aggregate', phase: active.settings.phase, parent: active.base?.ref.version ?? null, experiment: experimentId, round, metrics: roundMetrics });
+      const model = this.models.register({ bytes, source: 'aggregate', phase: active.settings.phase, parent: active.base?.ref.version ?? null, experiment: experimentId, round, metrics });
       version = model.version;
       if (state.size > 0) this.spool.saveStrategyState(experimentId, version, state);
-      this.publishRecords(active, version, roundMetrics, null);
+      this.publishRecords(active, version, metrics, null);
     });
     this.finishPublish(active, version, null);
   }
