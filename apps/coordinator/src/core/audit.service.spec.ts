@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { AuditRepository } from './audit.repository';
 import { AuditService, auditHash } from './audit.service';
 import { openDatabase, type Db } from './database';
 
@@ -18,7 +19,7 @@ afterEach(() => {
 describe(AuditService.name, () => {
   it('chains each entry to the previous one', () => {
     const db = fresh();
-    const audit = new AuditService(db);
+    const audit = new AuditService(new AuditRepository(db));
     const a = audit.record('admin', 'x', { n: 1 });
     const b = audit.record('site:s1', 'y', { n: 2 });
     expect(a.prevHash).toBe('0'.repeat(64));
@@ -30,7 +31,7 @@ describe(AuditService.name, () => {
 
   it('names the first entry changed behind its back, even with the triggers dropped', () => {
     const db = fresh();
-    const audit = new AuditService(db);
+    const audit = new AuditService(new AuditRepository(db));
     for (let i = 0; i < 5; i++) audit.record('admin', 'event', { i });
     expect(() => db.prepare('DELETE FROM audit WHERE seq = 5').run()).toThrow(/append-only/);
     db.exec('DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;');

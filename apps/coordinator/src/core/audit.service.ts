@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import { DATABASE, type Db } from './database';
+import { AuditRepository } from './audit.repository';
 
 export interface AuditEntry {
   seq: number;
@@ -9,16 +9,6 @@ export interface AuditEntry {
   event: string;
   detail: Record<string, unknown>;
   prevHash: string;
-  hash: string;
-}
-
-interface AuditRow {
-  seq: number;
-  time: string;
-  actor: string;
-  event: string;
-  detail: string;
-  prev_hash: string;
   hash: string;
 }
 
@@ -36,34 +26,25 @@ export function auditHash(prevHash: string, seq: number, time: string, actor: st
  */
 @Injectable()
 export class AuditService {
-  private readonly insert;
-  private readonly last;
-
-  constructor(@Inject(DATABASE) private readonly db: Db) {
-    this.insert = db.prepare('INSERT INTO audit (seq, time, actor, event, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)');
-    this.last = db.prepare<[], { seq: number; hash: string }>('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1');
-  }
+  constructor(@Inject(AuditRepository) private readonly repo: AuditRepository) {}
 
   /** Appends one event; `actor` is `admin`, `site:<id>`, `system` or `anonymous`. */
   record(actor: string, event: string, detail: Record<string, unknown> = {}): AuditEntry {
-    return this.db.transaction(() => {
-      const last = this.last.get();
+    return this.repo.transaction(() => {
+      const last = this.repo.last();
       const seq = (last?.seq ?? 0) + 1;
       const prevHash = last?.hash ?? GENESIS;
       const time = new Date().toISOString();
       const text = JSON.stringify(detail);
       const hash = auditHash(prevHash, seq, time, actor, event, text);
-      this.insert.run(seq, time, actor, event, text, prevHash, hash);
+      this.repo.insert({ seq, time, actor, event, detail: text, prev_hash: prevHash, hash });
       return { seq, time, actor, event, detail, prevHash, hash };
-    })();
+    });
   }
 
   /** Entries after `afterSeq`, oldest first, optionally only one event kind. */
   list(afterSeq = 0, limit = 500, event?: string): AuditEntry[] {
-    const rows = event
-      ? this.db.prepare<[number, string, number], AuditRow>('SELECT * FROM audit WHERE seq > ? AND event = ? ORDER BY seq LIMIT ?').all(afterSeq, event, limit)
-      : this.db.prepare<[number, number], AuditRow>('SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?').all(afterSeq, limit);
-    return rows.map((r) => ({ seq: r.seq, time: r.time, actor: r.actor, event: r.event, detail: JSON.parse(r.detail) as Record<string, unknown>, prevHash: r.prev_hash, hash: r.hash }));
+    return this.repo.list(afterSeq, limit, event).map((r) => ({ seq: r.seq, time: r.time, actor: r.actor, event: r.event, detail: JSON.parse(r.detail) as Record<string, unknown>, prevHash: r.prev_hash, hash: r.hash }));
   }
 
   /** Recomputes the chain; `brokenAt` is the first entry whose hash or link does not match (null = intact). */
@@ -71,7 +52,7 @@ export class AuditService {
     let prev = GENESIS;
     let count = 0;
     let expectedSeq = 1;
-    for (const r of this.db.prepare<[], AuditRow>('SELECT * FROM audit ORDER BY seq').iterate()) {
+    for (const r of this.repo.all()) {
       count++;
       if (r.seq !== expectedSeq || r.prev_hash !== prev || auditHash(prev, r.seq, r.time, r.actor, r.event, r.detail) !== r.hash) {
         return { ok: false, entries: count, brokenAt: r.seq };

@@ -1,4 +1,5 @@
 import { type DynamicModule, Global, Inject, Module, type OnModuleDestroy } from '@nestjs/common';
+import { AuditRepository } from './audit.repository';
 import { AuditService } from './audit.service';
 import { AuthGuard } from './auth.guard';
 import { COORDINATOR_CONFIG, type CoordinatorConfig } from './coordinator.config';
@@ -22,6 +23,7 @@ export class CoreModule implements OnModuleDestroy {
       { provide: DATABASE, useFactory: () => openDatabase(config.dataDir) },
       { provide: COORDINATOR_IDENTITY, useFactory: () => loadOrCreateIdentity(config.dataDir) },
       { provide: STORAGE, useFactory: () => new FileStorage(config.dataDir) },
+      AuditRepository,
       AuditService,
       MetricsService,
       SessionRegistry,

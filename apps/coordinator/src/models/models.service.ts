@@ -1,9 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { decodeModelBlob, type ModelManifest, type ModelRef, type Phase, type PublishedModel, ProtocolError } from '@fedct/protocol';
 import { AuditService } from '../core/audit.service';
-import { DATABASE, type Db, durableTransaction } from '../core/database';
 import { CoordinatorError } from '../core/errors';
 import { ModelStore } from './model-store';
+import { ModelsRepository, type ModelRow } from './models.repository';
 
 /** Injection token of the {@link ModelStore}. */
 export const MODEL_STORE = Symbol('MODEL_STORE');
@@ -23,21 +23,6 @@ export interface ModelView {
   createdAt: string;
 }
 
-interface ModelRow {
-  seq: number;
-  version: string;
-  sha256: string;
-  bytes: number;
-  model: string;
-  phase: Phase | null;
-  parent: string | null;
-  experiment_id: string | null;
-  round: number | null;
-  metrics: string;
-  source: 'upload' | 'aggregate';
-  created_at: string;
-}
-
 export interface NewModel {
   bytes: Uint8Array;
   source: 'upload' | 'aggregate';
@@ -54,7 +39,7 @@ export class ModelsService {
   private readonly registered = new Set<string>();
 
   constructor(
-    @Inject(DATABASE) private readonly db: Db,
+    @Inject(ModelsRepository) private readonly repo: ModelsRepository,
     @Inject(MODEL_STORE) readonly store: ModelStore,
     @Inject(AuditService) private readonly audit: AuditService,
   ) {}
@@ -71,14 +56,13 @@ export class ModelsService {
       throw new CoordinatorError(cause instanceof ProtocolError ? cause.message : 'not a model blob', 'bad_message', 400, { cause });
     }
     const sha = this.store.put(model.bytes);
-    const view = durableTransaction(this.db, () => {
-      const next = (this.db.prepare<[], { seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'models'").get()?.seq ?? 0) + 1;
-      const version = `v${next}`;
-      this.db
-        .prepare(
-          'INSERT INTO models (seq, version, sha256, bytes, model, phase, parent, experiment_id, round, metrics, source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-        )
-        .run(next, version, sha, model.bytes.length, manifest.model, model.phase ?? null, model.parent ?? null, model.experiment ?? null, model.round ?? null, JSON.stringify(model.metrics ?? {}), model.source, new Date().toISOString());
+    const view = this.repo.durable(() => {
+      const seq = this.repo.nextSeq();
+      const version = `v${seq}`;
+      this.repo.insert({
+        seq, version, sha256: sha, bytes: model.bytes.length, model: manifest.model, phase: model.phase ?? null, parent: model.parent ?? null,
+        experiment_id: model.experiment ?? null, round: model.round ?? null, metrics: JSON.stringify(model.metrics ?? {}), source: model.source, created_at: new Date().toISOString(),
+      });
       return this.get(version);
     });
     this.audit.record(model.source === 'upload' ? 'admin' : 'system', 'model.registered', { version: view.version, sha256: sha, experiment: view.experiment, round: view.round });
@@ -86,11 +70,11 @@ export class ModelsService {
   }
 
   list(): ModelView[] {
-    return this.db.prepare<[], ModelRow>('SELECT * FROM models ORDER BY seq').all().map(toView);
+    return this.repo.list().map(toView);
   }
 
   find(version: string): ModelView | null {
-    const row = this.db.prepare<[string], ModelRow>('SELECT * FROM models WHERE version = ?').get(version);
+    const row = this.repo.find(version);
     return row ? toView(row) : null;
   }
 
@@ -104,7 +88,7 @@ export class ModelsService {
   isRegistered(sha256: string): boolean {
     // Registered models are never deleted (a trigger refuses it), so a "yes" can be remembered.
     if (this.registered.has(sha256)) return true;
-    const yes = this.db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM models WHERE sha256 = ?').get(sha256)!.n > 0;
+    const yes = this.repo.hasSha256(sha256);
     if (yes) this.registered.add(sha256);
     return yes;
   }
@@ -114,11 +98,7 @@ export class ModelsService {
    * first, joined with their experiment's phase), or null.
    */
   latestPublished(phase: Phase): PublishedModel | null {
-    const row = this.db
-      .prepare<[Phase], { version: string; experiment_id: string }>(
-        "SELECT r.model_version AS version, r.experiment_id FROM rounds r JOIN experiments e ON e.id = r.experiment_id WHERE r.state = 'published' AND r.model_version IS NOT NULL AND e.phase = ? ORDER BY r.closed_at DESC, r.rowid DESC LIMIT 1",
-      )
-      .get(phase);
+    const row = this.repo.latestPublished(phase);
     return row ? this.published(row.version, phase, row.experiment_id) : null;
   }
 

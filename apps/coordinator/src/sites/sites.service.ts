@@ -3,10 +3,10 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { fingerprint, fromBase64, publicIdentity, type Identity } from '@fedct/crypto';
 import type { EnrollRequest, EnrollResult, EnrollmentTokenResult, Heartbeat } from '@fedct/protocol';
 import { AuditService } from '../core/audit.service';
-import { DATABASE, type Db } from '../core/database';
 import { CoordinatorError } from '../core/errors';
 import { COORDINATOR_IDENTITY } from '../core/identity';
 import { SessionRegistry } from '../core/sessions.service';
+import { SitesRepository, type SiteRow } from './sites.repository';
 
 /** A site as the admin API shows it. */
 export interface SiteView {
@@ -23,27 +23,6 @@ export interface SiteView {
   backend: string | null;
   gpu: boolean | null;
   datasets: Record<string, number> | null;
-}
-
-interface SiteRow {
-  id: string;
-  name: string;
-  signing_public_key: string;
-  box_public_key: string;
-  enrolled_at: string;
-  revoked_at: string | null;
-  revoke_reason: string | null;
-  last_seen: string | null;
-  backend: string | null;
-  gpu: number | null;
-  datasets: string | null;
-}
-
-interface TokenRow {
-  token_hash: string;
-  site_name: string;
-  expires_at: string;
-  used_at: string | null;
 }
 
 function hashToken(token: string): string {
@@ -67,7 +46,7 @@ export class SitesService {
   private readonly logger = new Logger(SitesService.name);
 
   constructor(
-    @Inject(DATABASE) private readonly db: Db,
+    @Inject(SitesRepository) private readonly repo: SitesRepository,
     @Inject(AuditService) private readonly audit: AuditService,
     @Inject(SessionRegistry) private readonly sessions: SessionRegistry,
     @Inject(COORDINATOR_IDENTITY) private readonly identity: Identity,
@@ -78,9 +57,7 @@ export class SitesService {
     const token = randomBytes(24).toString('base64url');
     const now = new Date();
     const expiresAt = new Date(now.getTime() + ttlSeconds * 1000).toISOString();
-    this.db
-      .prepare('INSERT INTO enrollment_tokens (token_hash, site_name, created_at, expires_at) VALUES (?, ?, ?, ?)')
-      .run(hashToken(token), siteName, now.toISOString(), expiresAt);
+    this.repo.insertToken(hashToken(token), siteName, now.toISOString(), expiresAt);
     this.audit.record('admin', 'enrollment_token.created', { siteName, expiresAt });
     return { token, siteName, expiresAt };
   }
@@ -92,21 +69,19 @@ export class SitesService {
     const tokenHash = hashToken(request.token);
     let result: { id: string; name: string };
     try {
-      result = this.db.transaction(() => {
-        const row = this.db.prepare<[string], TokenRow>('SELECT * FROM enrollment_tokens WHERE token_hash = ?').get(tokenHash);
+      result = this.repo.transaction(() => {
+        const row = this.repo.findToken(tokenHash);
         if (!row) throw new CoordinatorError('unknown enrolment token', 'forbidden', 403);
         if (row.used_at) throw new CoordinatorError('enrolment token was already used', 'forbidden', 403);
         if (Date.parse(row.expires_at) < Date.now()) throw new CoordinatorError(`enrolment token expired at ${row.expires_at}`, 'forbidden', 403);
-        const existing = this.db.prepare<[string], { id: string }>('SELECT id FROM sites WHERE signing_public_key = ?').get(request.signingPublicKey);
-        if (existing) throw new CoordinatorError(`this signing key is already enrolled as ${existing.id}`, 'conflict', 409);
+        const existing = this.repo.idBySigningKey(request.signingPublicKey);
+        if (existing) throw new CoordinatorError(`this signing key is already enrolled as ${existing}`, 'conflict', 409);
         const id = `site-${randomBytes(6).toString('hex')}`;
         const now = new Date().toISOString();
-        this.db.prepare('UPDATE enrollment_tokens SET used_at = ?, site_id = ? WHERE token_hash = ?').run(now, id, tokenHash);
-        this.db
-          .prepare('INSERT INTO sites (id, name, signing_public_key, box_public_key, enrolled_at) VALUES (?, ?, ?, ?, ?)')
-          .run(id, row.site_name, request.signingPublicKey, request.boxPublicKey, now);
+        this.repo.useToken(tokenHash, id, now);
+        this.repo.insertSite({ id, name: row.site_name, signingPublicKey: request.signingPublicKey, boxPublicKey: request.boxPublicKey, enrolledAt: now });
         return { id, name: row.site_name };
-      })();
+      });
     } catch (error) {
       if (error instanceof CoordinatorError) this.audit.record('anonymous', 'site.enroll_refused', { reason: error.message });
       throw error;
@@ -124,12 +99,12 @@ export class SitesService {
   }
 
   list(): SiteView[] {
-    return this.db.prepare<[], SiteRow>('SELECT * FROM sites ORDER BY enrolled_at, id').all().map((r) => this.view(r));
+    return this.repo.list().map((r) => this.view(r));
   }
 
   /** The site, or null when no such site was ever enrolled. */
   find(id: string): SiteView | null {
-    const row = this.db.prepare<[string], SiteRow>('SELECT * FROM sites WHERE id = ?').get(id);
+    const row = this.repo.find(id);
     return row ? this.view(row) : null;
   }
 
@@ -138,8 +113,8 @@ export class SitesService {
    * asks before every message a site sends, so this avoids building a whole {@link SiteView}.
    */
   isRevokedOrUnknown(id: string): boolean {
-    const row = this.db.prepare<[string], { revoked_at: string | null }>('SELECT revoked_at FROM sites WHERE id = ?').get(id);
-    return !row || row.revoked_at !== null;
+    const revokedAt = this.repo.revokedAt(id);
+    return revokedAt === undefined || revokedAt !== null;
   }
 
   get(id: string): SiteView {
@@ -152,7 +127,7 @@ export class SitesService {
   revoke(id: string, reason: string): SiteView {
     const site = this.get(id);
     if (!site.revokedAt) {
-      this.db.prepare('UPDATE sites SET revoked_at = ?, revoke_reason = ? WHERE id = ?').run(new Date().toISOString(), reason, id);
+      this.repo.revoke(id, new Date().toISOString(), reason);
       this.audit.record('admin', 'site.revoked', { siteId: id, reason });
       this.sessions.adminEmit('site', { siteId: id, siteName: site.name, event: 'revoked', detail: reason });
       this.logger.log(`revoked ${id}: ${reason}`);
@@ -162,13 +137,11 @@ export class SitesService {
   }
 
   heartbeat(id: string, heartbeat: Heartbeat): void {
-    this.db
-      .prepare('UPDATE sites SET last_seen = ?, backend = ?, gpu = ?, datasets = ? WHERE id = ?')
-      .run(new Date().toISOString(), heartbeat.backend, heartbeat.gpu ? 1 : 0, JSON.stringify(heartbeat.datasets), id);
+    this.repo.heartbeat(id, new Date().toISOString(), heartbeat.backend, heartbeat.gpu, heartbeat.datasets);
   }
 
   touch(id: string): void {
-    this.db.prepare('UPDATE sites SET last_seen = ? WHERE id = ?').run(new Date().toISOString(), id);
+    this.repo.touch(id, new Date().toISOString());
   }
 
   private view(r: SiteRow): SiteView {
