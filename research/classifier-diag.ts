@@ -1,6 +1,6 @@
 /**
- * `node scripts/run-ts.js scripts/classifier-diag.ts --cache /tmp/fed-sim-….json [options]`: pooled
- * central training of the 3-D CNN on infection volumes cached by `scripts/fed-sim.ts`, one epoch per
+ * `node scripts/run-ts.js research/classifier-diag.ts --cache /tmp/fed-sim-….json [options]`: pooled
+ * central training of the 3-D CNN on infection volumes cached by `research/fed-sim.ts`, one epoch per
  * call. After each epoch it prints the training loss, how many hidden dense units fire on 24 training
  * studies (dead ReLUs show here), and the external test set's scores with the moving BatchNorm
  * statistics (as inference runs); with --bn 1 also with the test set's own batch statistics.
@@ -63,7 +63,7 @@ function batchStatisticsAccuracy(weights: ModelBlob, test: LabelledVolume[]): nu
 
 async function main(): Promise<void> {
   const cache = arg('cache', '');
-  if (!cache) throw new Error('--cache FILE is required (a /tmp/fed-sim-*.json written by scripts/fed-sim.ts)');
+  if (!cache) throw new Error('--cache FILE is required (a /tmp/fed-sim-*.json written by research/fed-sim.ts)');
   await initBackend();
   let volumes: Volume[];
   if (cache.endsWith('.meta.json')) {

@@ -1,5 +1,5 @@
 /**
- * `node scripts/run-ts.js scripts/fed-sim.ts [--profile tiny] [options]`: the demo's federated training
+ * `node scripts/run-ts.js research/fed-sim.ts [--profile tiny] [options]`: the demo's federated training
  * simulated in one process, for tuning. Same phantoms (seeds, scanners, class balances and thin slices
  * as `npm run demo`), same preprocessing and training functions, and a sample-weighted FedAvg of the
  * sites' weights, but no coordinator, sockets or DICOM files. Prints the federated model's external
@@ -20,8 +20,8 @@ import {
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { WeightedSum } from '@fedct/strategies';
 import { decodeModelBlob, encodeModelBlob, scheduledLearningRate, type ModelBlob } from '@fedct/protocol';
-import { loadDemoSettings } from './demo/demo-settings';
-import { planPhantoms } from './demo/hospitals';
+import { loadDemoSettings } from '../scripts/demo/demo-settings';
+import { planPhantoms } from '../scripts/demo/hospitals';
 import { standardise } from './tuning';
 
 const LABEL: Record<PhantomClass, number> = { control: 0, 'covid-19': 1, cap: 2 };

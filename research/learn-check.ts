@@ -1,5 +1,5 @@
 /**
- * `node scripts/run-ts.js scripts/learn-check.ts [--train N] [--test N] [--seed S]`: the whole
+ * `node scripts/run-ts.js research/learn-check.ts [--train N] [--test N] [--seed S]`: the whole
  * CovidCTNet recipe at the tiny profile, trained centrally on phantom studies, evaluated on held-out
  * phantoms. Prints one JSON object (accuracy, confusion, timings) and exits 1 when the held-out
  * accuracy is below 0.9. `--seed 1` is what libs/pipeline/src/train/learns.spec.ts runs; other seeds

@@ -3,7 +3,7 @@ import { decodeModelBlob } from '@fedct/protocol';
 import { extractInfection, generatePhantomStudy, initBackend, preprocessStudy } from '@fedct/pipeline';
 
 /**
- * `node scripts/run-ts.js scripts/lesion-residual.ts NAME=DENOISER.fctm ...`: how much of each lesion
+ * `node scripts/run-ts.js research/lesion-residual.ts NAME=DENOISER.fctm ...`: how much of each lesion
  * type a denoiser takes out, i.e. shows in the infection map x − D(x). A lesion is where a Covid-19 or
  * CAP phantom differs from the same patient's control phantom (the generator draws the anatomy from
  * the seed alone); the share is the lesion's residual beyond the control's, over its intensity lift,

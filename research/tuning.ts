@@ -1,4 +1,4 @@
-/** Helpers shared by the tuning scripts (`scripts/fed-sim.ts`, `scripts/classifier-diag.ts`); not part of the product. */
+/** Helpers shared by the tuning scripts (`research/fed-sim.ts`, `research/classifier-diag.ts`); not part of the product. */
 
 /** Scales a volume in place to mean 0 and standard deviation 1. */
 export function standardise(v: Float32Array): void {
