@@ -5,3 +5,4 @@ export * from './messages';
 export * from './rest';
 export * from './stats';
 export * from './classes';
+export * from './evaluation';
