@@ -9,7 +9,7 @@ import { planPhantoms } from '../scripts/demo/hospitals';
 import { summarizeDaemonLine } from '../scripts/demo/daemon-lines';
 import { Supervisor } from '../scripts/demo/supervisor';
 import { checkReport } from '../scripts/demo/thresholds';
-import type { DemoReport } from '../scripts/demo/report/report.types';
+import { CLASS_NAMES, type DemoReport } from '../scripts/demo/report/report.types';
 
 const temps: string[] = [];
 function tempDir(): string {
@@ -79,7 +79,7 @@ describe(planPhantoms.name, () => {
     expect(archive.every((j) => j.owner === settings.external.name)).toBe(true);
     // Three scanner models, nine studies of each class: three of each class per scanner model.
     for (const scanner of settings.external.scanner as string[]) {
-      for (const cls of ['control', 'covid-19', 'cap'] as const) expect(archive.filter((j) => j.scanner === scanner && j.cls === cls)).toHaveLength(3);
+      for (const cls of CLASS_NAMES) expect(archive.filter((j) => j.scanner === scanner && j.cls === cls)).toHaveLength(3);
     }
     expect(new Set(jobs.map((j) => j.seed)).size).toBe(jobs.length);
     // Without the archive, every other study is the same study.

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { generatePhantomStudy, writePhantomDicom } from '@fedct/pipeline';
-import { decodeModelBlob, sha256Hex } from '@fedct/protocol';
+import { decodeModelBlob, sha256Hex, type ClassName } from '@fedct/protocol';
 import { createPipelineEngine, enrollSite, importStudies, initSiteFolder, memoryLogger, predictStudy, SiteDaemon } from '@fedct/site-agent';
 import { ADMIN_TOKEN, startTestCoordinator, waitForExperiment } from './helpers/coordinator-harness';
 import { api } from './helpers/sim-site';
@@ -31,7 +31,7 @@ describe('site agent with the real networks', () => {
     debugEvents = logger.events;
     const t0 = Date.now();
     logger.info('test start', { t: 0 });
-    const studies: ['control' | 'cap' | 'covid-19', 'control' | 'cap' | 'covid-19', 'train' | 'val'][] = [
+    const studies: [ClassName, ClassName, 'train' | 'val'][] = [
       ['control', 'control', 'train'],
       ['cap', 'cap', 'train'],
       ['covid-19', 'covid-19', 'train'],

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { PNG } from 'pngjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { calibrateClassifier, createBcduNet, createCnn3d, generatePhantomStudy, getModelBlob, initBackend, writePhantomDicom } from '@fedct/pipeline';
-import { encodeModelBlob, sha256Hex, type ModelBlob } from '@fedct/protocol';
+import { CLASS_NAMES, encodeModelBlob, sha256Hex, type ClassName, type ModelBlob } from '@fedct/protocol';
 import { createLogger, importStudies, initSiteFolder, MIN_CALIBRATION_STUDIES, memoryLogger, PipelineEngine, predictStudy, scannerVolumes, SiteFolder, siteArchive, type LoadedModel } from '@fedct/site-agent';
 
 const REAL_SERIES = resolve(__dirname, '..', '..', 'shared', 'data', 'ct', 'lung-pet-ct-dx-A0002-8mm');
@@ -38,7 +38,7 @@ describe(predictStudy.name, () => {
       outDir: join(root, 'out'),
       keepVolumes: true,
     });
-    expect(['control', 'cap', 'covid-19']).toContain(result.prediction);
+    expect(CLASS_NAMES).toContain(result.prediction);
     const p = result.probabilities;
     expect(p.control + p.cap + p['covid-19']).toBeCloseTo(1, 5);
     expect(Math.max(p.control, p.cap, p['covid-19'])).toBe(p[result.prediction]);
@@ -68,9 +68,9 @@ describe(predictStudy.name, () => {
     const engine = new PipelineEngine({ profile: 'test', backend: 'auto', logger: createLogger({ level: 'error' }) });
     try {
       // The site's archive: MIN_CALIBRATION_STUDIES studies of the "tiny" phantom scanner over two splits, one GE study.
-      const write = async (dir: string, cls: 'control' | 'covid-19' | 'cap', seed: number, scanner: string): Promise<unknown> =>
+      const write = async (dir: string, cls: ClassName, seed: number, scanner: string): Promise<unknown> =>
         writePhantomDicom(generatePhantomStudy({ cls, seed, scanner, slices: 12 }), join(root, dir, `s${seed}`));
-      for (let i = 0; i < MIN_CALIBRATION_STUDIES; i++) await write(i % 2 ? 'train' : 'val', (['control', 'covid-19', 'cap'] as const)[i % 3]!, 100 + i, 'tiny');
+      for (let i = 0; i < MIN_CALIBRATION_STUDIES; i++) await write(i % 2 ? 'train' : 'val', CLASS_NAMES[i % 3]!, 100 + i, 'tiny');
       await write('ge', 'cap', 200, 'ge-lightspeed');
       const logger = memoryLogger();
       await importStudies(site, join(root, 'train'), { label: 'control', split: 'train', logger });
@@ -101,8 +101,8 @@ describe(predictStudy.name, () => {
       }
       const expected = await predictStudy({ path: join(root, 'new', 's300'), engine, denoiser, classifier: loaded(await calibrateClassifier({ weights: classifier.blob, volumes: maps }), 'v2') });
       const plain = await predictStudy({ path: join(root, 'new', 's300'), engine, denoiser, classifier });
-      for (const k of ['control', 'covid-19', 'cap'] as const) expect(calibrated.probabilities[k]).toBeCloseTo(expected.probabilities[k], 5);
-      const moved = Math.max(...(['control', 'covid-19', 'cap'] as const).map((k) => Math.abs(plain.probabilities[k] - calibrated.probabilities[k])));
+      for (const k of CLASS_NAMES) expect(calibrated.probabilities[k]).toBeCloseTo(expected.probabilities[k], 5);
+      const moved = Math.max(...CLASS_NAMES.map((k) => Math.abs(plain.probabilities[k] - calibrated.probabilities[k])));
       expect(moved).toBeGreaterThan(1e-4);
       // Without the site folder, and for a scanner model the site has too few studies of: the model's own statistics, said in a warning.
       expect(plain.calibration).toBeNull();
@@ -127,7 +127,7 @@ describe(predictStudy.name, () => {
     const cli = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, FEDCT_SITE_DIR: '' } });
     expect(cli('init', dir).status).toBe(0);
     for (let i = 0; i < MIN_CALIBRATION_STUDIES; i++) {
-      await writePhantomDicom(generatePhantomStudy({ cls: (['control', 'covid-19', 'cap'] as const)[i % 3]!, seed: 400 + i, scanner: 'tiny', slices: 12 }), join(root, 'archive', `s${i}`));
+      await writePhantomDicom(generatePhantomStudy({ cls: CLASS_NAMES[i % 3]!, seed: 400 + i, scanner: 'tiny', slices: 12 }), join(root, 'archive', `s${i}`));
     }
     const imported = cli('import', join(root, 'archive'), '--archive', '--site', dir, '--json');
     expect(imported.status).toBe(0);
@@ -174,7 +174,7 @@ describe(predictStudy.name, () => {
         maps.push(await engine.extractInfection({ denoiser: denoiserBlob, volume: v.data, shape: v.header.shape as [number, number, number], depth: 10, size: 32 }));
       }
       const expected = await predictStudy({ path: join(root, 'new'), engine, denoiser, classifier: { blob: await calibrateClassifier({ weights: classifierBlob, volumes: maps }), sha256: 'y', version: 'v2' } });
-      for (const k of ['control', 'covid-19', 'cap'] as const) expect(result.probabilities[k]).toBeCloseTo(expected.probabilities[k], 5);
+      for (const k of CLASS_NAMES) expect(result.probabilities[k]).toBeCloseTo(expected.probabilities[k], 5);
     } finally {
       site.close();
       engine.dispose();
@@ -190,7 +190,7 @@ describe(predictStudy.name, () => {
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
     const out = JSON.parse(run.stdout) as { prediction: string; probabilities: Record<string, number>; model: { version: string; sha256: string }; timingMs: Record<string, number>; picture: string };
-    expect(Object.keys(out.probabilities).sort()).toEqual(['cap', 'control', 'covid-19']);
+    expect(Object.keys(out.probabilities).sort()).toEqual([...CLASS_NAMES].sort());
     expect(out).not.toHaveProperty('volumes');
     expect(out.model.sha256).toBe(sha256Hex(encodeModelBlob(classifier)));
     expect(out.model.version).toBe('file:cnn3d.fctm');

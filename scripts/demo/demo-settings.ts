@@ -4,10 +4,12 @@ import { parse } from 'yaml';
 import { classifierSizeProblem, cnn3dConfigSchema } from '@fedct/pipeline';
 import { learningRateScheduleSchema } from '@fedct/protocol';
 import { z } from 'zod';
-import { CLASS_NAMES } from './report/report.types';
+import { CLASS_NAMES, type ClassName } from './report/report.types';
 import { DemoError } from './errors';
 
-const countsSchema = z.object({ control: z.number().int().nonnegative(), 'covid-19': z.number().int().nonnegative(), cap: z.number().int().nonnegative() }).strict();
+const studyCount = z.number().int().nonnegative();
+/** Studies per class, keys in output order. */
+const countsSchema = z.object(Object.fromEntries(CLASS_NAMES.map((name) => [name, studyCount])) as Record<ClassName, typeof studyCount>).strict();
 
 const hospitalSchema = z
   .object({

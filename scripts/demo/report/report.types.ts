@@ -4,9 +4,10 @@
  * external test set.
  */
 
-/** Class names in the classifier's label order (spec §5: 0 control, 1 covid-19, 2 cap). */
-export const CLASS_NAMES = ['control', 'covid-19', 'cap'] as const;
-export type ClassName = (typeof CLASS_NAMES)[number];
+import type { ClassName } from '@fedct/protocol';
+
+/** Class names in the classifier's label order: the protocol's one list. */
+export { CLASS_NAMES, type ClassName } from '@fedct/protocol';
 
 /** One point of a ROC curve (false-positive rate, true-positive rate). */
 export interface RocPoint {

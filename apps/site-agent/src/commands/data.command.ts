@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { CLASS_NAMES } from '@fedct/protocol';
 import { openSite, printJson, printLines, withSiteOption } from './common';
 
 export function registerData(program: Command): void {
@@ -20,7 +21,7 @@ export function registerData(program: Command): void {
         ...studies.map((s) => `${s.label.padEnd(8)} ${s.split.padEnd(5)} ${String(s.shape[0]).padStart(4)} slices  ${s.seriesInstanceUid}  ${s.sourcePath}`),
         ...archive.map((s) => `archive  ${'-'.padEnd(5)} ${String(s.shape[0]).padStart(4)} slices  ${s.seriesInstanceUid}  ${s.sourcePath}  ${s.scanner || '(no scanner name)'}`),
         ...(archive.length ? [`${archive.length} unlabeled archive studies (site-local BatchNorm statistics only)`] : []),
-        `${counts.studies} studies, ${counts.slices} slices (control ${counts.byLabel.control}, cap ${counts.byLabel.cap}, covid-19 ${counts.byLabel['covid-19']}; train ${counts.bySplit.train}, val ${counts.bySplit.val}, test ${counts.bySplit.test})${skipped.length ? `; ${skipped.length} skipped (--skipped)` : ''}`,
+        `${counts.studies} studies, ${counts.slices} slices (${CLASS_NAMES.map((name) => `${name} ${counts.byLabel[name]}`).join(', ')}; train ${counts.bySplit.train}, val ${counts.bySplit.val}, test ${counts.bySplit.test})${skipped.length ? `; ${skipped.length} skipped (--skipped)` : ''}`,
       ]);
     });
 }

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { CLASS_NAMES } from '@fedct/protocol';
 import { enrollSite } from '../site/enroll.service';
 import { openSite, printJson, printLines, withSiteOption } from './common';
 
@@ -25,7 +26,7 @@ export function registerEnroll(program: Command): void {
           `Enrolled as "${enrollment.siteName}" (site id ${enrollment.siteId}) with ${enrollment.coordinatorUrl}`,
           `  coordinator fingerprint: ${enrollment.coordinator.fingerprint} (pinned; compare with what the admin sees)`,
           `  this site's fingerprint: ${site.fingerprint()}`,
-          'Next: fedct-site import PATH --label control|cap|covid-19, then fedct-site run (or start the service)',
+          `Next: fedct-site import PATH --label ${CLASS_NAMES.join('|')}, then fedct-site run (or start the service)`,
         ]);
       } finally {
         site.close();

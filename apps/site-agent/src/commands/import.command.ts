@@ -58,10 +58,16 @@ function summaryLines(summary: ImportSummary): string[] {
   ];
 }
 
+/**
+ * The order `--labels-from-folders` imports the class folders in, as it always has (not the output
+ * order): studies are listed in import order, so this order is the dataset's, and training's.
+ */
+const FOLDER_IMPORT_ORDER: readonly Label[] = ['control', 'cap', 'covid-19'];
+
 /** `--labels-from-folders`: PATH/control, PATH/covid-19, PATH/cap, each imported with its class. */
 async function importByFolder(path: string, options: { site?: string; split: string; json?: boolean }): Promise<void> {
   checkSplit(options.split);
-  const folders = LABELS.map((label) => ({ label, dir: join(path, label) })).filter((f) => existsSync(f.dir) && statSync(f.dir).isDirectory());
+  const folders = FOLDER_IMPORT_ORDER.map((label) => ({ label, dir: join(path, label) })).filter((f) => existsSync(f.dir) && statSync(f.dir).isDirectory());
   if (folders.length === 0) throw new SiteAgentError(`${path} has no class folder (${LABELS.join(', ')})`);
   const site = openSite(options);
   const logger = siteLogger(site, options.json);

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { generatePhantomStudy, PHANTOM_CLASSES, SCANNER_PROFILES, writePhantomDicom, type PhantomClass } from '@fedct/pipeline';
+import { generatePhantomStudy, SCANNER_PROFILES, writePhantomDicom } from '@fedct/pipeline';
+import { CLASS_NAMES, isClassName } from '@fedct/protocol';
 
 /** `fedct-site phantom --out DIR --class C --seed N [--scanner NAME]`: one synthetic study as a DICOM series (DESIGN.md §7). */
 export function registerPhantom(program: Command): void {
@@ -7,19 +8,18 @@ export function registerPhantom(program: Command): void {
     .command('phantom')
     .description('write one seeded synthetic chest CT study as a DICOM series (for trying the system and for tests)')
     .requiredOption('--out <dir>', 'folder to write the series into (created if needed)')
-    .requiredOption('--class <class>', `pathology: ${PHANTOM_CLASSES.join(' | ')}`)
+    .requiredOption('--class <class>', `pathology: ${CLASS_NAMES.join(' | ')}`)
     .requiredOption('--seed <n>', 'integer seed')
     .option('--scanner <name>', `scanner profile: ${Object.keys(SCANNER_PROFILES).join(' | ')}`, 'tiny')
     .option('--json', 'print one JSON object')
     .action(async (opts: { out: string; class: string; seed: string; scanner: string; json?: boolean }) => {
-      if (!(PHANTOM_CLASSES as readonly string[]).includes(opts.class)) {
-        throw new Error(`--class must be one of ${PHANTOM_CLASSES.join(', ')} (got "${opts.class}")`);
-      }
+      const cls = opts.class;
+      if (!isClassName(cls)) throw new Error(`--class must be one of ${CLASS_NAMES.join(', ')} (got "${cls}")`);
       if (!/^-?\d+$/.test(opts.seed)) throw new Error(`--seed must be an integer (got "${opts.seed}")`);
       if (!SCANNER_PROFILES[opts.scanner]) {
         throw new Error(`unknown --scanner "${opts.scanner}"; use one of: ${Object.keys(SCANNER_PROFILES).join(', ')}`);
       }
-      const study = generatePhantomStudy({ cls: opts.class as PhantomClass, seed: Number(opts.seed), scanner: opts.scanner });
+      const study = generatePhantomStudy({ cls, seed: Number(opts.seed), scanner: opts.scanner });
       const files = await writePhantomDicom(study, opts.out);
       const summary = {
         out: opts.out,

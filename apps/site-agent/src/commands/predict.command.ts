@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
+import { CLASS_NAMES } from '@fedct/protocol';
 import { predictStudy, siteArchive } from '../predict/predict.service';
 import { SiteFolder } from '../site/site-folder';
 import { resolveSiteDir } from '../site/site-paths';
@@ -38,7 +39,7 @@ export function registerPredict(program: Command): void {
       if (options.json) return printJson(result);
       const p = result.probabilities;
       printLines([
-        `${result.prediction.toUpperCase()}  (control ${(p.control * 100).toFixed(1)} %, covid-19 ${(p['covid-19'] * 100).toFixed(1)} %, cap ${(p.cap * 100).toFixed(1)} %)`,
+        `${result.prediction.toUpperCase()}  (${CLASS_NAMES.map((name) => `${name} ${(p[name] * 100).toFixed(1)} %`).join(', ')})`,
         `model ${result.model.version} (${result.model.sha256.slice(0, 12)}), denoiser ${result.model.denoiser.version}; backend ${result.backend}; ${(result.timingMs.total / 1000).toFixed(1)} s`,
         ...(result.calibration ? [`BatchNorm statistics from this site's ${result.calibration.studies} studies of ${result.calibration.scanner}`] : []),
         ...(result.picture ? [`picture: ${result.picture}`] : []),

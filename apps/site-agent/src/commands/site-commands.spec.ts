@@ -39,10 +39,10 @@ describe('fedct-site init / status / data', () => {
     expect(result.stdout).toMatch(/Imported 0 new cap studies .* 1 skipped/);
     const logLine = result.stderr.split('\n').find((l) => l.includes('study skipped'));
     expect(JSON.parse(logLine ?? '{}')).toMatchObject({ level: 'warn', msg: 'study skipped', path: join(root, 'bad') });
-    expect(cli('import', root, '--label', 'flu', '--site', dir).stderr).toMatch(/--label must be one of control, cap, covid-19/);
-    expect(cli('import', root, '--site', dir).stderr).toMatch(/give --label \(control, cap, covid-19\), --labels-from-folders or --archive/);
+    expect(cli('import', root, '--label', 'flu', '--site', dir).stderr).toMatch(/--label must be one of control, covid-19, cap/);
+    expect(cli('import', root, '--site', dir).stderr).toMatch(/give --label \(control, covid-19, cap\), --labels-from-folders or --archive/);
     expect(cli('import', root, '--label', 'cap', '--archive', '--site', dir).stderr).toMatch(/use one of --label, --labels-from-folders .* or --archive/);
-    expect(cli('import', root, '--labels-from-folders', '--site', dir).stderr.trim()).toMatch(/has no class folder \(control, cap, covid-19\)$/);
+    expect(cli('import', root, '--labels-from-folders', '--site', dir).stderr.trim()).toMatch(/has no class folder \(control, covid-19, cap\)$/);
   });
 
   it('import --labels-from-folders gives each class folder\'s studies its class', () => {

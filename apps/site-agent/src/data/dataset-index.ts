@@ -1,10 +1,11 @@
 import Database from 'better-sqlite3';
+import { CLASS_INDEX, CLASS_NAMES, type ClassName } from '@fedct/protocol';
 
-/** Labels a study can have: the three CovidCTNet classes. */
-export const LABELS = ['control', 'cap', 'covid-19'] as const;
-export type Label = (typeof LABELS)[number];
-/** Class index as the networks use it (spec §5: 0 = Control, 1 = Covid-19, 2 = CAP). */
-export const LABEL_INDEX: Record<Label, number> = { control: 0, 'covid-19': 1, cap: 2 };
+/** Labels a study can have: the three CovidCTNet classes (the protocol's list, in output order). */
+export const LABELS: readonly Label[] = CLASS_NAMES;
+export type Label = ClassName;
+/** Class index as the networks use it (the protocol's output order). */
+export const LABEL_INDEX: Readonly<Record<Label, number>> = CLASS_INDEX;
 export const SPLITS = ['train', 'val', 'test'] as const;
 export type Split = (typeof SPLITS)[number];
 
@@ -80,7 +81,7 @@ export class DatasetIndex {
       CREATE TABLE IF NOT EXISTS studies (
         series_uid TEXT PRIMARY KEY,
         study_uid TEXT,
-        label TEXT NOT NULL CHECK (label IN ('control', 'cap', 'covid-19')),
+        label TEXT NOT NULL CHECK (label IN (${LABELS.map((l) => `'${l}'`).join(', ')})),
         split TEXT NOT NULL CHECK (split IN ('train', 'val', 'test')),
         source_path TEXT NOT NULL,
         volume_sha TEXT NOT NULL,
@@ -221,7 +222,7 @@ export class DatasetIndex {
   }
 
   counts(): DatasetCounts {
-    const byLabel: Record<Label, number> = { control: 0, cap: 0, 'covid-19': 0 };
+    const byLabel = Object.fromEntries(LABELS.map((l) => [l, 0])) as Record<Label, number>;
     const bySplit: Record<Split, number> = { train: 0, val: 0, test: 0 };
     let studies = 0;
     let slices = 0;

@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hasBatchNorm, preprocessPath, scannerName } from '@fedct/pipeline';
-import type { ModelBlob } from '@fedct/protocol';
+import { CLASS_NAMES, type ClassName, type ModelBlob } from '@fedct/protocol';
 import type { SiteFolder } from '../site/site-folder';
 import { scannerVolumes } from '../training/local-data';
 import type { InfectionSize, TrainingEngine } from '../training/training-engine';
@@ -17,8 +17,9 @@ export interface LoadedModel {
 
 /** The contract of `fedct-site predict --json` (DESIGN.md §7), plus context. */
 export interface PredictResult {
-  prediction: 'control' | 'cap' | 'covid-19';
-  probabilities: { control: number; 'covid-19': number; cap: number };
+  prediction: ClassName;
+  /** Keys in output order (control, covid-19, cap). */
+  probabilities: Record<ClassName, number>;
   model: { version: string; sha256: string; denoiser: { version: string; sha256: string } };
   /** `calibrate`: site-local BatchNorm statistics (reading or extracting the site's maps, then one pass); 0 without. */
   timingMs: { preprocess: number; infection: number; calibrate: number; classify: number; picture: number; total: number };
@@ -46,8 +47,6 @@ export interface PredictVolumes {
   seriesDescription: string;
 }
 
-const CLASSES = ['control', 'covid-19', 'cap'] as const;
-
 /** Fewest studies of a scanner model that site-local BatchNorm statistics are computed from. */
 export const MIN_CALIBRATION_STUDIES = 8;
 /**
@@ -63,6 +62,19 @@ export function siteArchive(site: SiteFolder, engine: TrainingEngine): StudyArch
 
 /** A site's own studies of one scanner model as infection volumes for this denoiser and map size (labels unused). */
 export type StudyArchive = (scanner: string, denoiser: LoadedModel, input: InfectionSize | undefined) => Promise<{ data: Float32Array; shape: [number, number, number] }[]>;
+
+/**
+ * The classifier's output read by index in the protocol's class order ({@link CLASS_NAMES}): the
+ * most probable class (the first of equals) and each class's probability.
+ */
+export function readProbabilities(probs: readonly number[]): Pick<PredictResult, 'prediction' | 'probabilities'> {
+  let best = 0;
+  for (let i = 1; i < CLASS_NAMES.length; i++) if ((probs[i] ?? 0) > (probs[best] ?? 0)) best = i;
+  return {
+    prediction: CLASS_NAMES[best] ?? 'control',
+    probabilities: Object.fromEntries(CLASS_NAMES.map((name, i) => [name, probs[i] ?? 0])) as Record<ClassName, number>,
+  };
+}
 
 /**
  * Runs CovidCTNet on one study, locally: read → preprocess (spec §1) → infection volume with the frozen
@@ -98,8 +110,6 @@ export async function predictStudy(args: {
   const probs = await args.engine.classify({ weights, volume: infection.data, shape: infection.shape });
   const t4 = performance.now();
   if (!probs.every(Number.isFinite)) throw new SiteAgentError('the classifier returned non-finite probabilities: the model file is damaged', 'bad_model');
-  let best = 0;
-  for (let i = 1; i < 3; i++) if ((probs[i] ?? 0) > (probs[best] ?? 0)) best = i;
   let picture: string | null = null;
   if (args.outDir) {
     mkdirSync(args.outDir, { recursive: true });
@@ -109,8 +119,7 @@ export async function predictStudy(args: {
   const t5 = performance.now();
   const backend = await args.engine.backend();
   return {
-    prediction: CLASSES[best] ?? 'control',
-    probabilities: { control: probs[0], 'covid-19': probs[1], cap: probs[2] },
+    ...readProbabilities(probs),
     model: { version: args.classifier.version, sha256: args.classifier.sha256, denoiser: { version: args.denoiser.version, sha256: args.denoiser.sha256 } },
     timingMs: { preprocess: ms(t2 - t0), infection: ms(t3 - t2), calibrate: ms(tc - t3), classify: ms(t4 - tc), picture: ms(t5 - t4), total: ms(t5 - t0) },
     backend: backend.name,

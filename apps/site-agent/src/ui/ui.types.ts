@@ -1,7 +1,8 @@
+import type { ClassName } from '@fedct/protocol';
 import type { ViewerVolume } from './nifti-writer';
 
-/** The three classes, as `predict` names them. */
-export type ViewerLabel = 'control' | 'cap' | 'covid-19';
+/** The three classes, as `predict` names them (the protocol's class names). */
+export type ViewerLabel = ClassName;
 
 /** What the viewer needs from one prediction. Everything stays on this machine. */
 export interface ViewerPrediction {

@@ -7,14 +7,16 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { CLASS_NAMES, isClassName, type ClassName } from '@fedct/protocol';
 import { encodeDicomFile, type DicomElement } from './dicom-writer';
 import { DicomError } from './errors';
 import { preprocessStudy } from './preprocess';
 import type { CtStudy, ModelReadyVolume } from './types';
 
-/** The three classes of CovidCTNet. */
-export type PhantomClass = 'control' | 'cap' | 'covid-19';
-export const PHANTOM_CLASSES: readonly PhantomClass[] = ['control', 'cap', 'covid-19'];
+/** The three classes of CovidCTNet (the protocol's {@link ClassName}). */
+export type PhantomClass = ClassName;
+/** The protocol's class list, in output order. */
+export const PHANTOM_CLASSES: readonly PhantomClass[] = CLASS_NAMES;
 
 /** How a simulated scanner reconstructs and stores a study. */
 export interface ScannerProfile {
@@ -614,8 +616,8 @@ function finishSlice(m: Model, k: number, plane: Float32Array): void {
  * The 'tiny' profile (256², 30 slices) takes well under a second.
  */
 export function generatePhantomStudy(options: PhantomOptions): PhantomStudy {
-  if (!PHANTOM_CLASSES.includes(options.cls)) {
-    throw new DicomError(`unknown class "${String(options.cls)}"; use control, cap or covid-19`, 'invalid-argument');
+  if (!isClassName(options.cls)) {
+    throw new DicomError(`unknown class "${String(options.cls)}"; use ${CLASS_NAMES.join(', ')}`, 'invalid-argument');
   }
   if (!Number.isInteger(options.seed)) throw new DicomError(`seed must be an integer, got ${options.seed}`, 'invalid-argument');
   const m = buildModel(options);

@@ -9,13 +9,18 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../backend';
-import { generatePhantomStudy, preprocessStudy, PHANTOM_CLASSES, type PhantomClass } from '../ct';
+import { CLASS_INDEX, type ClassName } from '@fedct/protocol';
+import { generatePhantomStudy, preprocessStudy } from '../ct';
 import { loadProfile } from '../profile';
 import { evaluateClassifier, trainClassifier } from './classifier';
 import type { LabelledVolume } from './data';
 import { extractInfection, trainDenoiser } from './denoiser';
 
-const LABEL: Record<PhantomClass, number> = { control: 0, 'covid-19': 1, cap: 2 };
+/**
+ * The order the studies are drawn in, which is the training order (not the output order): the
+ * result depends on it, and this is the draw the test's accuracy was measured on.
+ */
+const DRAW_ORDER: readonly ClassName[] = ['control', 'cap', 'covid-19'];
 const TRAIN_PER_CLASS = 8;
 const TEST_PER_CLASS = 4;
 /** Thin phantoms (10 source slices of 8 mm) keep the test in seconds; the anatomy scales to them. */
@@ -26,9 +31,9 @@ interface Study { label: number; data: Float32Array; shape: [number, number, num
 async function phantoms(perClass: number, firstSeed: number): Promise<Study[]> {
   const out: Study[] = [];
   for (let i = 0; i < perClass; i++) {
-    for (const cls of PHANTOM_CLASSES) {
+    for (const cls of DRAW_ORDER) {
       const v = await preprocessStudy(generatePhantomStudy({ cls, seed: firstSeed + i, slices: SOURCE_SLICES }));
-      out.push({ label: LABEL[cls], data: v.data, shape: v.shape });
+      out.push({ label: CLASS_INDEX[cls], data: v.data, shape: v.shape });
     }
   }
   return out;
@@ -48,7 +53,7 @@ describe('CovidCTNet at the tiny profile', () => {
 
     // Phase 1: the denoiser on every slice of the training Control studies.
     const size = 128 * 128;
-    const controlSlices = train.filter((s) => s.label === 0)
+    const controlSlices = train.filter((s) => s.label === CLASS_INDEX.control)
       .flatMap((s) => Array.from({ length: s.shape[0] }, (_, k) => s.data.subarray(k * size, (k + 1) * size)));
     const slices = new Float32Array(controlSlices.length * size);
     controlSlices.forEach((s, i) => slices.set(s, i * size));

@@ -1,8 +1,9 @@
-/** Class names by label index (`covidctnet-spec.md` §5: 0 = Control, 1 = Covid-19, 2 = CAP). */
-export const CLASS_NAMES = ['control', 'covid-19', 'cap'] as const;
-export type ClassName = (typeof CLASS_NAMES)[number];
+import { CLASS_INDEX, CLASS_NAMES, type ClassName } from '@fedct/protocol';
+
+/** Class names by label index, the protocol's one list (re-exported for the package's callers). */
+export { CLASS_NAMES, type ClassName } from '@fedct/protocol';
 /** Label index of Covid-19. */
-export const COVID_LABEL = 1;
+export const COVID_LABEL = CLASS_INDEX['covid-19'];
 
 /** Precision, recall and F1 of one class (0 where undefined, as scikit-learn's zero_division=0). */
 export interface ClassScores {
