@@ -1,6 +1,7 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import type { CoordinatorConfig } from './core/coordinator.config';
 import { CoreModule } from './core/core.module';
+import { EvaluationsModule } from './evaluations/evaluations.module';
 import { ExperimentsModule } from './experiments/experiments.module';
 import { GatewayModule } from './gateway/gateway.module';
 import { ModelsModule } from './models/models.module';
@@ -10,6 +11,6 @@ import { SitesModule } from './sites/sites.module';
 @Module({})
 export class AppModule {
   static forRoot(config: CoordinatorConfig): DynamicModule {
-    return { module: AppModule, imports: [CoreModule.forRoot(config), SitesModule, ModelsModule, ExperimentsModule, GatewayModule, OpsModule] };
+    return { module: AppModule, imports: [CoreModule.forRoot(config), SitesModule, ModelsModule, ExperimentsModule, EvaluationsModule, GatewayModule, OpsModule] };
   }
 }

@@ -25,7 +25,10 @@
  *    coordinator does not yet hold (also after a coordinator restart).
  *    A site that cannot train replies with `task.fail` so the round need not wait for it.
  *
- * 7. When a round publishes a model version, the coordinator pushes `model.published`
+ * 7. An `evaluate` task (federated evaluation) asks the site to measure a classifier on one split of
+ *    its studies; the site answers `evaluation.result` with aggregate counts only (evaluation.ts), or
+ *    `task.fail` when its policy refuses.
+ * 8. When a round publishes a model version, the coordinator pushes `model.published`
  *    ({@link PublishedModel}) to every authenticated site, and the auth reply carries the latest published
  *    version per phase ({@link AuthResult.latestModels}), so a site that was offline catches up. Sites
  *    fetch it with `model.manifest` + `model.chunk` like a base model.
@@ -34,6 +37,7 @@
  * Every inbound message is validated with the schemas below; every acknowledgement is a {@link Reply}.
  */
 import { z } from 'zod';
+import { EVALUATION_BINS, evaluationSplitSchema, type EvaluationResultMessage } from './evaluation';
 
 /** How long a challenge may be answered (ms). */
 export const CHALLENGE_TTL_MS = 30_000;
@@ -222,6 +226,13 @@ export const taskSchema = z.object({
    * **delta** (new weights − base, clipped to ±clipRange, weighted by its sample count).
    */
   secAgg: secAggParamsSchema.optional(),
+  /**
+   * `evaluate` (federated evaluation, no training and no upload): the site measures `baseModel` (a
+   * classifier, with the frozen `denoiser` it was trained with) on its `evaluation.split` and answers
+   * with `evaluation.result` (aggregate counts only, evaluation.ts). Absent = `train`.
+   */
+  kind: z.enum(['train', 'evaluate']).optional(),
+  evaluation: z.object({ split: evaluationSplitSchema, bins: z.literal(EVALUATION_BINS) }).optional(),
 });
 export type Task = z.infer<typeof taskSchema>;
 
@@ -336,6 +347,8 @@ export interface SiteToCoordinatorEvents {
   'secagg:share-keys': (payload: SecAggMessage, ack: Ack<{ received: true }>) => void;
   'secagg:consistency-check': (payload: SecAggMessage, ack: Ack<{ received: true }>) => void;
   'secagg:unmask': (payload: SecAggMessage, ack: Ack<{ received: true }>) => void;
+  /** The counts of an `evaluate` task (see evaluation.ts). */
+  'evaluation.result': (payload: EvaluationResultMessage, ack: Ack<{ recorded: true }>) => void;
 }
 
 /** Events the coordinator pushes to a site. */

@@ -5,6 +5,7 @@
  * the one-time enrolment token in its body.
  */
 import { z } from 'zod';
+import { evaluationSplitSchema, type EvaluationSplit, type EvaluationSummary } from './evaluation';
 import { dpRequirementsSchema, learningRateScheduleSchema, phaseSchema, strategyNameSchema } from './messages';
 
 /** `POST /api/enrollment-tokens` body. */
@@ -92,9 +93,59 @@ export const createExperimentSchema = z.object({
   denoiserModel: z.string().optional(),
   /** How many times a failed round is re-run before the experiment stops. */
   maxRoundRetries: z.number().int().nonnegative().default(2),
+  /** Only these sites take part (site ids); absent = every enrolled site. */
+  sites: z.array(z.string().min(1).max(100)).min(1).max(10_000).optional(),
 });
 export type CreateExperiment = z.input<typeof createExperimentSchema>;
-export type ExperimentSettings = z.output<typeof createExperimentSchema>;
+/**
+ * An experiment's stored settings. `evaluation` marks a federated evaluation (created by
+ * `POST /api/evaluations`, never by `POST /api/experiments`): one round in which every chosen site
+ * measures `initialModel` on `split`.
+ */
+export type ExperimentSettings = z.output<typeof createExperimentSchema> & { evaluation?: { split: EvaluationSplit } };
+
+/** `POST /api/evaluations` body: measure a published classifier at chosen sites (or all). */
+export const createEvaluationSchema = z
+  .object({
+    classifierVersion: z.string().min(1).max(100),
+    /** The frozen denoiser; default: the one the classifier's experiment was trained with. */
+    denoiserVersion: z.string().min(1).max(100).optional(),
+    /** Site ids; absent = every enrolled, not revoked site. */
+    sites: z.array(z.string().min(1).max(100)).min(1).max(10_000).optional(),
+    split: evaluationSplitSchema.default('val'),
+    /** Seconds the sites have to answer; then the evaluation completes with those that did. */
+    deadlineSeconds: z.number().positive().max(7 * 24 * 3600).default(3600),
+    name: z.string().max(200).optional(),
+  })
+  .strict();
+export type CreateEvaluation = z.input<typeof createEvaluationSchema>;
+
+/** One site's part of an evaluation, as `GET /api/evaluations/:id` shows it. */
+export interface EvaluationSiteView {
+  siteId: string;
+  siteName: string;
+  /** `accepted` (measured), `failed` (refused or could not; see reason), `dropped` (no answer before the deadline), `invited` (waiting). */
+  status: string;
+  reason: string | null;
+  summary: EvaluationSummary | null;
+}
+
+/** `GET /api/evaluations/:id`. */
+export interface EvaluationView {
+  id: string;
+  name: string | null;
+  status: string;
+  classifier: { version: string; sha256: string };
+  denoiser: { version: string; sha256: string };
+  split: EvaluationSplit;
+  createdAt: string;
+  deadline: string | null;
+  sites: EvaluationSiteView[];
+  /** Over the sites that answered (their counts summed); null when none did. */
+  pooled: EvaluationSummary | null;
+  /** Sites that did not answer, with why. */
+  missing: { siteId: string; siteName: string; status: string; reason: string | null }[];
+}
 
 /** `POST /api/sites/:id/revoke` body. */
 export const revokeSiteSchema = z.object({ reason: z.string().max(500).default('revoked by admin') });

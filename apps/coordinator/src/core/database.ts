@@ -88,6 +88,15 @@ CREATE TABLE IF NOT EXISTS seen_nonces (
   nonce TEXT NOT NULL,
   PRIMARY KEY (experiment_id, round, nonce)
 );
+CREATE TABLE IF NOT EXISTS evaluation_results (
+  experiment_id TEXT NOT NULL,
+  round INTEGER NOT NULL,
+  site_id TEXT NOT NULL,
+  split TEXT NOT NULL,
+  counts TEXT NOT NULL,
+  received_at TEXT NOT NULL,
+  PRIMARY KEY (experiment_id, round, site_id)
+);
 CREATE TABLE IF NOT EXISTS uploads (
   id TEXT PRIMARY KEY,
   site_id TEXT NOT NULL,

@@ -18,6 +18,6 @@ import { VerifierPool } from './verifier.pool';
   imports: [SitesModule, ModelsModule],
   controllers: [ExperimentsController],
   providers: [ExperimentsRepository, UploadsRepository, SpoolPool, RoundSpool, RoundEvents, RoundsService, RoundRecovery, RoundScheduler, VerifierPool, UploadsService, ExperimentsService],
-  exports: [RoundsService, RoundScheduler, UploadsService, ExperimentsRepository],
+  exports: [RoundsService, RoundScheduler, UploadsService, ExperimentsRepository, ExperimentsService],
 })
 export class ExperimentsModule {}

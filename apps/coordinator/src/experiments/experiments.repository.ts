@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { ExperimentSettings, Phase, RoundState } from '@fedct/protocol';
+import type { EvaluationCounts, ExperimentSettings, Phase, RoundState } from '@fedct/protocol';
 import { DATABASE, type Db, durableTransaction } from '../core/database';
 
 export type ExperimentStatus = 'running' | 'paused' | 'completed' | 'failed' | 'aborted';
@@ -182,6 +182,19 @@ export class ExperimentsRepository {
     this.db
       .prepare('UPDATE round_results SET status = ?, sample_count = COALESCE(?, sample_count), metrics = COALESCE(?, metrics), reason = ?, updated_at = ? WHERE experiment_id = ? AND round = ? AND site_id = ?')
       .run(status, extra.sampleCount ?? null, extra.metrics ? JSON.stringify(extra.metrics) : null, extra.reason ?? null, new Date().toISOString(), experimentId, round, siteId);
+  }
+
+  /** Stores one site's evaluation counts (federated evaluation; JSON of @fedct/protocol EvaluationCounts). */
+  insertEvaluationResult(experimentId: string, round: number, siteId: string, split: string, counts: EvaluationCounts): void {
+    this.db
+      .prepare('INSERT INTO evaluation_results (experiment_id, round, site_id, split, counts, received_at) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(experimentId, round, siteId, split, JSON.stringify(counts), new Date().toISOString());
+  }
+
+  /** The stored counts of an evaluation, by site. */
+  evaluationResults(experimentId: string): Map<string, EvaluationCounts> {
+    const rows = this.db.prepare<[string], { site_id: string; counts: string }>('SELECT site_id, counts FROM evaluation_results WHERE experiment_id = ? ORDER BY site_id').all(experimentId);
+    return new Map(rows.map((r) => [r.site_id, JSON.parse(r.counts) as EvaluationCounts]));
   }
 
   /** Records a nonce; false if it was seen before for this experiment and round (a replay). */

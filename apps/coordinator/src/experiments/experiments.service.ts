@@ -64,8 +64,9 @@ export class ExperimentsService {
     return record;
   }
 
+  /** Training experiments (evaluations are listed by `/api/evaluations`). */
   list(): ExperimentRecord[] {
-    return this.repo.listExperiments();
+    return this.repo.listExperiments().filter((e) => !e.settings.evaluation);
   }
 
   get(id: string): ExperimentView {

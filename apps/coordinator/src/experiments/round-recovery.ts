@@ -52,7 +52,8 @@ export class RoundRecovery {
       }
       let refolded = 0;
       for (const r of results) {
-        if (r.status !== 'accepted') continue;
+        // An evaluation's accepted results are its stored counts: nothing to fold again.
+        if (r.status !== 'accepted' || exp.settings.evaluation) continue;
         if (active.folded.includes(r.siteId)) {
           // Already in the checkpointed sum (a crash may have left its envelope behind).
           this.spool.removeSealed(active.dir, r.siteId);

@@ -78,9 +78,25 @@ export class RoundScheduler implements OnApplicationBootstrap, OnModuleDestroy {
       this.logger.log(`experiment ${exp.id} completed with ${exp.currentModel ?? 'no model'}`);
       return;
     }
+    const allowed = s.sites ? new Set(s.sites) : null;
+    if (s.evaluation) {
+      // An evaluation asks its sites at once, online or not: an offline one gets its task when it
+      // reconnects (task.current), or is reported missing after the deadline.
+      const chosen = (s.sites ?? this.sites.list().map((site) => site.id)).filter((id) => {
+        const site = this.sites.find(id);
+        return site !== null && site.revokedAt === null;
+      });
+      if (chosen.length === 0) {
+        this.repo.updateExperiment(exp.id, { status: 'failed', reason: 'no enrolled, not revoked site to evaluate at' });
+        this.sessions.adminEmit('experiment', { experiment: exp.id, status: 'failed' });
+        return;
+      }
+      this.open(exp, [...chosen].sort());
+      return;
+    }
     const online = this.sessions.online().filter((id) => {
       const site = this.sites.find(id);
-      return site !== null && site.revokedAt === null;
+      return site !== null && site.revokedAt === null && (!allowed || allowed.has(id));
     });
     if (online.length < s.minSites) {
       const since = this.waitingSince.get(exp.id) ?? Date.now();
@@ -94,7 +110,12 @@ export class RoundScheduler implements OnApplicationBootstrap, OnModuleDestroy {
       return;
     }
     this.waitingSince.delete(exp.id);
-    const participants = createStrategy(s).selectParticipants(online, { minSites: s.minSites, fractionFit: s.fractionFit, randomInt });
+    this.open(exp, createStrategy(s).selectParticipants(online, { minSites: s.minSites, fractionFit: s.fractionFit, randomInt }));
+  }
+
+  /** Records the next round with these participants and hands it to the state machine. */
+  private open(exp: ExperimentRecord, participants: string[]): void {
+    const s = exp.settings;
     const round = (this.repo.lastRound(exp.id)?.round ?? 0) + 1;
     const now = new Date();
     const record: RoundRecord = {

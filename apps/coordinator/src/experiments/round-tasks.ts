@@ -1,11 +1,12 @@
-import { scheduledLearningRate, type ModelRef, type Task } from '@fedct/protocol';
+import { EVALUATION_BINS, scheduledLearningRate, type ModelRef, type Task } from '@fedct/protocol';
 import type { ActiveRound } from './active-round';
 
 /**
  * The task every participant of a round gets: what to train from (base model, or the seed and model
  * configuration in round 1 without one), the frozen denoiser, the hyper-parameters of this round
  * (the learning-rate schedule, the strategy's extras such as FedProx μ), the deadline, the norm bound,
- * the chunk size and, under secure aggregation, the round's public SecAgg parameters.
+ * the chunk size and, under secure aggregation, the round's public SecAgg parameters. A federated
+ * evaluation's task says `kind: 'evaluate'` and which split (its `baseModel` is the classifier measured).
  */
 export function buildTask(active: ActiveRound, denoiser: ModelRef | null, chunkSize: number): Task {
   const s = active.settings;
@@ -32,5 +33,6 @@ export function buildTask(active: ActiveRound, denoiser: ModelRef | null, chunkS
     chunkSize,
     ...(active.base === null && s.modelConfig ? { modelConfig: s.modelConfig } : {}),
     ...(active.secagg ? { secAgg: active.secagg.params } : {}),
+    ...(s.evaluation ? { kind: 'evaluate' as const, evaluation: { split: s.evaluation.split, bins: EVALUATION_BINS } } : {}),
   };
 }

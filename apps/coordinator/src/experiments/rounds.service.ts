@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { decodeModelBlob, encodeModelBlob, type CommitResult, type ErrorCode, type ModelManifest, type RoundEvent, type Task } from '@fedct/protocol';
+import { countsProblem, decodeModelBlob, describeIssue, encodeModelBlob, evaluationResultSchema, summarizeEvaluation, type CommitResult, type ErrorCode, type ModelManifest, type RoundEvent, type Task } from '@fedct/protocol';
 import { createStrategy, WeightedSum } from '@fedct/strategies';
 import { AuditService } from '../core/audit.service';
 import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../core/coordinator.config';
@@ -175,6 +175,44 @@ export class RoundsService {
     return { accepted: true, experiment: upload.experimentId, round: upload.round };
   }
 
+  /**
+   * A site's federated-evaluation counts (`evaluation.result`). Refused (audited, never stored): a
+   * malformed message, counts that do not add up, a result for another model or split than the task
+   * named, a replayed nonce, a second result, a round that is not open. Stored with the site marked
+   * accepted; the round closes when every participant has answered.
+   */
+  submitEvaluation(siteId: string, payload: unknown): { recorded: true } {
+    const refuse = (experimentId: string, round: number, code: ErrorCode, message: string): never => {
+      this.metrics.inc('fedct_evaluation_results_rejected_total', 1, { code });
+      this.audit.record(`site:${siteId}`, 'evaluation.rejected', { experiment: experimentId, round, code, message });
+      throw new CoordinatorError(message, code);
+    };
+    const parsed = evaluationResultSchema.safeParse(payload);
+    const claimed = (payload ?? {}) as { experiment?: unknown; round?: unknown };
+    if (!parsed.success) return refuse(String(claimed.experiment ?? '').slice(0, 100), Number(claimed.round) || 0, 'bad_message', `evaluation.result: ${describeIssue(parsed.error)}`);
+    const m = parsed.data;
+    const active = this.active.get(m.experiment);
+    if (!active?.settings.evaluation || active.round !== m.round || active.closing) return refuse(m.experiment, m.round, 'round_closed', `no evaluation ${m.experiment} round ${m.round} is open`);
+    if (!this.repo.rememberNonce(m.experiment, m.round, m.nonce)) return refuse(m.experiment, m.round, 'rejected_replay', 'evaluation result nonce was seen before (replay)');
+    const measured = active.base?.ref.sha256 ?? '';
+    if (m.classifierSha256 !== measured) return refuse(m.experiment, m.round, 'rejected_base_model', `result is for model ${m.classifierSha256.slice(0, 12)}, the evaluation measures ${measured.slice(0, 12)}`);
+    if (m.split !== active.settings.evaluation.split) return refuse(m.experiment, m.round, 'bad_message', `result is for split ${m.split}, the evaluation asked for ${active.settings.evaluation.split}`);
+    const status = this.repo.result(m.experiment, m.round, siteId)?.status;
+    if (!status) return refuse(m.experiment, m.round, 'no_task', 'this site is not a participant of the evaluation');
+    if (status !== 'invited') return refuse(m.experiment, m.round, 'rejected_duplicate', `this site's result is already ${status}`);
+    const problem = countsProblem(m.counts);
+    if (problem) return refuse(m.experiment, m.round, 'bad_message', problem);
+    const accuracy = summarizeEvaluation(m.counts).accuracy.value;
+    this.repo.transaction(() => {
+      this.repo.insertEvaluationResult(m.experiment, m.round, siteId, m.split, m.counts);
+      this.repo.setResult(m.experiment, m.round, siteId, 'accepted', { sampleCount: m.counts.n, metrics: accuracy === null ? {} : { accuracy } });
+    });
+    this.audit.record(`site:${siteId}`, 'evaluation.result', { experiment: m.experiment, round: m.round, n: m.counts.n, split: m.split });
+    this.emitRound(active, 'training');
+    this.closeIfComplete(active);
+    return { recorded: true };
+  }
+
   /** Audits, counts and throws a refusal of an update. */
   refuse(siteId: string, upload: Pick<UploadContext, 'experimentId' | 'round'>, code: ErrorCode, message: string): never {
     this.metrics.inc('fedct_updates_rejected_total', 1, { code });
@@ -287,6 +325,12 @@ export class RoundsService {
       this.failRound(active, `quorum not met: ${accepted.length} of ${active.settings.minSites} sites (${why})`, false);
       return;
     }
+    if (active.settings.evaluation) {
+      // Nothing to aggregate: the stored counts are the result; the measured model stays as it is.
+      this.repo.durable(() => this.publishRecords(active, active.base!.ref.version, { sites: accepted.length, samples: accepted.reduce((n, r) => n + (r.sampleCount ?? 0), 0) }, null));
+      this.finishPublish(active, active.base!.ref.version, null);
+      return;
+    }
     try {
       this.aggregateAndPublish(active, results);
     } catch (error) {
@@ -328,6 +372,7 @@ export class RoundsService {
     this.logger.log(`experiment ${active.experimentId} round ${active.round}: published ${version}`);
     this.end(active, 'published');
     this.emitRound(active, 'published');
+    if (active.settings.evaluation) return;
     try {
       this.sessions.broadcast('model.published', this.models.published(version, active.settings.phase, active.experimentId));
     } catch (error) {

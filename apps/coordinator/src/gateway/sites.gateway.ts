@@ -108,6 +108,8 @@ export class SitesGateway implements OnGatewayConnection, OnGatewayDisconnect, O
     this.on(socket, 'update.begin', updateBeginSchema, (_s, p, siteId) => this.uploads.begin(siteId, p));
     this.on(socket, 'update.chunk', updateChunkSchema, (_s, p, siteId) => this.uploads.chunk(siteId, p));
     this.on(socket, 'update.commit', updateCommitSchema, (_s, p, siteId) => this.uploads.commit(siteId, p.uploadId));
+    // Validated by the round (evaluation.ts's schema), which audits a malformed result.
+    this.on(socket, 'evaluation.result', z.unknown(), (_s, p, siteId) => this.rounds.submitEvaluation(siteId, p));
     for (const event of ['secagg:advertise-keys', 'secagg:share-keys', 'secagg:consistency-check', 'secagg:unmask'] as const) {
       this.on(socket, event, secAggMessageSchema, (_s, p, siteId) => {
         this.rounds.secAggMessage(siteId, p);
