@@ -15,13 +15,29 @@ import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { evaluateClassifier, initBackend, modelFromBlob, trainClassifier, type Cnn3dConfig, type LabelledVolume } from '@fedct/pipeline';
-import { scheduledLearningRate, type ModelBlob } from '@fedct/protocol';
+import { CLASS_NAMES, scheduledLearningRate, type ModelBlob } from '@fedct/protocol';
+import { exitWithUsageError, parseArgs } from './args';
 import { standardise } from './tuning';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
-}
+const COMMAND = {
+  usage: 'node scripts/run-ts.js research/classifier-diag.ts --cache /tmp/fed-sim-….json [options]',
+  options: {
+    cache: { type: 'string', help: 'infection volumes cached by research/fed-sim.ts (X.json, or X.meta.json beside X.f32); required' },
+    lr: { type: 'number', default: 1e-3, help: 'learning rate' },
+    lrdecay: { type: 'string', default: '', help: "'cos': the coordinator's cosine schedule, one epoch per round" },
+    batch: { type: 'number', default: 4, help: 'batch size' },
+    epochs: { type: 'number', default: 8, help: 'epochs, one trainClassifier call each' },
+    seed: { type: 'number', default: 1, help: 'initial weights' },
+    workers: { type: 'number', default: 1, help: 'training threads' },
+    bn: { type: 'flag', default: false, help: 'BatchNorm after the convolutions' },
+    leaky: { type: 'number', default: 0, help: 'leaky ReLU slope (0: ReLU)' },
+    dropout: { type: 'number', default: 0.3, help: 'dropout before the output layer' },
+    dense: { type: 'number', default: 32, help: 'hidden dense units' },
+    filters: { type: 'string', default: '[8,16,32,64]', help: 'filters per stage, JSON' },
+    standardise: { type: 'flag', default: false, help: 'each volume to mean 0, std 1' },
+    recal: { type: 'flag', default: false, help: 'recalibrate the BatchNorm statistics after each epoch' },
+  },
+} as const;
 
 interface Cached { split: string; label: number; data: number[]; shape: [number, number, number]; channels?: number }
 type Volume = LabelledVolume & { split: string; channels?: number };
@@ -62,8 +78,9 @@ function batchStatisticsAccuracy(weights: ModelBlob, test: LabelledVolume[]): nu
 }
 
 async function main(): Promise<void> {
-  const cache = arg('cache', '');
-  if (!cache) throw new Error('--cache FILE is required (a /tmp/fed-sim-*.json written by research/fed-sim.ts)');
+  const { options: o } = parseArgs(COMMAND);
+  const cache = o.cache;
+  if (!cache) exitWithUsageError('--cache FILE is required (a /tmp/fed-sim-*.json written by research/fed-sim.ts)');
   await initBackend();
   let volumes: Volume[];
   if (cache.endsWith('.meta.json')) {
@@ -81,30 +98,30 @@ async function main(): Promise<void> {
     volumes = (JSON.parse(readFileSync(cache, 'utf8')) as Cached[]).map((v) => ({ ...v, data: Float32Array.from(v.data) }));
   }
   const channels = volumes[0]?.channels ?? 1;
-  if (arg('standardise', '0') === '1') for (const v of volumes) standardise(v.data);
+  if (o.standardise) for (const v of volumes) standardise(v.data);
   const train = volumes.filter((v) => v.split === 'train');
   const test = volumes.filter((v) => v.split === 'test');
   const config: Cnn3dConfig = {
     inputShape: train[0]!.shape,
-    filters: JSON.parse(arg('filters', '[8,16,32,64]')) as number[],
-    denseUnits: Number(arg('dense', '32')),
-    dropout: Number(arg('dropout', '0.3')),
-    classes: 3,
+    filters: JSON.parse(o.filters) as number[],
+    denseUnits: o.dense,
+    dropout: o.dropout,
+    classes: CLASS_NAMES.length,
     inputChannels: channels,
-    ...(arg('bn', '0') === '1' ? { batchNorm: true } : {}),
-    ...(Number(arg('leaky', '0')) > 0 ? { leakyRelu: Number(arg('leaky', '0')) } : {}),
+    ...(o.bn ? { batchNorm: true } : {}),
+    ...(o.leaky > 0 ? { leakyRelu: o.leaky } : {}),
   };
-  const epochs = Number(arg('epochs', '8'));
+  const epochs = o.epochs;
   // --lrdecay cos: the coordinator's cosine schedule, one epoch per round.
   const learningRate = (epoch: number): number =>
-    scheduledLearningRate(Number(arg('lr', '1e-3')), arg('lrdecay', '') === 'cos' ? 'cosine' : 'constant', epoch, epochs);
+    scheduledLearningRate(o.lr, o.lrdecay === 'cos' ? 'cosine' : 'constant', epoch, epochs);
   const started = Date.now();
   let weights: ModelBlob | null = null;
   for (let epoch = 1; epoch <= epochs; epoch++) {
     const result = await trainClassifier({
-      config, initialWeights: weights, initSeed: Number(arg('seed', '1')), data: train, epochs: 1, batchSize: Number(arg('batch', '4')),
-      learningRate: learningRate(epoch), seed: epoch, flipAugment: true, workers: Number(arg('workers', '1')),
-      recalibrate: arg('recal', '0') === '1',
+      config, initialWeights: weights, initSeed: o.seed, data: train, epochs: 1, batchSize: o.batch,
+      learningRate: learningRate(epoch), seed: epoch, flipAugment: true, workers: o.workers,
+      recalibrate: o.recal,
     });
     weights = result.weights;
     const m = (await evaluateClassifier({ weights, data: test })).metrics;

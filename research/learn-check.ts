@@ -7,35 +7,36 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  evaluateClassifier, extractInfection, generatePhantomStudy, initBackend, loadProfile, PHANTOM_CLASSES, preprocessStudy,
-  trainClassifier, trainDenoiser, type LabelledVolume, type PhantomClass,
+  evaluateClassifier, extractInfection, generatePhantomStudy, initBackend, loadProfile, preprocessStudy,
+  trainClassifier, trainDenoiser, type LabelledVolume,
 } from '@fedct/pipeline';
-
-const LABEL: Record<PhantomClass, number> = { control: 0, 'covid-19': 1, cap: 2 };
-
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
+import { CLASS_INDEX, CLASS_NAMES } from '@fedct/protocol';
+import { parseArgs } from './args';
 
 interface Study { label: number; data: Float32Array; shape: [number, number, number] }
 
 async function phantoms(perClass: number, firstSeed: number): Promise<Study[]> {
   const out: Study[] = [];
   for (let i = 0; i < perClass; i++) {
-    for (const cls of PHANTOM_CLASSES) {
+    for (const cls of CLASS_NAMES) {
       // Thin phantoms (10 source slices of 8 mm): the anatomy scales to them.
       const v = await preprocessStudy(generatePhantomStudy({ cls, seed: firstSeed + i, slices: 10 }));
-      out.push({ label: LABEL[cls], data: v.data, shape: v.shape });
+      out.push({ label: CLASS_INDEX[cls], data: v.data, shape: v.shape });
     }
   }
   return out;
 }
 
 async function main(): Promise<void> {
-  const trainPerClass = arg('train', 8);
-  const testPerClass = arg('test', 4);
-  const seed = arg('seed', 1);
+  const { options } = parseArgs({
+    usage: 'node scripts/run-ts.js research/learn-check.ts [options]',
+    options: {
+      train: { type: 'number', default: 8, help: 'training phantoms per class' },
+      test: { type: 'number', default: 4, help: 'held-out phantoms per class' },
+      seed: { type: 'number', default: 1, help: 'phantom seeds (100·S on) and training seed; 1 is what learns.spec.ts runs' },
+    },
+  });
+  const { train: trainPerClass, test: testPerClass, seed } = options;
   await initBackend();
   const profile = loadProfile('tiny');
   const { bcdunet, cnn3d } = profile.models;
@@ -44,7 +45,7 @@ async function main(): Promise<void> {
   const test = await phantoms(testPerClass, 100 * seed + 50);
   const t1 = performance.now();
   const size = 128 * 128;
-  const controls = train.filter((s) => s.label === 0).flatMap((s) => Array.from({ length: s.shape[0] }, (_, k) => s.data.subarray(k * size, (k + 1) * size)));
+  const controls = train.filter((s) => s.label === CLASS_INDEX.control).flatMap((s) => Array.from({ length: s.shape[0] }, (_, k) => s.data.subarray(k * size, (k + 1) * size)));
   const slices = new Float32Array(controls.length * size);
   controls.forEach((s, i) => slices.set(s, i * size));
   const d = profile.training.denoiser;
