@@ -7,7 +7,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops';
 import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { BackendError } from './backend.errors';
-import { registerWasmKernels } from './wasm-kernels';
+import { registerWasmKernels } from './wasm';
 import { loadNativeAddon, registerNativeKernels, unregisterNativeKernels } from './native-kernels';
 
 /** The compute backends, in the order `auto` tries them. */

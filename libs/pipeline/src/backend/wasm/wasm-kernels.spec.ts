@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CASES_2D, CASES_3D, convOutSize, relativeError, runKernelOn, type KernelInput } from '../testing/kernel-compare';
-import { initBackend } from './backend';
-import { registerWasmKernels, setWasmFilterGradMethod, setWasmKernelChunkFloats } from './wasm-kernels';
+import { CASES_2D, CASES_3D, convOutSize, relativeError, runKernelOn, type KernelInput } from '../../testing/kernel-compare';
+import { initBackend } from '../backend';
+import { registerWasmKernels, setWasmFilterGradMethod, setWasmKernelChunkFloats } from '.';
 
 async function compare(kernel: string, inputs: Record<string, KernelInput>, attrs: object): Promise<void> {
   const ref = await runKernelOn('cpu', kernel, inputs, attrs);

@@ -1,0 +1,2 @@
+export { registerWasmKernels } from './register';
+export { setWasmFilterGradMethod, setWasmKernelChunkFloats } from './settings';
