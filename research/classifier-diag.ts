@@ -9,7 +9,7 @@
  * BatchNorm statistics after each epoch), --lrdecay cos (cosine learning rate down to a tenth).
  * `--cache X.meta.json` reads metadata plus `X.f32` (float32, channels last when a volume says
  * `channels`), for caches too large for one JSON string. A tuning aid, not part of the product;
- * docs/BENCHMARKS.md "Fourth session" and "Fifth session" list what it showed.
+ * docs/research/demo-tuning-2026-11-27.md "Fourth session" and "Fifth session" list what it showed.
  */
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';

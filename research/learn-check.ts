@@ -3,7 +3,7 @@
  * CovidCTNet recipe at the tiny profile, trained centrally on phantom studies, evaluated on held-out
  * phantoms. Prints one JSON object (accuracy, confusion, timings) and exits 1 when the held-out
  * accuracy is below 0.9. `--seed 1` is what libs/pipeline/src/train/learns.spec.ts runs; other seeds
- * draw other phantoms and initial weights (see docs/BENCHMARKS.md "Does it learn?").
+ * draw other phantoms and initial weights (see docs/research/does-it-learn.md).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {

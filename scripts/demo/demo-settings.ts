@@ -127,7 +127,7 @@ export const DEMO_DEFAULTS: Record<'tiny' | 'default' | 'paper', Omit<z.input<ty
     // The external hospital has the consortium's three scanner models: no single hospital has seen them all.
     external: { name: 'external-hospital', scanner: ['siemens-definition', 'ge-lightspeed', 'philips-ingenuity'], counts: c(10, 10, 10), calibration: c(9, 9, 9) },
     // One round: a denoiser trained further learns to keep the phantoms' lesions as anatomy, so the
-    // infection maps lose them (docs/BENCHMARKS.md, seventh session: seeds 1-3, one round against two).
+    // infection maps lose them (docs/research/demo-tuning-2026-11-27.md, seventh session: seeds 1-3, one round against two).
     denoiser: { rounds: 1, localEpochs: 1, batchSize: 8, learningRate: 1e-3, minSites: 3, strategy: 'fedavg', secureAgg: true, roundDeadlineSeconds: 900 },
     classifier: {
       rounds: 24, localEpochs: 3, batchSize: 4, learningRate: 1e-3, learningRateSchedule: 'cosine', minSites: 3, strategy: 'fedavg', secureAgg: true, roundDeadlineSeconds: 900,

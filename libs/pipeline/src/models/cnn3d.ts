@@ -26,7 +26,7 @@ export interface Cnn3dConfig {
    * Not in the paper (default off): group normalisation with this many channel groups after each
    * convolution instead of BatchNorm (each study normalised on its own). Federated, BatchNorm learns
    * under one hospital's (one scanner's) batch statistics and is evaluated with statistics averaged
-   * over hospitals; docs/BENCHMARKS.md "Fifth session" measured what that costs. Must divide every
+   * over hospitals; docs/research/demo-tuning-2026-11-27.md "Fifth session" measured what that costs. Must divide every
    * stage's filters; excludes `batchNorm`.
    */
   groupNorm?: number;
@@ -40,7 +40,7 @@ export interface Cnn3dConfig {
    * Input channels (default 1: the infection map, as in the paper). 2 (not in the paper): the infection
    * map and the preprocessed CT it was extracted from, channels last. At 64² the denoiser keeps CAP's
    * dense consolidations as anatomy, so the infection map alone hardly tells CAP from Control
-   * (docs/BENCHMARKS.md, "Fifth session").
+   * (docs/research/demo-tuning-2026-11-27.md, "Fifth session").
    */
   inputChannels?: number;
 }

@@ -3,7 +3,7 @@
  * (real DICOM-pipeline volumes from the ct module), must separate Control / Covid-19 / CAP on
  * held-out phantoms. Sizes and settings come from configs/profiles/tiny.yaml. Everything is seeded
  * and the wasm backend is deterministic, so the result is the same on every run; with only 24 training
- * studies other seeds score 0.75-1.0 (docs/BENCHMARKS.md "Does it learn?"), so a change that makes
+ * studies other seeds score 0.75-1.0 (docs/research/does-it-learn.md), so a change that makes
  * training worse shows up here, and `research/learn-check.ts --seed N` checks other draws.
  */
 import * as tf from '@tensorflow/tfjs-core';
