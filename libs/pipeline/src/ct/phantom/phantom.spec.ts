@@ -2,9 +2,9 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { generatePhantomStudy, generatePhantomVolume, SCANNER_PROFILES, writePhantomDicom, type PhantomStudy } from './phantom';
-import { preprocessPath, preprocessStudy } from './preprocess';
-import { readStudy } from './read-study';
+import { generatePhantomStudy, generatePhantomVolume, SCANNER_PROFILES, writePhantomDicom, type PhantomStudy } from '.';
+import { preprocessPath, preprocessStudy } from '../preprocess';
+import { readStudy } from '../read-study';
 
 const tmp = mkdtempSync(join(tmpdir(), 'fedct-phantom-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

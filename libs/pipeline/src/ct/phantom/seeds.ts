@@ -1,0 +1,17 @@
+import { createHash } from 'node:crypto';
+
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function hashSeed(...parts: (string | number)[]): number {
+  const h = createHash('sha256').update(parts.join('|')).digest();
+  return h.readUInt32LE(0);
+}
