@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeModelBlob, encodeModelBlob, type ModelBlob } from '@fedct/protocol';
 import { ADMIN_TOKEN, startTestCoordinator, waitFor, waitForExperiment, type ExperimentStatus } from './helpers/coordinator-harness';
-import { SimSite, api, simulatedTraining, toyModel, uploadModel } from './helpers/sim-site';
+import { SimSite, api, simulatedTraining, toyModel, uploadModel } from '@fedct/site-agent/testing';
 
 type Coordinator = Awaited<ReturnType<typeof startTestCoordinator>>;
 let running: Coordinator | null = null;

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ADMIN_NAMESPACE, encodeModelBlob, type RoundEvent, type SiteEvent } from '@fedct/protocol';
 import { io } from 'socket.io-client';
 import { ADMIN_TOKEN, READ_TOKEN, startTestCoordinator, waitFor, waitForExperiment } from './helpers/coordinator-harness';
-import { SimSite, api, toyModel, uploadModel } from './helpers/sim-site';
+import { SimSite, api, toyModel, uploadModel } from '@fedct/site-agent/testing';
 
 type Coordinator = Awaited<ReturnType<typeof startTestCoordinator>>;
 let coordinator: Coordinator | null = null;

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { splitIntoChunks } from '@fedct/crypto';
 import { encodeModelBlob } from '@fedct/protocol';
 import { ADMIN_TOKEN, startTestCoordinator, waitFor, waitForExperiment } from './helpers/coordinator-harness';
-import { SimSite, api, toyModel, uploadModel } from './helpers/sim-site';
+import { SimSite, api, toyModel, uploadModel } from '@fedct/site-agent/testing';
 
 type Coordinator = Awaited<ReturnType<typeof startTestCoordinator>>;
 let coordinator: Coordinator | null = null;

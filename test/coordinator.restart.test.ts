@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decodeModelBlob, encodeModelBlob } from '@fedct/protocol';
 import { ADMIN_TOKEN, waitFor, waitForExperiment } from './helpers/coordinator-harness';
-import { SimSite, api, simulatedTraining, toyModel, uploadModel } from './helpers/sim-site';
+import { SimSite, api, simulatedTraining, toyModel, uploadModel } from '@fedct/site-agent/testing';
 
 const BIN = resolve(__dirname, '..', 'apps', 'coordinator', 'bin', 'fedct-coordinator.js');
 

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeModelBlob, encodeModelBlob } from '@fedct/protocol';
 import { ADMIN_TOKEN, startTestCoordinator, waitForExperiment } from './helpers/coordinator-harness';
-import { SimSite, api, toyModel, uploadModel } from './helpers/sim-site';
+import { SimSite, api, toyModel, uploadModel } from '@fedct/site-agent/testing';
 
 type Coordinator = Awaited<ReturnType<typeof startTestCoordinator>>;
 let coordinator: Coordinator | null = null;

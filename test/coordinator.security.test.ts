@@ -3,7 +3,7 @@ import { generateIdentity, toBase64 } from '@fedct/crypto';
 import { encodeModelBlob, taskSchema, type Reply, type Task } from '@fedct/protocol';
 import { io } from 'socket.io-client';
 import { ADMIN_TOKEN, READ_TOKEN, startTestCoordinator, waitFor, waitForExperiment } from './helpers/coordinator-harness';
-import { SimSite, api, simulatedTraining, toyModel, uploadModel } from './helpers/sim-site';
+import { SimSite, api, simulatedTraining, toyModel, uploadModel } from '@fedct/site-agent/testing';
 
 type Coordinator = Awaited<ReturnType<typeof startTestCoordinator>>;
 

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { generatePhantomStudy, writePhantomDicom } from '@fedct/pipeline';
 import { daemonStatePath, enrollSite, importStudies, initSiteFolder, memoryLogger, type DaemonState } from '@fedct/site-agent';
 import { ADMIN_TOKEN, startTestCoordinator, waitFor, waitForExperiment } from './helpers/coordinator-harness';
-import { api } from './helpers/sim-site';
+import { api } from '@fedct/site-agent/testing';
 
 const BIN = resolve(__dirname, '..', 'apps', 'site-agent', 'bin', 'fedct-site.js');
 const cleanups: (() => Promise<void> | void)[] = [];

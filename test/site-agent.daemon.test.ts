@@ -4,9 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeModelBlob, encodeModelBlob, sha256Hex } from '@fedct/protocol';
-import { enrollSite, initSiteFolder, memoryLogger, SiteDaemon, SiteFolder, ToyEngine, type DaemonEvents } from '@fedct/site-agent';
+import { enrollSite, initSiteFolder, memoryLogger, SiteDaemon, SiteFolder, type DaemonEvents } from '@fedct/site-agent';
+import { ToyEngine } from '@fedct/site-agent/testing';
 import { ADMIN_TOKEN, startTestCoordinator, waitFor, waitForExperiment } from './helpers/coordinator-harness';
-import { api, uploadModel } from './helpers/sim-site';
+import { api, uploadModel } from '@fedct/site-agent/testing';
 
 /** A TCP proxy in front of the coordinator that counts (and can cut) everything the site sends. */
 class CountingProxy {

@@ -6,7 +6,7 @@ import { generatePhantomStudy, writePhantomDicom } from '@fedct/pipeline';
 import { decodeModelBlob, sha256Hex, type ClassName } from '@fedct/protocol';
 import { createPipelineEngine, enrollSite, importStudies, initSiteFolder, memoryLogger, predictStudy, SiteDaemon } from '@fedct/site-agent';
 import { ADMIN_TOKEN, startTestCoordinator, waitForExperiment } from './helpers/coordinator-harness';
-import { api } from './helpers/sim-site';
+import { api } from '@fedct/site-agent/testing';
 
 
 const cleanups: (() => Promise<void> | void)[] = [];

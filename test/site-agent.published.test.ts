@@ -3,9 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeModelBlob, encodeModelBlob, sha256Hex, type Task } from '@fedct/protocol';
-import { enrollSite, initSiteFolder, memoryLogger, modelFile, SiteDaemon, SiteFolder, ToyEngine, type DaemonEvents } from '@fedct/site-agent';
+import { enrollSite, initSiteFolder, memoryLogger, modelFile, SiteDaemon, SiteFolder, type DaemonEvents } from '@fedct/site-agent';
+import { ToyEngine } from '@fedct/site-agent/testing';
 import { ADMIN_TOKEN, startTestCoordinator, waitFor, waitForExperiment } from './helpers/coordinator-harness';
-import { api, uploadModel } from './helpers/sim-site';
+import { api, uploadModel } from '@fedct/site-agent/testing';
 
 type Coordinator = Awaited<ReturnType<typeof startTestCoordinator>>;
 const cleanups: (() => Promise<void> | void)[] = [];

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeModelBlob } from '@fedct/protocol';
 import { ADMIN_TOKEN, READ_TOKEN, startTestCoordinator } from './helpers/coordinator-harness';
-import { SimSite, api, toyModel, uploadModel } from './helpers/sim-site';
+import { SimSite, api, toyModel, uploadModel } from '@fedct/site-agent/testing';
 import { WEB_OUTPUT_DIR, eventually, launchTestBrowser, type TestBrowser } from './helpers/web-browser';
 
 type Coordinator = Awaited<ReturnType<typeof startTestCoordinator>>;

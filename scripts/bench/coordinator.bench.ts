@@ -17,7 +17,7 @@ import { setFlagsFromString } from 'node:v8';
 import { WeightedSum } from '@fedct/strategies';
 import { createNonce, fromBase64, seal } from '@fedct/crypto';
 import { DEFAULT_CHUNK_SIZE, encodeModelBlob, type Task } from '@fedct/protocol';
-import { SimSite, api, prepareUpload, simulatedTraining, uploadModel, type PreparedUpload } from '../../test/helpers/sim-site';
+import { SimSite, api, prepareUpload, simulatedTraining, uploadModel, type PreparedUpload } from '@fedct/site-agent/testing';
 import { PARAMS, SITE_CONCURRENCY } from './coordinator-params';
 import type { BenchSuite } from './types';
 

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveCoordinatorConfig, startCoordinator, type CoordinatorConfigInput, type RunningCoordinator } from '@fedct/coordinator';
-import { api } from './sim-site';
+import { api } from '@fedct/site-agent/testing';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 export const READ_TOKEN = 'test-read-token-0123456789ab';

@@ -90,6 +90,9 @@ export const errorCodes = [
   'rejected_norm',
   'rejected_duplicate',
   'internal',
+  // Client side only (a site's own request helper; the coordinator never sends them): no answer.
+  'timeout',
+  'disconnected',
 ] as const;
 export type ErrorCode = (typeof errorCodes)[number];
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { decodeModelBlob, sha256Hex } from '@fedct/protocol';
-import { modelFile } from '../daemon/transfers';
+import { modelFile } from '../client/transfers';
 import type { LoadedModel } from '../predict/predict.service';
 import type { SiteFolder } from '../site/site-folder';
 import { SiteAgentError } from '../util/errors';

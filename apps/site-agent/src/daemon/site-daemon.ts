@@ -9,12 +9,12 @@ import { controlSlices, infectionVolumes, localSampleCount } from '../training/l
 import { privacyWithRound, privatiseUpdate } from '../training/privacy';
 import { classifierInput, configInput } from '../predict/predict.service';
 import type { TrainingEngine } from '../training/training-engine';
-import { CoordinatorError, oneLine, PolicyViolationError } from '../util/errors';
+import { CoordinatorLinkError, oneLine, PolicyViolationError } from '../util/errors';
 import type { Logger } from '../util/logger';
-import { call, connectSites, type SiteSocket } from './coordinator-client';
+import { call, connectSites, type SiteSocket } from '../client/socket';
 import { writeDaemonState, type DaemonState } from './daemon-state';
-import { SecAggSession } from './secagg-session';
-import { downloadModel, pendingUploadFile, savePendingUpload, uploadUpdate } from './transfers';
+import { SecAggSession } from '../client/secagg-session';
+import { downloadModel, pendingUploadFile, savePendingUpload, uploadUpdate } from '../client/transfers';
 
 /** Events a {@link SiteDaemon} emits (for tests, the CLI and the UI). */
 export interface DaemonEvents {
@@ -149,7 +149,7 @@ export class SiteDaemon extends EventEmitter {
     const auth = await call(this.socket, 'auth', { siteId: this.siteId, signature });
     if (auth.coordinator.signingPublicKey !== enrollment.coordinator.signingPublicKey || auth.coordinator.boxPublicKey !== enrollment.coordinator.boxPublicKey) {
       this.socket.disconnect();
-      throw new CoordinatorError('the coordinator presented keys that differ from the ones pinned at enrolment; refusing to talk to it (re-enrol if the coordinator was legitimately re-keyed)', 'pin_mismatch');
+      throw new CoordinatorLinkError('the coordinator presented keys that differ from the ones pinned at enrolment; refusing to talk to it (re-enrol if the coordinator was legitimately re-keyed)', 'pin_mismatch');
     }
     this.options.logger.info('authenticated with coordinator', { siteId: auth.siteId, site: auth.siteName });
     this.setState({ state: 'online', lastError: null });
@@ -258,7 +258,7 @@ export class SiteDaemon extends EventEmitter {
         if (trained === null) return;
         let payload: Uint8Array;
         if (task.secAgg) {
-          if (this.secagg?.task !== task) throw new CoordinatorError('secure-aggregation session was lost', 'secagg_failed');
+          if (this.secagg?.task !== task) throw new CoordinatorLinkError('secure-aggregation session was lost', 'secagg_failed');
           const delta = new Float32Array(trained.weights.weights.length);
           for (let i = 0; i < delta.length; i++) delta[i] = (trained.weights.weights[i] ?? 0) - (trained.base.weights[i] ?? 0);
           payload = await this.secagg.mask(delta, trained.header.sampleCount, Date.parse(task.deadline));
@@ -269,7 +269,7 @@ export class SiteDaemon extends EventEmitter {
         savePendingUpload(site.paths.transfers, task.experiment, task.round, sealed);
         this.emit('trained', { experiment: task.experiment, round: task.round, sealedBytes: sealed.length });
       }
-      if (this.cancelled.has(key)) throw new CoordinatorError('round was cancelled by the coordinator', 'cancelled');
+      if (this.cancelled.has(key)) throw new CoordinatorLinkError('round was cancelled by the coordinator', 'cancelled');
       this.setState({ state: 'uploading' });
       const result = await uploadUpdate(this.socket, { experiment: task.experiment, round: task.round, sealed, chunkSize: task.chunkSize }, logger, this.options.onUploadChunk);
       rmSync(pending, { force: true });
@@ -278,7 +278,7 @@ export class SiteDaemon extends EventEmitter {
       this.setState({ state: 'online', task: null, lastRound: { experiment: task.experiment, round: task.round, result: 'accepted', detail: `${sealed.length} bytes`, at: new Date().toISOString() } });
       this.emit('submitted', { experiment: task.experiment, round: task.round, sealedBytes: sealed.length, ...result, metrics });
     } catch (error) {
-      if (error instanceof CoordinatorError && (error.code === 'disconnected' || error.code === 'timeout')) {
+      if (error instanceof CoordinatorLinkError && (error.code === 'disconnected' || error.code === 'timeout')) {
         logger.warn('connection lost during the task; it resumes after reconnecting', { experiment: task.experiment, round: task.round });
         this.setState({ state: 'offline', lastError: oneLine(error) });
         return;
@@ -341,7 +341,7 @@ export class SiteDaemon extends EventEmitter {
       const val = controlSlices(site, 'val');
       if (val.count > 0) validation = await engine.evaluateDenoiser({ weights: outcome.weights, slices: val, seed: 1 });
     } else {
-      if (!task.denoiser) throw new CoordinatorError('classifier task names no frozen BCDU-Net (denoiser)', 'bad_task');
+      if (!task.denoiser) throw new CoordinatorLinkError('classifier task names no frozen BCDU-Net (denoiser)', 'bad_task');
       const denoiser = await this.fetchModel(task.denoiser, 'denoiser');
       const input = base ? classifierInput(base.blob) : task.modelConfig ? configInput(task.modelConfig) : undefined;
       const train = await infectionVolumes(site, engine, denoiser, 'train', input, this.progressLog('infection volumes'));
@@ -393,7 +393,7 @@ export class SiteDaemon extends EventEmitter {
       this.downloads.set(ref.sha256, download);
     }
     const bytes = await download;
-    if (sha256Hex(bytes) !== ref.sha256) throw new CoordinatorError(`model ${ref.version} does not match its sha256`, 'bad_model');
+    if (sha256Hex(bytes) !== ref.sha256) throw new CoordinatorLinkError(`model ${ref.version} does not match its sha256`, 'bad_model');
     const latest = site.latestModels();
     if (latest[phase]?.sha256 !== ref.sha256) site.saveLatestModels({ ...latest, [phase]: { version: ref.version, sha256: ref.sha256 } });
     return { blob: decodeModelBlob(bytes), sha256: ref.sha256 };
@@ -420,7 +420,7 @@ export class SiteDaemon extends EventEmitter {
     const reason = oneLine(error);
     this.options.logger.error(message, { error: reason });
     this.setState({ lastError: reason });
-    if (error instanceof CoordinatorError && ['unknown_site', 'revoked', 'bad_signature', 'pin_mismatch'].includes(error.code)) void this.stop();
+    if (error instanceof CoordinatorLinkError && ['unknown_site', 'revoked', 'bad_signature', 'pin_mismatch'].includes(error.code)) void this.stop();
   }
 
   private setState(patch: Partial<DaemonState>): void {

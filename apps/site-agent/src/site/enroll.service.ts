@@ -1,6 +1,6 @@
 import { fingerprint, fromBase64, publicIdentity } from '@fedct/crypto';
 import type { EnrollResult } from '@fedct/protocol';
-import { CoordinatorError } from '../util/errors';
+import { CoordinatorLinkError } from '../util/errors';
 import type { Enrollment, SiteFolder } from './site-folder';
 
 export interface EnrollOptions {
@@ -23,7 +23,7 @@ export async function enrollSite(site: SiteFolder, options: EnrollOptions): Prom
   try {
     url = new URL(`${base}/api/enroll`);
   } catch (cause) {
-    throw new CoordinatorError(`--coordinator must be a URL like https://coordinator.example.org, got "${options.coordinatorUrl}"`, 'bad_url', { cause });
+    throw new CoordinatorLinkError(`--coordinator must be a URL like https://coordinator.example.org, got "${options.coordinatorUrl}"`, 'bad_url', { cause });
   }
   const keys = publicIdentity(site.identity());
   let response: Response;
@@ -34,7 +34,7 @@ export async function enrollSite(site: SiteFolder, options: EnrollOptions): Prom
       body: JSON.stringify({ token: options.token, signingPublicKey: keys.signingPublicKey, boxPublicKey: keys.boxPublicKey }),
     });
   } catch (cause) {
-    throw new CoordinatorError(`cannot reach the coordinator at ${base}: ${cause instanceof Error ? (cause.cause instanceof Error ? cause.cause.message : cause.message) : String(cause)}`, 'unreachable', { cause });
+    throw new CoordinatorLinkError(`cannot reach the coordinator at ${base}: ${cause instanceof Error ? (cause.cause instanceof Error ? cause.cause.message : cause.message) : String(cause)}`, 'unreachable', { cause });
   }
   const text = await response.text();
   if (!response.ok) {
@@ -46,15 +46,15 @@ export async function enrollSite(site: SiteFolder, options: EnrollOptions): Prom
     } catch {
       // not JSON: keep the text
     }
-    throw new CoordinatorError(`enrolment refused by the coordinator (HTTP ${response.status}): ${message.split('\n')[0] ?? ''}`, 'enroll_refused');
+    throw new CoordinatorLinkError(`enrolment refused by the coordinator (HTTP ${response.status}): ${message.split('\n')[0] ?? ''}`, 'enroll_refused');
   }
   const result = JSON.parse(text) as EnrollResult;
   const computed = fingerprint(fromBase64(result.coordinator.signingPublicKey));
-  if (computed !== result.coordinator.fingerprint) throw new CoordinatorError('the coordinator\'s fingerprint does not match its key; not enrolling', 'bad_fingerprint');
+  if (computed !== result.coordinator.fingerprint) throw new CoordinatorLinkError('the coordinator\'s fingerprint does not match its key; not enrolling', 'bad_fingerprint');
   if (options.expectFingerprint && options.expectFingerprint.trim().toUpperCase() !== computed) {
-    throw new CoordinatorError(`the coordinator's fingerprint is ${computed}, expected ${options.expectFingerprint}; not enrolling`, 'bad_fingerprint');
+    throw new CoordinatorLinkError(`the coordinator's fingerprint is ${computed}, expected ${options.expectFingerprint}; not enrolling`, 'bad_fingerprint');
   }
-  if (fromBase64(result.coordinator.boxPublicKey).length !== 32) throw new CoordinatorError('the coordinator sent a malformed box key', 'bad_key');
+  if (fromBase64(result.coordinator.boxPublicKey).length !== 32) throw new CoordinatorLinkError('the coordinator sent a malformed box key', 'bad_key');
   const enrollment: Enrollment = {
     coordinatorUrl: base,
     siteId: result.siteId,

@@ -4,6 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RdpAccountant } from '@fedct/crypto';
+import { mulberry32 } from '@fedct/pipeline';
 import { DatasetIndex } from '../data/dataset-index';
 import { privacyWithRound, privatiseUpdate } from './privacy';
 
@@ -11,15 +12,10 @@ const manifest = { model: 'toy', config: {}, tensors: [{ name: 'w', shape: [4000
 const blob = (f: (i: number) => number): ModelBlob => ({ manifest, weights: Float32Array.from({ length: 4000 }, (_, i) => f(i)) });
 const norm = (a: ModelBlob, b: ModelBlob) => Math.sqrt(a.weights.reduce((s, v, i) => s + (v - (b.weights[i] ?? 0)) ** 2, 0));
 
+/** mulberry32 moved into (0, 1) by half a step, so that it never returns 0. */
 function seeded(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
-  };
+  const next = mulberry32(seed);
+  return () => next() + 0.5 / 4294967296;
 }
 
 describe(privatiseUpdate.name, () => {

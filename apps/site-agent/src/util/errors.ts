@@ -30,9 +30,13 @@ export class PolicyViolationError extends SiteAgentError {
   }
 }
 
-/** Talking to the coordinator failed (enrolment, authentication, transfers). */
-export class CoordinatorError extends SiteAgentError {
-  override readonly name = 'CoordinatorError';
+/**
+ * Talking to the coordinator failed or was refused (enrolment, authentication, transfers); `code` is
+ * the coordinator's reply code where it answered. (Not the coordinator's own `CoordinatorError`, which
+ * is the refusal it sends.)
+ */
+export class CoordinatorLinkError extends SiteAgentError {
+  override readonly name = 'CoordinatorLinkError';
   constructor(message: string, code = 'coordinator', options?: { cause?: unknown }) {
     super(message, code, options);
   }

@@ -4,4 +4,3 @@ export * from './secagg.messages';
 export * from './secagg.masking';
 export * from './secagg.site';
 export * from './secagg.server';
-export * from './secagg.simulate';

@@ -11,9 +11,9 @@ import {
   type UnmaskRequest,
 } from '@fedct/crypto';
 import type { SecAggMessage, Task } from '@fedct/protocol';
-import { CoordinatorError, oneLine } from '../util/errors';
+import { CoordinatorLinkError, oneLine } from '../util/errors';
 import type { Logger } from '../util/logger';
-import { call, type SiteSocket } from './coordinator-client';
+import { call, type SiteSocket } from './socket';
 
 /**
  * The site's side of one secure-aggregation round (@fedct/crypto SecAgg+ stages over the protocol's
@@ -39,7 +39,7 @@ export class SecAggSession {
 
   /** Fresh round keys for this site (stage 0's state); {@link advertise} sends them. */
   static create(socket: SiteSocket, task: Task, siteId: string, signingSecretKey: Uint8Array, logger: Logger): SecAggSession {
-    if (!task.secAgg) throw new CoordinatorError('task has no secure-aggregation parameters', 'bad_task');
+    if (!task.secAgg) throw new CoordinatorLinkError('task has no secure-aggregation parameters', 'bad_task');
     const { state } = advertiseKeys(task.secAgg, siteId, signingSecretKey);
     return new SecAggSession(socket, task, signingSecretKey, logger, state);
   }
@@ -81,14 +81,14 @@ export class SecAggSession {
     const request =
       this.maskedRequest ??
       (await new Promise<MaskedInputRequest>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new CoordinatorError('the coordinator did not ask for the masked update before the deadline', 'secagg_timeout')), Math.max(0, deadline - Date.now()));
+        const timer = setTimeout(() => reject(new CoordinatorLinkError('the coordinator did not ask for the masked update before the deadline', 'secagg_timeout')), Math.max(0, deadline - Date.now()));
         timer.unref();
         this.waiting = (r) => {
           clearTimeout(timer);
           resolve(r);
         };
       }));
-    if (this.failed) throw new CoordinatorError(`left the secure-aggregation round: ${this.failed}`, 'secagg_failed');
+    if (this.failed) throw new CoordinatorLinkError(`left the secure-aggregation round: ${this.failed}`, 'secagg_failed');
     const { state, maskedVector } = maskedInput(this.state, request, delta, sampleCount);
     this.state = state;
     return maskedVector;

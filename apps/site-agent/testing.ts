@@ -1,0 +1,2 @@
+/** `@fedct/site-agent/testing`: see src/testing/index.ts. */
+export * from './src/testing';
