@@ -1,7 +1,8 @@
 import * as tfl from '@tensorflow/tfjs-layers';
+import { mulberry32, withSeededRandom } from '../random';
 import { useFusedConvLstm } from './convlstm-fused';
 import { ModelError } from './models.errors';
-import { mulberry32, quietly, withSeededRandom } from './seeded-random';
+import { quietly } from './quietly';
 
 /** Size parameters of BCDU-Net D3 (`covidctnet-spec.md` §2). Paper: `{ size: 128, base: 32 }`. */
 export interface BcduNetConfig {

@@ -1,8 +1,9 @@
 import * as tfl from '@tensorflow/tfjs-layers';
+import { mulberry32, withSeededRandom } from '../random';
 import { channelBatchNorm } from './batch-norm';
 import { groupNorm } from './group-norm';
 import { ModelError } from './models.errors';
-import { mulberry32, quietly, withSeededRandom } from './seeded-random';
+import { quietly } from './quietly';
 
 /** Size parameters of the 3-D CNN classifier (`covidctnet-spec.md` §5). */
 export interface Cnn3dConfig {

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../backend';
-import { mulberry32 } from './seeded-random';
+import { mulberry32 } from '../random';
 import { groupNorm } from './group-norm';
 
 /** Independent: plain loops over [n, positions, channels] arrays. */

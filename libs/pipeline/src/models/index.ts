@@ -7,4 +7,3 @@ export { ChannelBatchNorm, channelBatchNorm, type ChannelBatchNormArgs } from '.
 export { GroupNorm, groupNorm, type GroupNormArgs } from './group-norm';
 export { forwardFlops } from './flops';
 export { getModelBlob, loadModelBlob, modelBlobSha256, saveModelBlob, setModelWeights } from './weights';
-export { mulberry32, withSeededRandom } from './seeded-random';

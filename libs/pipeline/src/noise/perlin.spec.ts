@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mulberry32 } from '../models/seeded-random';
+import { mulberry32 } from '../random';
 import { addPerlinNoise, perlin2, perlinNoise2d, permutation, randomPerlinParams } from './perlin';
 
 describe(perlinNoise2d.name, () => {

@@ -1,4 +1,4 @@
-import { mulberry32 } from '../models/seeded-random';
+import { mulberry32 } from '../random';
 
 /** Parameters of one Perlin pseudo-infection (`covidctnet-spec.md` §3). */
 export interface PerlinParams {

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, type BackendName } from '../backend/backend';
+import { mulberry32 } from '../random';
 
 /*
  * Test support (not part of the package's main exports): runs one kernel on a backend with seeded
@@ -7,17 +8,11 @@ import { initBackend, type BackendName } from '../backend/backend';
  * with the pure-JavaScript cpu backend as the reference.
  */
 
-/** A seeded uniform [-1, 1) array (mulberry32, written out here so the reference is independent). */
+/** A seeded uniform [-1, 1) array (mulberry32). */
 export function seededUniform(size: number, seed: number): Float32Array {
-  let a = seed >>> 0;
+  const next = mulberry32(seed);
   const out = new Float32Array(size);
-  for (let i = 0; i < size; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = ((t ^ (t >>> 14)) >>> 0) / 2147483648 - 1;
-  }
+  for (let i = 0; i < size; i++) out[i] = next() * 2 - 1;
   return out;
 }
 

@@ -3,7 +3,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import type { ModelBlob } from '@fedct/protocol';
 import { ChannelBatchNorm } from '../models/batch-norm';
 import { CNN3D_MODEL, createCnn3d, type Cnn3dConfig } from '../models/cnn3d';
-import { mulberry32 } from '../models/seeded-random';
+import { mulberry32 } from '../random';
 import { getModelBlob } from '../models/weights';
 import { fitModel, startFrom, validateFitOptions, type FitOptions } from './fit';
 import { classificationMetrics, flattenMetrics, type ClassificationMetrics } from './metrics';

@@ -3,7 +3,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import type { ModelBlob } from '@fedct/protocol';
 import { resizeDepth } from '../ct';
 import { BCDUNET_MODEL, createBcduNet, type BcduNetConfig } from '../models/bcdunet';
-import { mulberry32 } from '../models/seeded-random';
+import { mulberry32 } from '../random';
 import { getModelBlob } from '../models/weights';
 import { addPerlinNoise, randomPerlinParams } from '../noise/perlin';
 import { fitModel, startFrom, validateFitOptions, type FitOptions } from './fit';

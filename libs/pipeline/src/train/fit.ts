@@ -3,7 +3,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import type { ModelBlob } from '@fedct/protocol';
 import { backendInfo } from '../backend/backend';
 import { setModelWeights } from '../models/weights';
-import { mulberry32, withSeededRandom } from '../models/seeded-random';
+import { mulberry32, withSeededRandom } from '../random';
 import { TrainError } from './train.errors';
 import { yieldToEventLoop, type TrainProgress } from './data';
 import { batchLoss, flatGradients, flatWeights, type LossName } from './grads';

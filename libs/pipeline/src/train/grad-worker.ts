@@ -9,7 +9,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { initBackend, type BackendName } from '../backend/backend';
 import { createBcduNet, type BcduNetConfig } from '../models/bcdunet';
 import { createCnn3d, type Cnn3dConfig } from '../models/cnn3d';
-import { mulberry32, withSeededRandom } from '../models/seeded-random';
+import { mulberry32, withSeededRandom } from '../random';
 import { assignFlatWeights, flatGradients, flatWeights, type LossName } from './grads';
 import type { WorkerInit, WorkerReply, WorkerStep } from './parallel.types';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mulberry32 } from '../models/seeded-random';
+import { mulberry32 } from '../random';
 import { classificationMetrics, flattenMetrics, rocAuc } from './metrics';
 
 /** Brute force: over all (positive, negative) pairs, count 1 when the positive scores higher, 1/2 on ties. */

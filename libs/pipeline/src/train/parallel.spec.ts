@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../backend';
-import { mulberry32 } from '../models/seeded-random';
+import { mulberry32 } from '../random';
 import { trainClassifier } from './classifier';
 import type { LabelledVolume } from './data';
 import { trainDenoiser } from './denoiser';

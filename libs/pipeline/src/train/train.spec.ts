@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../backend';
 import { resizeDepth } from '../ct';
 import { createBcduNet } from '../models/bcdunet';
-import { mulberry32 } from '../models/seeded-random';
+import { mulberry32 } from '../random';
 import { getModelBlob, setModelWeights } from '../models/weights';
 import { calibrateClassifier, epochOrder, stack, trainClassifier, evaluateClassifier } from './classifier';
 import { modelFromBlob } from './model-from-blob';

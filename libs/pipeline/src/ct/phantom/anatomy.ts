@@ -1,7 +1,7 @@
+import { mulberry32, sha256Seed } from '../../random';
 import { placePathology } from './pathology';
 import type { Model, Tube } from './model';
 import { scannerProfile } from './scanners';
-import { hashSeed, mulberry32 } from './seeds';
 import type { PhantomOptions } from './types';
 import { ValueNoise } from './value-noise';
 
@@ -21,7 +21,7 @@ function branch(out: Tube[], rnd: () => number, start: [number, number, number],
 export function buildModel(options: PhantomOptions): Model {
   const profile = scannerProfile(options.scanner);
   // Anatomy depends on the seed only: the same seed gives the same patient in every class.
-  const rnd = mulberry32(hashSeed('anatomy', options.seed));
+  const rnd = mulberry32(sha256Seed('anatomy', options.seed));
   const fov = profile.matrix * profile.pixelSpacingMm;
   // Patient size: adult ranges, shrunk to fit the reconstruction field of view.
   const scale = Math.min(0.85 + 0.25 * rnd(), (0.86 * fov) / 340);
@@ -97,9 +97,9 @@ export function buildModel(options: PhantomOptions): Model {
     profile, slices, spacing, z0, origin, cy, bodyA, bodyB, fat, ribA, ribB,
     ribPitch: 24 + 6 * rnd(), ribPhase: rnd() * 30,
     lungBase, lungTop, lungCx, lungCy, lungA, lungB, dome: 35 * scale, spineY, heart, vessels, airways,
-    lesions: [], texture: new ValueNoise(hashSeed('texture', options.seed), 9),
-    lesionTexture: new ValueNoise(hashSeed('lesion-texture', options.seed), 4), seed: options.seed,
+    lesions: [], texture: new ValueNoise(sha256Seed('texture', options.seed), 9),
+    lesionTexture: new ValueNoise(sha256Seed('lesion-texture', options.seed), 4), seed: options.seed,
   };
-  placePathology(model, options.cls, mulberry32(hashSeed('pathology', options.seed, options.cls)));
+  placePathology(model, options.cls, mulberry32(sha256Seed('pathology', options.seed, options.cls)));
   return model;
 }

@@ -1,5 +1,5 @@
+import { mulberry32, sha256Seed } from '../../random';
 import { diaphragm, lungSection, type Model, type Tube } from './model';
-import { hashSeed, mulberry32 } from './seeds';
 
 function segmentDistance(t: Tube, x: number, y: number, z: number): number {
   const vx = t.b[0] - t.a[0];
@@ -202,7 +202,7 @@ function drawTubes(
 /** Adds noise, rounds to the stored grid, clips to what the profile can store, blanks outside the reconstruction circle. */
 export function finishSlice(m: Model, k: number, plane: Float32Array): void {
   const p = m.profile;
-  const rnd = mulberry32(hashSeed('noise', m.seed, k));
+  const rnd = mulberry32(sha256Seed('noise', m.seed, k));
   const lo = p.signed ? -(2 ** (p.bitsStored - 1)) + p.rescaleIntercept : p.rescaleIntercept;
   const hi = p.signed ? 2 ** (p.bitsStored - 1) - 1 + p.rescaleIntercept : 2 ** p.bitsStored - 1 + p.rescaleIntercept;
   const n = p.matrix;

@@ -1,4 +1,4 @@
-import { mulberry32 } from './seeds';
+import { mulberry32 } from '../../random';
 
 /** Smooth value noise in 3-D (cell size in mm), values in [-1, 1]. */
 export class ValueNoise {
