@@ -11,7 +11,7 @@ export { DatasetIndex, LABELS, LABEL_INDEX, SPLITS, type Label, type Split, type
 export { VolumeCache, floatSha256, type CachedVolume, type VolumeHeader } from './data/volume-cache';
 export { importStudies, autoSplit, type ImportOptions, type ImportSummary } from './data/import.service';
 export { discoverStudies, type StudyCandidate } from './data/study-discovery';
-export { SiteDaemon, hashSeed, type DaemonEvents, type DaemonOptions } from './daemon/site-daemon';
+export { SiteDaemon, type DaemonEvents, type DaemonOptions } from './daemon/site-daemon';
 export * from './client';
 export { writeDaemonState, daemonStatePath, type DaemonState } from './daemon/daemon-state';
 export { privatiseUpdate, type PrivacyReport } from './training/privacy';

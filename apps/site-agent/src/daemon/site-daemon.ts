@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createNonce, fromBase64, peekHeader, seal, signDetached, toBase64, type EnvelopeHeader } from '@fedct/crypto';
+import { fnv1aSeed } from '@fedct/pipeline';
 import { authMessage, decodeModelBlob, encodeModelBlob, NO_BASE_MODEL, publishedModelSchema, sha256Hex, type ModelBlob, type ModelRef, type Phase, type PublishedModel, type Task } from '@fedct/protocol';
 import type { SiteFolder } from '../site/site-folder';
 import { checkTask, effectiveDp } from '../site/site-policy';
@@ -327,7 +328,7 @@ export class SiteDaemon extends EventEmitter {
     const base = task.baseModel ? await this.fetchModel(task.baseModel, task.phase) : null;
     // Repeatable: the same experiment settings (initSeed, phase, round) give this site the same shuffles,
     // pseudo-infection and dropout masks in every run (experiment and site ids are random per run).
-    const seed = hashSeed(`${this.options.seed ?? 0}/${task.initSeed}/${task.phase}/${task.round}/${site.config.site.name}`);
+    const seed = fnv1aSeed(`${this.options.seed ?? 0}/${task.initSeed}/${task.phase}/${task.round}/${site.config.site.name}`);
     // Round 1 without a global model: build from the experiment's sizes so every site's shapes agree.
     const modelConfig = !base && task.modelConfig ? { modelConfig: task.modelConfig } : {};
     this.setState({ state: 'training' });
@@ -432,14 +433,4 @@ export class SiteDaemon extends EventEmitter {
       // The state file is a convenience for `status`; failing to write it must not stop training.
     }
   }
-}
-
-/** A 31-bit seed from a string (FNV-1a). */
-export function hashSeed(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h & 0x7fffffff;
 }
