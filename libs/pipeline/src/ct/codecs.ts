@@ -95,7 +95,7 @@ function runWasm(
   format: FrameFormat,
   what: string,
 ): Uint8Array {
-  if (!ctor) throw new DicomError(`the ${what} decoder did not load`, 'decode-failed');
+  if (!ctor) throw new DicomError(`the ${what} decoder did not load`, 'decode_failed');
   const decoder = new ctor();
   try {
     decoder.getEncodedBuffer(encoded.length).set(encoded);
@@ -104,7 +104,7 @@ function runWasm(
     if (info.width !== format.columns || info.height !== format.rows) {
       throw new DicomError(
         `${what} frame is ${info.width}x${info.height} but the header says ${format.columns}x${format.rows}`,
-        'decode-failed',
+        'decode_failed',
       );
     }
     return decoder.getDecodedBuffer().slice();
@@ -115,7 +115,7 @@ function runWasm(
 
 /**
  * Decodes one encapsulated frame into little-endian sample bytes.
- * Throws DicomError('unsupported-transfer-syntax') for 12-bit lossy JPEG (no maintained decoder on npm).
+ * Throws DicomError('unsupported_transfer_syntax') for 12-bit lossy JPEG (no maintained decoder on npm).
  */
 export async function decodeCompressedFrame(
   transferSyntax: string,
@@ -142,20 +142,20 @@ export async function decodeCompressedFrame(
         return runWasm((await loadOpenjpeg()).J2KDecoder, encoded, format, 'JPEG 2000');
       case TRANSFER_SYNTAX.jpegBaseline:
         if (format.bitsAllocated !== 8) {
-          throw new DicomError('baseline JPEG with more than 8 bits per sample is not valid DICOM', 'decode-failed');
+          throw new DicomError('baseline JPEG with more than 8 bits per sample is not valid DICOM', 'decode_failed');
         }
         return runWasm((await loadLibjpeg()).JPEGDecoder, encoded, format, 'JPEG baseline');
       default:
         throw new DicomError(
           `${describeTransferSyntax(transferSyntax)} is not supported; export the series uncompressed or lossless (e.g. explicit VR little endian)`,
-          'unsupported-transfer-syntax',
+          'unsupported_transfer_syntax',
         );
     }
   } catch (error) {
     if (error instanceof DicomError) throw error;
     throw new DicomError(
       `could not decode ${describeTransferSyntax(transferSyntax)} pixel data: ${error instanceof Error ? error.message : String(error)}`,
-      'decode-failed',
+      'decode_failed',
       { cause: error },
     );
   }
@@ -180,7 +180,7 @@ function padBeforeEoi(encoded: Uint8Array): Uint8Array {
 export function decodeRle(encoded: Uint8Array, format: FrameFormat): Uint8Array {
   const bytesPerSample = format.bitsAllocated / 8;
   if (!Number.isInteger(bytesPerSample) || bytesPerSample < 1) {
-    throw new DicomError(`RLE with ${format.bitsAllocated} bits allocated is not supported`, 'decode-failed');
+    throw new DicomError(`RLE with ${format.bitsAllocated} bits allocated is not supported`, 'decode_failed');
   }
   const pixels = format.rows * format.columns;
   const planes = bytesPerSample * format.samplesPerPixel;
@@ -188,7 +188,7 @@ export function decodeRle(encoded: Uint8Array, format: FrameFormat): Uint8Array 
   const view = new DataView(encoded.buffer, encoded.byteOffset, encoded.byteLength);
   const segments = view.getUint32(0, true);
   if (segments !== planes) {
-    throw new DicomError(`RLE frame has ${segments} segments, expected ${planes}`, 'decode-failed');
+    throw new DicomError(`RLE frame has ${segments} segments, expected ${planes}`, 'decode_failed');
   }
   const out = new Uint8Array(pixels * planes);
   for (let s = 0; s < segments; s++) {

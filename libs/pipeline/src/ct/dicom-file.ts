@@ -101,7 +101,7 @@ function describeParseFailure(error: unknown): string {
 /**
  * Parses a DICOM Part 10 file (or a preamble-less data set). With `headerOnly` the buffer may be a
  * prefix of the file: parsing stops at the pixel data.
- * Throws DicomError 'not-dicom' or 'truncated'.
+ * Throws DicomError 'not_dicom' or 'truncated'.
  */
 export function parseDicomBuffer(buffer: Uint8Array, file: string, options: { headerOnly?: boolean } = {}): ParsedDicom {
   const hasPreamble =
@@ -109,7 +109,7 @@ export function parseDicomBuffer(buffer: Uint8Array, file: string, options: { he
   // A raw data set without preamble starts with a group 0x0008 (or 0x0002) tag.
   const looksRaw = !hasPreamble && buffer.length >= 8 && (buffer[0] === 0x08 || buffer[0] === 0x02) && buffer[1] === 0x00;
   if (!hasPreamble && !looksRaw) {
-    throw new DicomError(`${file} is not a DICOM file (no "DICM" marker)`, 'not-dicom', { file });
+    throw new DicomError(`${file} is not a DICOM file (no "DICM" marker)`, 'not_dicom', { file });
   }
   let dataSet: DataSet;
   try {
@@ -121,7 +121,7 @@ export function parseDicomBuffer(buffer: Uint8Array, file: string, options: { he
     if (/overrun|overread|beyond|end of|past/i.test(why)) {
       throw new DicomError(`${file} is truncated (${why})`, 'truncated', { file, cause: error });
     }
-    throw new DicomError(`${file} is not a readable DICOM file (${why})`, 'not-dicom', { file, cause: error });
+    throw new DicomError(`${file} is not a readable DICOM file (${why})`, 'not_dicom', { file, cause: error });
   }
   return { frames: frameHeaders(dataSet, file), dataSet };
 }
@@ -231,28 +231,28 @@ function readPadding(ds: DataSet, pixelRepresentation: number, bitsAllocated: nu
 
 /** Checks that the frame is a grey-scale image this reader can turn into HU. */
 export function checkPixelFormat(h: FrameHeader): void {
-  if (!h.hasPixelData) throw new DicomError(`${h.file} has no pixel data`, 'no-pixel-data', { file: h.file });
+  if (!h.hasPixelData) throw new DicomError(`${h.file} has no pixel data`, 'no_pixel_data', { file: h.file });
   if (!isSupportedTransferSyntax(h.transferSyntax)) {
     throw new DicomError(
       `${h.file}: ${describeTransferSyntax(h.transferSyntax)} is not supported; export the series uncompressed or lossless (e.g. explicit VR little endian)`,
-      'unsupported-transfer-syntax',
+      'unsupported_transfer_syntax',
       { file: h.file },
     );
   }
   if (h.samplesPerPixel !== 1 || !/^MONOCHROME[12]$/.test(h.photometric)) {
-    throw new DicomError(`${h.file} is a ${h.photometric} image, not a grey-scale CT slice`, 'unsupported-pixel-format', { file: h.file });
+    throw new DicomError(`${h.file} is a ${h.photometric} image, not a grey-scale CT slice`, 'unsupported_pixel_format', { file: h.file });
   }
   if (h.bitsAllocated !== 8 && h.bitsAllocated !== 16) {
-    throw new DicomError(`${h.file}: ${h.bitsAllocated} bits allocated per pixel is not supported (8 or 16)`, 'unsupported-pixel-format', { file: h.file });
+    throw new DicomError(`${h.file}: ${h.bitsAllocated} bits allocated per pixel is not supported (8 or 16)`, 'unsupported_pixel_format', { file: h.file });
   }
-  if (h.rows < 1 || h.columns < 1) throw new DicomError(`${h.file} has no image size (Rows/Columns)`, 'no-pixel-data', { file: h.file });
+  if (h.rows < 1 || h.columns < 1) throw new DicomError(`${h.file} has no image size (Rows/Columns)`, 'no_pixel_data', { file: h.file });
 }
 
 /** Raw sample bytes of one frame, little-endian, BitsAllocated per sample. */
 async function frameBytes(parsed: ParsedDicom, h: FrameHeader): Promise<Uint8Array> {
   const ds = parsed.dataSet;
   const el: Element | undefined = ds.elements[PIXEL_DATA];
-  if (!el) throw new DicomError(`${h.file} has no pixel data`, 'no-pixel-data', { file: h.file });
+  if (!el) throw new DicomError(`${h.file} has no pixel data`, 'no_pixel_data', { file: h.file });
   const frameLength = (h.rows * h.columns * h.samplesPerPixel * h.bitsAllocated) / 8;
   if (isUncompressed(h.transferSyntax)) {
     const start = el.dataOffset + h.frame * frameLength;
@@ -290,7 +290,7 @@ async function frameBytes(parsed: ParsedDicom, h: FrameHeader): Promise<Uint8Arr
   }
   const decoded = await decodeCompressedFrame(h.transferSyntax, encoded, h);
   if (decoded.length < frameLength) {
-    throw new DicomError(`${h.file}: decoded frame is shorter than ${h.rows}x${h.columns}`, 'decode-failed', { file: h.file });
+    throw new DicomError(`${h.file}: decoded frame is shorter than ${h.rows}x${h.columns}`, 'decode_failed', { file: h.file });
   }
   return decoded;
 }

@@ -1,18 +1,18 @@
 /** Why a CT study could not be read; stable for programs, the message is for people. */
 export type DicomErrorCode =
   | 'empty'
-  | 'not-found'
-  | 'not-dicom'
+  | 'not_found'
+  | 'not_dicom'
   | 'truncated'
-  | 'no-pixel-data'
-  | 'not-ct'
-  | 'too-few-slices'
-  | 'unsupported-transfer-syntax'
-  | 'unsupported-pixel-format'
-  | 'bad-geometry'
-  | 'decode-failed'
+  | 'no_pixel_data'
+  | 'not_ct'
+  | 'too_few_slices'
+  | 'unsupported_transfer_syntax'
+  | 'unsupported_pixel_format'
+  | 'bad_geometry'
+  | 'decode_failed'
   | 'nifti'
-  | 'invalid-argument';
+  | 'invalid_argument';
 
 /**
  * A study that cannot be used: `message` is one line saying what was wrong and what to do,

@@ -70,7 +70,7 @@ describe(sortSeries.name, () => {
       expect.unreachable();
     } catch (error) {
       expect(error).toBeInstanceOf(DicomError);
-      expect((error as DicomError).code).toBe('too-few-slices');
+      expect((error as DicomError).code).toBe('too_few_slices');
     }
   });
 

@@ -96,7 +96,7 @@ export function sortSeries(input: FrameHeader[]): SortedSeries {
   if (tilt > MAX_OBLIQUITY_DEGREES) {
     throw new DicomError(
       `the series is not axial (slice plane ${fmt(tilt)}° from axial, e.g. sagittal or coronal); export the axial series`,
-      'bad-geometry',
+      'bad_geometry',
     );
   }
   if (tilt > 1) warnings.push(`slices are oblique (${fmt(tilt)}° from axial); treated as axial`);
@@ -133,7 +133,7 @@ export function sortSeries(input: FrameHeader[]): SortedSeries {
     const t = frames[0].sliceThickness;
     positionOf = (f) => (f.instanceNumber ?? 0) * t;
   } else {
-    throw new DicomError('slice positions are missing (no ImagePositionPatient, SliceLocation or InstanceNumber + SliceThickness)', 'bad-geometry');
+    throw new DicomError('slice positions are missing (no ImagePositionPatient, SliceLocation or InstanceNumber + SliceThickness)', 'bad_geometry');
   }
   const keyed = frames.map((f) => ({ f, p: positionOf(f) }));
   keyed.sort((a, b) => a.p - b.p || (a.f.instanceNumber ?? 0) - (b.f.instanceNumber ?? 0));
@@ -150,7 +150,7 @@ export function sortSeries(input: FrameHeader[]): SortedSeries {
   if (unique.length < 2) {
     throw new DicomError(
       `the series has ${unique.length} slice${unique.length === 1 ? '' : 's'} at distinct positions; a CT study needs at least 2 (export the whole series)`,
-      'too-few-slices',
+      'too_few_slices',
     );
   }
 

@@ -42,7 +42,7 @@ export async function readNifti(file: string): Promise<CtStudy> {
     const bytes = readFileSync(file);
     raw = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
   } catch (error) {
-    throw new DicomError(`${file} could not be read`, 'not-found', { cause: error, file });
+    throw new DicomError(`${file} could not be read`, 'not_found', { cause: error, file });
   }
   // nifti-reader-js is ESM-only: load it with a real dynamic import.
   const nifti = (await import('nifti-reader-js')) as typeof NiftiModule;
@@ -62,7 +62,7 @@ export async function readNifti(file: string): Promise<CtStudy> {
   const nz = header.dims[3] ?? 1;
   const warnings: string[] = [];
   if ((header.dims[0] ?? 3) > 3 && (header.dims[4] ?? 1) > 1) warnings.push('4-D NIfTI: only the first volume is used');
-  if (nx < 1 || ny < 1 || nz < 2) throw new DicomError(`${file}: volume ${nx}x${ny}x${nz} has fewer than 2 slices`, 'too-few-slices', { file });
+  if (nx < 1 || ny < 1 || nz < 2) throw new DicomError(`${file}: volume ${nx}x${ny}x${nz} has fewer than 2 slices`, 'too_few_slices', { file });
   const count = nx * ny * nz;
   const expectedBytes = count * (header.numBitsPerVoxel / 8);
   if (image.byteLength < expectedBytes) throw new DicomError(`${file} is truncated`, 'truncated', { file });

@@ -155,7 +155,7 @@ describe.skipIf(!HAS_DATA)('transfer syntaxes (real CT slice)', () => {
     'CTImage.dcm_JPEGProcess6_8TransferSyntax_1.2.840.10008.1.2.4.53.dcm',
     'CTImage.dcm_JPEGProcess10_12TransferSyntax_1.2.840.10008.1.2.4.55.dcm',
   ])('%s (12-bit lossy JPEG) is refused with a clear line', async (name) => {
-    await expectDicomError(readStudy(join(TS, name)), 'unsupported-transfer-syntax', /12-bit|retired|not supported/);
+    await expectDicomError(readStudy(join(TS, name)), 'unsupported_transfer_syntax', /12-bit|retired|not supported/);
   });
 
   it('decodes a second JPEG 2000 lossless CT (another scanner) to CT values', async () => {
@@ -282,13 +282,13 @@ describe('bad input', () => {
   });
 
   it('refuses a path that does not exist', async () => {
-    await expectDicomError(readStudy(join(tmp, 'nope')), 'not-found');
+    await expectDicomError(readStudy(join(tmp, 'nope')), 'not_found');
   });
 
   it('refuses a file that is not DICOM', async () => {
     const file = join(tmp, 'notes.dcm');
     writeFileSync(file, 'this is not an image at all'.repeat(20));
-    await expectDicomError(readStudy(file), 'not-dicom', /not a DICOM file/);
+    await expectDicomError(readStudy(file), 'not_dicom', /not a DICOM file/);
   });
 
   it.skipIf(!HAS_DATA)('refuses a truncated file', async () => {
@@ -298,20 +298,20 @@ describe('bad input', () => {
   });
 
   it.skipIf(!HAS_DATA)('refuses one slice only', async () => {
-    await expectDicomError(readStudy(join(TS, 'CTImage.dcm')), 'too-few-slices', /at least 2/);
+    await expectDicomError(readStudy(join(TS, 'CTImage.dcm')), 'too_few_slices', /at least 2/);
   });
 
   it('refuses CT files without pixel data', async () => {
     const dir = join(tmp, 'nopixels');
     writeCt(dir, 'a.dcm', ctElements({ z: 0 }));
     writeCt(dir, 'b.dcm', ctElements({ z: 1 }));
-    await expectDicomError(readStudy(dir), 'no-pixel-data', /no pixel data/);
+    await expectDicomError(readStudy(dir), 'no_pixel_data', /no pixel data/);
   });
 
   it('refuses an MR series', async () => {
     const dir = join(tmp, 'mr');
     for (const z of [0, 1, 2]) writeCt(dir, `${z}.dcm`, ctElements({ z, modality: 'MR', pixels: new Int16Array(16) }));
-    await expectDicomError(readStudy(dir), 'not-ct', /MR/);
+    await expectDicomError(readStudy(dir), 'not_ct', /MR/);
   });
 
   it('skips one bad file in an otherwise good folder, with a warning', async () => {

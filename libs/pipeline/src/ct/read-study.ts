@@ -73,7 +73,7 @@ function listFiles(inputs: string[]): string[] {
     try {
       st = statSync(p);
     } catch (error) {
-      throw new DicomError(`${input} does not exist`, 'not-found', { cause: error, file: input });
+      throw new DicomError(`${input} does not exist`, 'not_found', { cause: error, file: input });
     }
     if (st.isDirectory()) walk(p);
     else files.push(p);
@@ -107,7 +107,7 @@ function scanFiles(files: string[]): Scan {
       frames.push(...parsed.frames);
     } catch (error) {
       if (error instanceof DicomError) skipped.push({ file, error });
-      else skipped.push({ file, error: new DicomError(`${file} could not be read: ${String(error)}`, 'not-dicom', { cause: error, file }) });
+      else skipped.push({ file, error: new DicomError(`${file} could not be read: ${String(error)}`, 'not_dicom', { cause: error, file }) });
     }
   }
   return { frames, skipped, niftiFiles };
@@ -162,7 +162,7 @@ function chooseSeries(frames: FrameHeader[], options: ReadStudyOptions): { chose
   let chosen: Candidate | undefined;
   if (options.seriesInstanceUid !== undefined) {
     chosen = candidates.find((c) => c.uid === options.seriesInstanceUid);
-    if (!chosen) throw new DicomError(`series ${options.seriesInstanceUid} is not in the input`, 'not-found');
+    if (!chosen) throw new DicomError(`series ${options.seriesInstanceUid} is not in the input`, 'not_found');
     chosen.reason = undefined;
   } else {
     const usable = candidates.filter((c) => c.reason === undefined).sort((a, b) => b.frames.length - a.frames.length);
@@ -173,11 +173,11 @@ function chooseSeries(frames: FrameHeader[], options: ReadStudyOptions): { chose
     const reasons = candidates.map((c) => c.reason ?? '');
     if (reasons.some((r) => r.startsWith('modality')) && first) {
       const modalities = [...new Set(candidates.map((c) => c.frames[0]?.modality ?? 'unknown'))].join(', ');
-      throw new DicomError(`no CT series found: the input is ${modalities}; fedct needs a chest CT`, 'not-ct');
+      throw new DicomError(`no CT series found: the input is ${modalities}; fedct needs a chest CT`, 'not_ct');
     }
-    if (reasons.includes('not axial')) throw new DicomError('no axial CT series found (only sagittal/coronal reconstructions); export the axial series', 'bad-geometry');
-    if (reasons.includes('no pixel data')) throw new DicomError('the DICOM files have no pixel data (no image)', 'no-pixel-data');
-    throw new DicomError('no usable CT series found (only localizer images)', 'too-few-slices');
+    if (reasons.includes('not axial')) throw new DicomError('no axial CT series found (only sagittal/coronal reconstructions); export the axial series', 'bad_geometry');
+    if (reasons.includes('no pixel data')) throw new DicomError('the DICOM files have no pixel data (no image)', 'no_pixel_data');
+    throw new DicomError('no usable CT series found (only localizer images)', 'too_few_slices');
   }
   if (chosen.frames[0]?.modality === undefined) warnings.push('Modality tag missing: assumed CT');
   const others = candidates.filter((c) => c !== chosen).map(describeSeries);
@@ -233,7 +233,7 @@ export async function openStudy(input: string | string[], options: ReadStudyOpti
   warnings.push(...choiceWarnings);
   const withPixels = chosen.frames.filter((f) => f.hasPixelData);
   const first = withPixels[0];
-  if (!first) throw new DicomError('the CT series has no pixel data', 'no-pixel-data');
+  if (!first) throw new DicomError('the CT series has no pixel data', 'no_pixel_data');
   checkPixelFormat(first);
   const sorted = sortSeries(withPixels);
   warnings.push(...sorted.warnings);

@@ -20,9 +20,9 @@ function uid(...parts: (string | number)[]): string {
  */
 export function generatePhantomStudy(options: PhantomOptions): PhantomStudy {
   if (!isClassName(options.cls)) {
-    throw new DicomError(`unknown class "${String(options.cls)}"; use ${CLASS_NAMES.join(', ')}`, 'invalid-argument');
+    throw new DicomError(`unknown class "${String(options.cls)}"; use ${CLASS_NAMES.join(', ')}`, 'invalid_argument');
   }
-  if (!Number.isInteger(options.seed)) throw new DicomError(`seed must be an integer, got ${options.seed}`, 'invalid-argument');
+  if (!Number.isInteger(options.seed)) throw new DicomError(`seed must be an integer, got ${options.seed}`, 'invalid_argument');
   const m = buildModel(options);
   const n = m.profile.matrix;
   const plane = n * n;

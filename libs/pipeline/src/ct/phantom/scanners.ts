@@ -59,6 +59,6 @@ export function scannerProfile(scanner: ScannerProfile | string | undefined): Sc
   if (scanner === undefined) return SCANNER_PROFILES.tiny as ScannerProfile;
   if (typeof scanner !== 'string') return scanner;
   const p = SCANNER_PROFILES[scanner];
-  if (!p) throw new DicomError(`unknown scanner "${scanner}"; use one of: ${Object.keys(SCANNER_PROFILES).join(', ')}`, 'invalid-argument');
+  if (!p) throw new DicomError(`unknown scanner "${scanner}"; use one of: ${Object.keys(SCANNER_PROFILES).join(', ')}`, 'invalid_argument');
   return p;
 }
