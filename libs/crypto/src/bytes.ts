@@ -24,11 +24,6 @@ export function sha256(...parts: (Uint8Array | string)[]): Uint8Array {
   return new Uint8Array(h.digest());
 }
 
-/** Lower-case hex SHA-256 of `bytes`. */
-export function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
 /** Concatenates byte arrays into a new one. */
 export function concatBytes(...parts: Uint8Array[]): Uint8Array {
   let total = 0;

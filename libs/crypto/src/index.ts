@@ -1,6 +1,6 @@
 export * from './errors';
 export * from './random';
-export { concatBytes, bytesEqual, sha256, sha256Hex, toHex, fromHex } from './bytes';
+export { concatBytes, bytesEqual, sha256, toHex, fromHex } from './bytes';
 export * from './keys';
 export * from './envelope';
 export * from './chunks';

@@ -99,7 +99,7 @@ export function decodeModelBlob(bytes: Uint8Array, options: { view?: boolean } =
   return { manifest, weights };
 }
 
-/** Hex sha256 of some bytes. */
+/** Lower-case hex SHA-256 of `bytes` (a model blob's identity, chunk and file hashes): the one definition. */
 export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }

@@ -10,7 +10,6 @@ import {
   routeAdvertisements,
   routeShares,
   SecAggStage,
-  sha256Hex,
   unmaskAggregate,
   unmaskRequest,
   type AdvertiseKeysMessage,
@@ -19,7 +18,7 @@ import {
   type ShareKeysMessage,
   type UnmaskMessage,
 } from '@fedct/crypto';
-import { SECAGG_SITE_EVENTS } from '@fedct/protocol';
+import { SECAGG_SITE_EVENTS, sha256Hex } from '@fedct/protocol';
 
 /** Where a secure-aggregation round is. */
 export type SecAggPhase = 'advertise' | 'share' | 'masked' | 'consistency' | 'unmask' | 'done' | 'failed';

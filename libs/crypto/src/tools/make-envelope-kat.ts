@@ -6,7 +6,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { sha256Hex, toHex } from '../bytes';
+import { sha256, toHex } from '../bytes';
 import { type EnvelopeHeader, seal } from '../envelope';
 import { generateIdentity } from '../keys';
 
@@ -81,7 +81,7 @@ const vectors = cases.map((c) => {
     header: c.header,
     ...(c.payload.length <= INLINE_LIMIT
       ? { payload: toHex(c.payload), sealed: toHex(sealed) }
-      : { payloadFill: { n: c.payloadFill, length: c.payload.length }, sealedLength: sealed.length, sealedSha256: sha256Hex(sealed) }),
+      : { payloadFill: { n: c.payloadFill, length: c.payload.length }, sealedLength: sealed.length, sealedSha256: toHex(sha256(sealed)) }),
   };
 });
 const file = join(__dirname, '..', '..', 'test-vectors', `envelope-v${version}.json`);
