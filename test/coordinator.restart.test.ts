@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
-import { decodeModelBlob, encodeModelBlob } from '@fedct/protocol';
+import { decodeModelBlob, encodeModelBlob, evaluationCounts, sumCounts, summarizeEvaluation, type EvaluationView } from '@fedct/protocol';
 import { ADMIN_TOKEN, waitFor, waitForExperiment } from './helpers/coordinator-harness';
 import { SimSite, api, simulatedTraining, toyModel, uploadModel } from '@fedct/site-agent/testing';
 
@@ -87,6 +87,46 @@ describe('coordinator restart', () => {
     const audit = await api<{ event: string }[]>(url, '/api/audit?event=round.resumed', ADMIN_TOKEN);
     expect(audit).toHaveLength(1);
     expect((await api<{ ok: boolean }>(url, '/api/audit/verify', ADMIN_TOKEN)).ok).toBe(true);
+    a.disconnect();
+    b.disconnect();
+  });
+
+  it('is killed during a federated evaluation and completes it after the restart with nothing lost', async () => {
+    const config = join(dir, 'coordinator-eval.yaml');
+    writeFileSync(config, `host: 127.0.0.1\ndataDir: ${join(dir, 'data-eval')}\nadminToken: ${ADMIN_TOKEN}\nschedulerIntervalMs: 100\n`);
+    let { child: first, url } = await startProcess(config);
+    child = first;
+    const d = await uploadModel(url, ADMIN_TOKEN, encodeModelBlob(toyModel(64, 1)), 'denoiser');
+    const c = await uploadModel(url, ADMIN_TOKEN, encodeModelBlob(toyModel(64, 2)), 'classifier');
+    const a = await SimSite.enroll(url, ADMIN_TOKEN, 'a', 0, { autopilot: false });
+    const b = await SimSite.enroll(url, ADMIN_TOKEN, 'b', 0, { autopilot: false });
+    for (const s of [a, b]) expect((await s.connect()).ok).toBe(true);
+    const { id } = await api<{ id: string }>(url, '/api/evaluations', ADMIN_TOKEN, 'POST', { classifierVersion: c.version, denoiserVersion: d.version, split: 'val', deadlineSeconds: 60 });
+    await waitFor(() => a.tasks.length === 1 && b.tasks.length === 1, 10_000, 'the evaluation tasks');
+    const countsA = evaluationCounts([0, 1, 2], [[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.3, 0.3, 0.4]]);
+    expect(await a.submitEvaluation(a.tasks[0]!, countsA)).toMatchObject({ ok: true });
+    first.kill('SIGKILL');
+    await new Promise((r) => first.once('exit', r));
+    a.disconnect();
+    b.disconnect();
+
+    ({ child: first, url } = await startProcess(config));
+    child = first;
+    for (const s of [a, b]) expect((await s.connect(url)).ok).toBe(true);
+    expect(await a.resume()).toBeNull(); // its result was stored before the crash
+    const resumed = await b.resume();
+    expect(resumed?.kind).toBe('evaluate');
+    const countsB = evaluationCounts([1, 1], [[0.1, 0.8, 0.1], [0.6, 0.3, 0.1]]);
+    expect(await b.submitEvaluation(resumed!, countsB)).toMatchObject({ ok: true });
+    let view = await api<EvaluationView>(url, `/api/evaluations/${id}`, ADMIN_TOKEN);
+    for (let i = 0; i < 100 && view.status !== 'completed'; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      view = await api<EvaluationView>(url, `/api/evaluations/${id}`, ADMIN_TOKEN);
+    }
+    expect(view.status).toBe('completed');
+    expect(view.sites.map((s) => s.status)).toEqual(['accepted', 'accepted']);
+    expect(view.sites.find((s) => s.siteId === a.siteId)?.summary).toEqual(summarizeEvaluation(countsA));
+    expect(view.pooled).toEqual(summarizeEvaluation(sumCounts([countsA, countsB])));
     a.disconnect();
     b.disconnect();
   });

@@ -12,7 +12,7 @@ export async function startTestCoordinator(overrides: Partial<CoordinatorConfigI
   const dataDir = overrides.dataDir ?? mkdtempSync(join(tmpdir(), 'fedct-coord-'));
   const running = await startCoordinator(
     resolveCoordinatorConfig({ host: '127.0.0.1', port: 0, adminToken: ADMIN_TOKEN, readOnlyToken: READ_TOKEN, schedulerIntervalMs: 100, ...overrides, dataDir }),
-    { logLevels: false },
+    { logLevels: process.env.FEDCT_TEST_LOGS === '1' ? ['error', 'warn'] : false },
   );
   return {
     ...running,

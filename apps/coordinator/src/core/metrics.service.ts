@@ -12,6 +12,7 @@ export class MetricsService {
     this.defineCounter('fedct_rounds_total', 'Rounds that reached a final state, by state.');
     this.defineCounter('fedct_updates_accepted_total', 'Site updates accepted.');
     this.defineCounter('fedct_updates_rejected_total', 'Site updates rejected, by reason code.');
+    this.defineCounter('fedct_evaluation_results_rejected_total', 'Federated-evaluation results refused, by reason code.');
     this.defineCounter('fedct_bytes_in_total', 'Bytes received from sites (update chunks).');
     this.defineCounter('fedct_bytes_out_total', 'Bytes sent to sites (model chunks).');
     this.defineCounter('fedct_auth_failures_total', 'Refused site authentications, by reason code.');

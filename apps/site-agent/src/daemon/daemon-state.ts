@@ -4,14 +4,14 @@ import type { SitePaths } from '../site/site-paths';
 
 /** What the daemon is doing, written to `DIR/transfers/daemon-state.json` for `status`. */
 export interface DaemonState {
-  state: 'starting' | 'connecting' | 'online' | 'downloading' | 'training' | 'uploading' | 'offline' | 'stopped';
+  state: 'starting' | 'connecting' | 'online' | 'downloading' | 'training' | 'evaluating' | 'uploading' | 'offline' | 'stopped';
   since: string;
   pid: number;
   backend: string | null;
   coordinator: string | null;
   /** `experiment/round` of the task in hand. */
   task: string | null;
-  lastRound: { experiment: string; round: number; result: 'accepted' | 'refused' | 'failed'; detail: string; at: string } | null;
+  lastRound: { experiment: string; round: number; result: 'accepted' | 'evaluated' | 'refused' | 'failed'; detail: string; at: string } | null;
   lastError: string | null;
 }
 

@@ -1,14 +1,12 @@
 import { EventEmitter } from 'node:events';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { createNonce, fromBase64, peekHeader, seal, signDetached, toBase64, type EnvelopeHeader } from '@fedct/crypto';
-import { fnv1aSeed } from '@fedct/pipeline';
-import { authMessage, decodeModelBlob, encodeModelBlob, NO_BASE_MODEL, publishedModelSchema, sha256Hex, type ModelBlob, type ModelRef, type Phase, type PublishedModel, type Task } from '@fedct/protocol';
+import { createNonce, peekHeader, signDetached, toBase64 } from '@fedct/crypto';
+import { authMessage, decodeModelBlob, NO_BASE_MODEL, publishedModelSchema, sha256Hex, type ModelBlob, type ModelRef, type Phase, type PublishedModel, type Task } from '@fedct/protocol';
+import { measureLocally } from '../evaluation/local-evaluation';
 import type { SiteFolder } from '../site/site-folder';
-import { checkTask, effectiveDp } from '../site/site-policy';
-import { controlSlices, infectionVolumes, localSampleCount } from '../training/local-data';
-import { privacyWithRound, privatiseUpdate } from '../training/privacy';
-import { classifierInput, configInput } from '../predict/predict.service';
+import { checkEvaluation } from '../site/site-policy';
+import { runLocalRound, type LocalRoundContext, type Refusal } from '../training/local-round';
 import type { TrainingEngine } from '../training/training-engine';
 import { CoordinatorLinkError, oneLine, PolicyViolationError } from '../util/errors';
 import type { Logger } from '../util/logger';
@@ -25,6 +23,8 @@ export interface DaemonEvents {
   failed: { experiment: string; round: number; reason: string };
   submitted: { experiment: string; round: number; sealedBytes: number; bytesSent: number; resumedAt: number; metrics: Record<string, number> };
   trained: { experiment: string; round: number; sealedBytes: number };
+  /** An evaluation's counts were sent (the site measured `classifier` on `split`, `n` studies). */
+  evaluated: { experiment: string; classifier: string; split: string; n: number };
   /** A published model version was downloaded, verified and recorded as the latest for its phase. */
   fetched: { phase: Phase; version: string; sha256: string; experiment: string | null };
 }
@@ -247,6 +247,7 @@ export class SiteDaemon extends EventEmitter {
     this.emit('task', { experiment: task.experiment, round: task.round, phase: task.phase });
     logger.info('task received', { experiment: task.experiment, round: task.round, phase: task.phase, epochs: task.hyper.localEpochs });
     this.setState({ task: key });
+    if (task.kind === 'evaluate') return this.evaluate(task);
     this.dropStalePendingUploads(task);
     try {
       const pending = pendingUploadFile(site.paths.transfers, task.experiment, task.round);
@@ -255,18 +256,11 @@ export class SiteDaemon extends EventEmitter {
       if (sealed) {
         logger.info('resuming upload of an update already trained', { experiment: task.experiment, round: task.round });
       } else {
-        const trained = await this.train(task);
-        if (trained === null) return;
-        let payload: Uint8Array;
-        if (task.secAgg) {
-          if (this.secagg?.task !== task) throw new CoordinatorLinkError('secure-aggregation session was lost', 'secagg_failed');
-          const delta = new Float32Array(trained.weights.weights.length);
-          for (let i = 0; i < delta.length; i++) delta[i] = (trained.weights.weights[i] ?? 0) - (trained.base.weights[i] ?? 0);
-          payload = await this.secagg.mask(delta, trained.header.sampleCount, Date.parse(task.deadline));
-        } else {
-          payload = encodeModelBlob(trained.weights);
-        }
-        sealed = seal(trained.header, payload, site.identity().signing.secretKey, fromBase64(site.requireEnrollment().coordinator.boxPublicKey));
+        // The session must be reachable for stage requests while the site trains.
+        this.secagg = task.secAgg ? SecAggSession.create(this.socket, task, this.siteId, site.identity().signing.secretKey, logger) : null;
+        const round = await runLocalRound(task, this.localRoundContext(), this.secagg);
+        if ('refused' in round) return await this.refuse(task, round.refused);
+        sealed = round.sealed;
         savePendingUpload(site.paths.transfers, task.experiment, task.round, sealed);
         this.emit('trained', { experiment: task.experiment, round: task.round, sealedBytes: sealed.length });
       }
@@ -293,87 +287,75 @@ export class SiteDaemon extends EventEmitter {
   }
 
   /**
-   * Trains for a task; returns the envelope header, the weights to send (after DP and the norm bound)
-   * and what they are relative to, or null when the task was refused.
+   * A federated evaluation task: the site's policy must allow the split (and it must have enough
+   * studies of it); the classifier and its denoiser are downloaded (not recorded as the latest
+   * models), measured on the split as `predict` runs them (evaluation/local-evaluation.ts), and only
+   * the aggregate counts go back (`evaluation.result`). The counts are kept in the site's index, so
+   * `predict` can say how the model did here.
    */
-  private async train(task: Task): Promise<{ header: EnvelopeHeader; weights: ModelBlob; base: ModelBlob } | null> {
+  private async evaluate(task: Task): Promise<void> {
     const site = this.options.site;
     const logger = this.options.logger;
-    const engine = this.options.engine;
-    const dpTask = task.hyper.dp.required || task.hyper.dp.clipNorm !== undefined ? { clipNorm: task.hyper.dp.clipNorm ?? 1, noiseMultiplier: task.hyper.dp.noiseMultiplier ?? 0 } : null;
-    const terms = { phase: task.phase, localEpochs: task.hyper.localEpochs, modelBytes: task.baseModel?.bytes ?? null, secureAggregation: task.secAgg !== undefined, dp: dpTask };
+    const split = task.evaluation?.split ?? 'val';
     try {
-      checkTask(site.policy, terms, localSampleCount(site, task.phase));
-      if (Date.parse(task.deadline) < Date.now()) throw new PolicyViolationError(`the round's deadline ${task.deadline} has passed`, 'deadline');
+      try {
+        checkEvaluation(site.policy, split, site.index.list({ split }).length);
+      } catch (error) {
+        if (error instanceof PolicyViolationError) return await this.refuse(task, { rule: error.rule, reason: error.message });
+        throw error;
+      }
+      if (!task.baseModel || !task.denoiser) throw new CoordinatorLinkError('evaluation task names no classifier or no denoiser', 'bad_task');
+      this.setState({ state: 'downloading' });
+      const classifier = await this.fetchModel(task.baseModel, 'classifier', false);
+      const denoiser = await this.fetchModel(task.denoiser, 'denoiser', false);
+      this.setState({ state: 'evaluating' });
+      const { counts, calibration } = await measureLocally({
+        site, engine: this.options.engine, split, onProgress: this.progressLog('evaluation'),
+        classifier: { ...classifier, version: task.baseModel.version }, denoiser: { ...denoiser, version: task.denoiser.version },
+      });
+      await call(this.socket, 'evaluation.result', { experiment: task.experiment, round: task.round, classifierSha256: classifier.sha256, split, nonce: createNonce(), counts });
+      site.index.recordEvaluation({ evaluation: task.experiment, classifierSha256: classifier.sha256, classifierVersion: task.baseModel.version, denoiserSha256: denoiser.sha256, split, counts, at: new Date().toISOString() });
+      const correct = counts.confusion.reduce((n, row, i) => n + (row[i] ?? 0), 0);
+      logger.info('evaluation sent', { experiment: task.experiment, classifier: task.baseModel.version, split, studies: counts.n, correct, calibratedScanners: Object.keys(calibration).length });
+      this.setState({ state: 'online', task: null, lastRound: { experiment: task.experiment, round: task.round, result: 'evaluated', detail: `${correct} of ${counts.n} ${split} studies right`, at: new Date().toISOString() } });
+      this.emit('evaluated', { experiment: task.experiment, classifier: task.baseModel.version, split, n: counts.n });
     } catch (error) {
-      if (!(error instanceof PolicyViolationError)) throw error;
-      logger.warn('task refused by site policy', { experiment: task.experiment, round: task.round, rule: error.rule, reason: error.message });
-      this.setState({ state: 'online', task: null, lastRound: { experiment: task.experiment, round: task.round, result: 'refused', detail: error.message, at: new Date().toISOString() } });
-      this.emit('refused', { experiment: task.experiment, round: task.round, rule: error.rule, reason: error.message });
-      await this.reportFailure(task, `refused by site policy (${error.rule}): ${error.message}`);
-      return null;
+      if (error instanceof CoordinatorLinkError && (error.code === 'disconnected' || error.code === 'timeout')) {
+        logger.warn('connection lost during the evaluation; it resumes after reconnecting', { experiment: task.experiment });
+        this.setState({ state: 'offline', lastError: oneLine(error) });
+        return;
+      }
+      const reason = oneLine(error);
+      logger.error('evaluation failed', { experiment: task.experiment, reason });
+      this.setState({ state: 'online', task: null, lastError: reason, lastRound: { experiment: task.experiment, round: task.round, result: 'failed', detail: reason, at: new Date().toISOString() } });
+      this.emit('failed', { experiment: task.experiment, round: task.round, reason });
+      await this.reportFailure(task, reason);
     }
-    const dp = effectiveDp(site.policy, terms);
-    const privacy = dp && dp.noiseMultiplier > 0 ? privacyWithRound(site.index, task.experiment, task.round, dp.noiseMultiplier, task.hyper.dp.delta ?? 1e-5) : null;
-    if (privacy && task.hyper.dp.maxEpsilon !== undefined && privacy.epsilon > task.hyper.dp.maxEpsilon) {
-      const message = `taking part would spend ε = ${privacy.epsilon.toFixed(2)} in this experiment, above its limit ${task.hyper.dp.maxEpsilon}`;
-      logger.warn('task refused: privacy budget spent', { experiment: task.experiment, round: task.round, epsilon: privacy.epsilon });
-      this.emit('refused', { experiment: task.experiment, round: task.round, rule: 'maxEpsilon', reason: message });
-      await this.reportFailure(task, `refused by site (maxEpsilon): ${message}`);
-      return null;
-    }
-    this.secagg = task.secAgg ? SecAggSession.create(this.socket, task, this.siteId, site.identity().signing.secretKey, logger) : null;
-    await this.secagg?.advertise();
-    this.setState({ state: 'downloading' });
-    const base = task.baseModel ? await this.fetchModel(task.baseModel, task.phase) : null;
-    // Repeatable: the same experiment settings (initSeed, phase, round) give this site the same shuffles,
-    // pseudo-infection and dropout masks in every run (experiment and site ids are random per run).
-    const seed = fnv1aSeed(`${this.options.seed ?? 0}/${task.initSeed}/${task.phase}/${task.round}/${site.config.site.name}`);
-    // Round 1 without a global model: build from the experiment's sizes so every site's shapes agree.
-    const modelConfig = !base && task.modelConfig ? { modelConfig: task.modelConfig } : {};
-    this.setState({ state: 'training' });
-    const started = Date.now();
-    let outcome;
-    let validation: Record<string, number> = {};
-    if (task.phase === 'denoiser') {
-      const slices = controlSlices(site, 'train');
-      logger.info('training denoiser', { slices: slices.count, epochs: task.hyper.localEpochs });
-      outcome = await engine.trainDenoiser({ base: base?.blob ?? null, initSeed: task.initSeed, ...modelConfig, hyper: task.hyper, seed, slices, onProgress: this.progressLog('training denoiser') });
-      const val = controlSlices(site, 'val');
-      if (val.count > 0) validation = await engine.evaluateDenoiser({ weights: outcome.weights, slices: val, seed: 1 });
-    } else {
-      if (!task.denoiser) throw new CoordinatorLinkError('classifier task names no frozen BCDU-Net (denoiser)', 'bad_task');
-      const denoiser = await this.fetchModel(task.denoiser, 'denoiser');
-      const input = base ? classifierInput(base.blob) : task.modelConfig ? configInput(task.modelConfig) : undefined;
-      const train = await infectionVolumes(site, engine, denoiser, 'train', input, this.progressLog('infection volumes'));
-      logger.info('training classifier', { studies: train.length, epochs: task.hyper.localEpochs, denoiser: denoiser.sha256.slice(0, 12) });
-      outcome = await engine.trainClassifier({ base: base?.blob ?? null, initSeed: task.initSeed, ...modelConfig, hyper: task.hyper, seed, volumes: train, onProgress: this.progressLog('training classifier') });
-      const val = await infectionVolumes(site, engine, denoiser, 'val', input);
-      if (val.length > 0) validation = await engine.evaluateClassifier({ weights: outcome.weights, volumes: val });
-    }
-    const { weights, report } = privatiseUpdate(base?.blob ?? outcome.initial, outcome.weights, { dp, normBound: task.normBound, ...(this.options.dpRandom ? { random: this.options.dpRandom } : {}) });
-    const metrics: Record<string, number> = {};
-    for (const [name, value] of Object.entries(outcome.metrics)) if (Number.isFinite(value)) metrics[name] = value;
-    for (const [name, value] of Object.entries(validation)) if (Number.isFinite(value)) metrics[`val_${name}`] = value;
-    metrics.train_seconds = (Date.now() - started) / 1000;
-    metrics.update_norm = report.deltaNorm;
-    if (report.noiseStddev > 0) metrics.dp_noise_stddev = report.noiseStddev;
-    if (privacy) {
-      metrics.dp_epsilon = privacy.epsilon;
-      privacy.commit();
-    }
-    const header: EnvelopeHeader = {
-      experiment: task.experiment,
-      round: task.round,
-      site: this.siteId,
-      baseModelSha256: task.baseModel?.sha256 ?? NO_BASE_MODEL,
-      sampleCount: outcome.sampleCount,
-      metrics,
-      nonce: createNonce(),
-      time: new Date().toISOString(),
+  }
+
+  /** What a local round (training/local-round.ts) uses of this daemon. */
+  private localRoundContext(): LocalRoundContext {
+    return {
+      site: this.options.site,
+      engine: this.options.engine,
+      logger: this.options.logger,
+      siteId: this.siteId,
+      fetchModel: (ref, phase) => this.fetchModel(ref, phase),
+      setStage: (stage) => this.setState({ state: stage }),
+      progress: (what) => this.progressLog(what),
+      ...(this.options.seed !== undefined ? { seed: this.options.seed } : {}),
+      ...(this.options.dpRandom ? { dpRandom: this.options.dpRandom } : {}),
     };
-    logger.info('local training done', { experiment: task.experiment, round: task.round, samples: outcome.sampleCount, seconds: Math.round(metrics.train_seconds), dp: dp !== null });
-    return { header, weights, base: base?.blob ?? outcome.initial };
+  }
+
+  /** The site's rules said no: logged, recorded, and told to the coordinator so the round need not wait. */
+  private async refuse(task: Task, refusal: Refusal): Promise<void> {
+    const logger = this.options.logger;
+    const byPolicy = refusal.rule !== 'maxEpsilon';
+    logger.warn(byPolicy ? 'task refused by site policy' : 'task refused: privacy budget spent', { experiment: task.experiment, round: task.round, rule: refusal.rule, reason: refusal.reason });
+    this.setState({ state: 'online', task: null, lastRound: { experiment: task.experiment, round: task.round, result: 'refused', detail: refusal.reason, at: new Date().toISOString() } });
+    this.emit('refused', { experiment: task.experiment, round: task.round, rule: refusal.rule, reason: refusal.reason });
+    await this.reportFailure(task, `refused by site${byPolicy ? ' policy' : ''} (${refusal.rule}): ${refusal.reason}`);
   }
 
   /** A progress callback that logs at most every 10 s (long local work stays visible in the service log). */
@@ -386,7 +368,8 @@ export class SiteDaemon extends EventEmitter {
     };
   }
 
-  private async fetchModel(ref: ModelRef, phase: 'denoiser' | 'classifier'): Promise<{ blob: ModelBlob; sha256: string }> {
+  /** A model a task names, downloaded (resumable) and verified; `recordLatest`: it becomes the phase's latest model. */
+  private async fetchModel(ref: ModelRef, phase: 'denoiser' | 'classifier', recordLatest = true): Promise<{ blob: ModelBlob; sha256: string }> {
     const site = this.options.site;
     let download = this.downloads.get(ref.sha256);
     if (!download) {
@@ -396,7 +379,7 @@ export class SiteDaemon extends EventEmitter {
     const bytes = await download;
     if (sha256Hex(bytes) !== ref.sha256) throw new CoordinatorLinkError(`model ${ref.version} does not match its sha256`, 'bad_model');
     const latest = site.latestModels();
-    if (latest[phase]?.sha256 !== ref.sha256) site.saveLatestModels({ ...latest, [phase]: { version: ref.version, sha256: ref.sha256 } });
+    if (recordLatest && latest[phase]?.sha256 !== ref.sha256) site.saveLatestModels({ ...latest, [phase]: { version: ref.version, sha256: ref.sha256 } });
     return { blob: decodeModelBlob(bytes), sha256: ref.sha256 };
   }
 

@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { CLASS_INDEX, CLASS_NAMES, type ClassName } from '@fedct/protocol';
+import { CLASS_INDEX, CLASS_NAMES, type ClassName, type EvaluationCounts } from '@fedct/protocol';
 
 /** Labels a study can have: the three CovidCTNet classes (the protocol's list, in output order). */
 export const LABELS: readonly Label[] = CLASS_NAMES;
@@ -34,6 +34,17 @@ export interface StudyRecord {
  * BatchNorm statistics for its scanner model.
  */
 export type ArchiveRecord = Omit<StudyRecord, 'label' | 'split' | 'studyInstanceUid'>;
+
+/** A federated evaluation this site took part in: the counts it sent, and what they measured. */
+export interface LocalEvaluation {
+  evaluation: string;
+  classifierSha256: string;
+  classifierVersion: string;
+  denoiserSha256: string;
+  split: 'val' | 'test';
+  counts: EvaluationCounts;
+  at: string;
+}
 
 /** A path that an import could not use, and why. */
 export interface SkippedRecord {
@@ -111,6 +122,16 @@ export class DatasetIndex {
         imported_at TEXT NOT NULL
       );
       CREATE INDEX IF NOT EXISTS archive_source ON archive (source_path);
+      CREATE TABLE IF NOT EXISTS evaluations (
+        evaluation TEXT NOT NULL,
+        classifier_sha TEXT NOT NULL,
+        classifier_version TEXT NOT NULL,
+        denoiser_sha TEXT NOT NULL,
+        split TEXT NOT NULL,
+        counts TEXT NOT NULL,
+        at TEXT NOT NULL,
+        PRIMARY KEY (evaluation, classifier_sha)
+      );
     `);
     // Indexes made before studies recorded their scanner model: the column is added, NULL (not recorded)
     // for those studies; they read as '' until a re-import of their source records it (`scannerRecorded`).
@@ -233,6 +254,25 @@ export class DatasetIndex {
       bySplit[s.split] += 1;
     }
     return { studies, slices, byLabel, bySplit };
+  }
+
+  /** Keeps what this site measured and sent in a federated evaluation (for predict and the viewer). */
+  recordEvaluation(e: LocalEvaluation): void {
+    this.db
+      .prepare('INSERT OR REPLACE INTO evaluations (evaluation, classifier_sha, classifier_version, denoiser_sha, split, counts, at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(e.evaluation, e.classifierSha256, e.classifierVersion, e.denoiserSha256, e.split, JSON.stringify(e.counts), e.at);
+  }
+
+  /** The newest evaluation of this classifier at this site, or null. */
+  latestEvaluation(classifierSha256: string): LocalEvaluation | null {
+    const row = this.db
+      .prepare<[string], { evaluation: string; classifier_sha: string; classifier_version: string; denoiser_sha: string; split: 'val' | 'test'; counts: string; at: string }>(
+        'SELECT * FROM evaluations WHERE classifier_sha = ? ORDER BY at DESC LIMIT 1',
+      )
+      .get(classifierSha256);
+    return row
+      ? { evaluation: row.evaluation, classifierSha256: row.classifier_sha, classifierVersion: row.classifier_version, denoiserSha256: row.denoiser_sha, split: row.split, counts: JSON.parse(row.counts) as EvaluationCounts, at: row.at }
+      : null;
   }
 
   getMeta(key: string): string | null {

@@ -38,6 +38,18 @@ export const sitePolicySchema = z
      * Models larger than `maxModelMb` are not fetched.
      */
     fetchPublishedModels: z.boolean().default(true),
+    /**
+     * Federated evaluation: which of this site's splits the coordinator may have a model measured on,
+     * and the fewest studies a split must have (aggregate counts of very few studies tell too much
+     * about each of them). Only aggregate counts leave the site.
+     */
+    evaluation: z
+      .object({
+        splits: z.array(z.enum(['val', 'test'])).default(['val', 'test']),
+        minStudies: z.number().int().positive().default(10),
+      })
+      .strict()
+      .default({ splits: ['val', 'test'], minStudies: 10 }),
   })
   .strict();
 export type SitePolicy = z.output<typeof sitePolicySchema>;
@@ -71,6 +83,16 @@ export function effectiveDp(policy: SitePolicy, task: TaskTerms): { clipNorm: nu
   if (!req) return task.dp;
   if (!task.dp) return { clipNorm: req.maxClipNorm, noiseMultiplier: req.minNoiseMultiplier };
   return { clipNorm: Math.min(task.dp.clipNorm, req.maxClipNorm), noiseMultiplier: Math.max(task.dp.noiseMultiplier, req.minNoiseMultiplier) };
+}
+
+/** Throws {@link PolicyViolationError} when the policy does not let this split (of `studies`) be evaluated. */
+export function checkEvaluation(policy: SitePolicy, split: 'val' | 'test', studies: number): void {
+  if (!policy.evaluation.splits.includes(split)) {
+    throw new PolicyViolationError(`this site does not let models be evaluated on its ${split} split (policy evaluation.splits: ${policy.evaluation.splits.join(', ') || 'none'})`, 'evaluation.splits');
+  }
+  if (studies < policy.evaluation.minStudies) {
+    throw new PolicyViolationError(`only ${studies} ${split} studies here, policy evaluation.minStudies requires ${policy.evaluation.minStudies}`, 'evaluation.minStudies');
+  }
 }
 
 /**

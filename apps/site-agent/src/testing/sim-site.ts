@@ -5,7 +5,7 @@
  * deterministic function of the base weights, so tests can compute the expected aggregate exactly.
  */
 import { createNonce, fromBase64, generateIdentity, seal, toBase64, type EnvelopeHeader, type Identity } from '@fedct/crypto';
-import { decodeModelBlob, encodeModelBlob, NO_BASE_MODEL, type CommitResult, type EnrollResult, type ModelBlob, type ModelManifest, type Reply, type Task } from '@fedct/protocol';
+import { decodeModelBlob, encodeModelBlob, NO_BASE_MODEL, type CommitResult, type EnrollResult, type EvaluationCounts, type EvaluationResultMessage, type ModelBlob, type ModelManifest, type Reply, type Task } from '@fedct/protocol';
 import { authenticate, connected, connectSites, fetchModel, request, SecAggSession, sendUpdate, type PreparedUpload, type SiteSocket } from '../client';
 import { splitIntoChunks } from '@fedct/crypto';
 import { memoryLogger } from '../util/logger';
@@ -247,6 +247,12 @@ export class SimSite {
 
   private collectSecAggErrors(): void {
     for (const e of this.secAggLog.events.splice(0)) if (e.level === 'warn') this.secAggErrors.push(String(e.fields.reason ?? e.msg));
+  }
+
+  /** Answers an `evaluate` task with these counts (fields can be overridden to forge bad results). */
+  async submitEvaluation(task: Task, counts: EvaluationCounts, overrides: Record<string, unknown> = {}): Promise<Reply<{ recorded: true }>> {
+    const message = { experiment: task.experiment, round: task.round, classifierSha256: task.baseModel?.sha256 ?? '', split: task.evaluation?.split ?? 'val', nonce: createNonce(), counts, ...overrides };
+    return request(this.socket!, 'evaluation.result', message as EvaluationResultMessage, 5000);
   }
 
   /** The autopilot: download, train, seal, upload, commit; records the commit reply. */
