@@ -36,7 +36,7 @@ describe('coordinator secure aggregation', () => {
       initialModel: v1.version,
     });
     const done = await waitForExperiment(url, id, (e) => e.status !== 'running', 30_000);
-    expect(sites.flatMap((s) => s.secAggErrors)).toEqual([]);
+    expect(sites.flatMap((s) => s.secAggErrors), JSON.stringify(sites.flatMap((s) => s.secAggErrors))).toEqual([]);
     expect(done.rounds.map((r) => r.reason)).toEqual([null]);
     expect(done.status).toBe('completed');
     const results = done.rounds[0]!.results;

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { countsProblem, decodeModelBlob, describeIssue, encodeModelBlob, evaluationResultSchema, summarizeEvaluation, type CommitResult, type ErrorCode, type ModelManifest, type RoundEvent, type Task } from '@fedct/protocol';
+import { decodeModelBlob, describeIssue, encodeModelBlob, evaluationResultSchema, summarizeEvaluation, type CommitResult, type ErrorCode, type ModelManifest, type RoundEvent, type Task } from '@fedct/protocol';
 import { createStrategy, WeightedSum } from '@fedct/strategies';
 import { AuditService } from '../core/audit.service';
 import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../core/coordinator.config';
@@ -14,7 +14,8 @@ import { aggregateRound } from './round-aggregation';
 import { RoundEvents } from './round-events';
 import { RoundSpool } from './round-spool';
 import { buildTask } from './round-tasks';
-import { updateRefusal } from './update-rules';
+import { advanceSecAggStages } from './secagg.driver';
+import { evaluationRefusal, updateRefusal } from './update-rules';
 import type { VerifyOutcome } from './verify.job';
 
 /** The upload an update came in (its site's session, and the round it was begun for). */
@@ -191,17 +192,10 @@ export class RoundsService {
     const claimed = (payload ?? {}) as { experiment?: unknown; round?: unknown };
     if (!parsed.success) return refuse(String(claimed.experiment ?? '').slice(0, 100), Number(claimed.round) || 0, 'bad_message', `evaluation.result: ${describeIssue(parsed.error)}`);
     const m = parsed.data;
-    const active = this.active.get(m.experiment);
-    if (!active?.settings.evaluation || active.round !== m.round || active.closing) return refuse(m.experiment, m.round, 'round_closed', `no evaluation ${m.experiment} round ${m.round} is open`);
-    if (!this.repo.rememberNonce(m.experiment, m.round, m.nonce)) return refuse(m.experiment, m.round, 'rejected_replay', 'evaluation result nonce was seen before (replay)');
-    const measured = active.base?.ref.sha256 ?? '';
-    if (m.classifierSha256 !== measured) return refuse(m.experiment, m.round, 'rejected_base_model', `result is for model ${m.classifierSha256.slice(0, 12)}, the evaluation measures ${measured.slice(0, 12)}`);
-    if (m.split !== active.settings.evaluation.split) return refuse(m.experiment, m.round, 'bad_message', `result is for split ${m.split}, the evaluation asked for ${active.settings.evaluation.split}`);
-    const status = this.repo.result(m.experiment, m.round, siteId)?.status;
-    if (!status) return refuse(m.experiment, m.round, 'no_task', 'this site is not a participant of the evaluation');
-    if (status !== 'invited') return refuse(m.experiment, m.round, 'rejected_duplicate', `this site's result is already ${status}`);
-    const problem = countsProblem(m.counts);
-    if (problem) return refuse(m.experiment, m.round, 'bad_message', problem);
+    const active = this.active.get(m.experiment) ?? null;
+    if (active?.settings.evaluation && !this.repo.rememberNonce(m.experiment, m.round, m.nonce)) return refuse(m.experiment, m.round, 'rejected_replay', 'evaluation result nonce was seen before (replay)');
+    const refusal = evaluationRefusal(active, m, this.repo.result(m.experiment, m.round, siteId)?.status ?? null);
+    if (refusal || !active) return refuse(m.experiment, m.round, refusal?.code ?? 'round_closed', refusal?.message ?? 'no evaluation is open');
     const accuracy = summarizeEvaluation(m.counts).accuracy.value;
     this.repo.transaction(() => {
       this.repo.insertEvaluationResult(m.experiment, m.round, siteId, m.split, m.counts);
@@ -262,27 +256,10 @@ export class RoundsService {
   }
 
   private advanceSecAgg(active: ActiveRound): void {
-    const driver = active.secagg!;
-    while (!active.closing && driver.ready(Date.now())) {
-      const before = driver.phase;
-      for (const m of driver.advance(Date.now())) {
-        (this.sessions.emitToSite as (site: string, event: string, payload: unknown) => boolean)(m.site, m.event, m.payload);
-      }
-      this.logger.log(`experiment ${active.experimentId} round ${active.round}: secure aggregation ${before} → ${driver.phase}`);
-      if (driver.phase === 'failed') {
-        this.failRound(active, driver.failure ?? 'secure aggregation failed', false);
-        return;
-      }
-      if (driver.phase === 'done' && driver.result) {
-        const base = active.base!.weights;
-        const weights = new Float32Array(base.length);
-        for (let i = 0; i < base.length; i++) weights[i] = base[i]! + driver.result.meanDelta[i]!;
-        active.sum = new WeightedSum(base.length);
-        active.sum.fold(weights, 1);
-        this.close(active, 'secure aggregation complete');
-        return;
-      }
-    }
+    const emit = this.sessions.emitToSite.bind(this.sessions) as (site: string, event: string, payload: unknown) => boolean;
+    const outcome = advanceSecAggStages(active, (m) => emit(m.site, m.event, m.payload), (line) => this.logger.log(line));
+    if (outcome?.kind === 'failed') this.failRound(active, outcome.reason, false);
+    if (outcome?.kind === 'done') this.close(active, 'secure aggregation complete');
   }
 
   /** Marks an invited site as failed, rejected or dropped for this round (it will not be waited for). */

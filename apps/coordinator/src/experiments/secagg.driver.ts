@@ -19,6 +19,7 @@ import {
   type UnmaskMessage,
 } from '@fedct/crypto';
 import { SECAGG_SITE_EVENTS, sha256Hex } from '@fedct/protocol';
+import { WeightedSum } from '@fedct/strategies';
 
 /** Where a secure-aggregation round is. */
 export type SecAggPhase = 'advertise' | 'share' | 'masked' | 'consistency' | 'unmask' | 'done' | 'failed';
@@ -189,4 +190,32 @@ export class SecAggDriver {
     this.failure = `secure aggregation failed: ${reason}`;
     return [];
   }
+}
+
+/**
+ * Runs a round's SecAgg driver through every stage that is due (sending what each stage asks for).
+ * `done`: the round's `sum` now holds base + the survivors' mean delta, ready to publish; `failed`:
+ * with why; null: waiting for more messages or a stage deadline.
+ */
+export function advanceSecAggStages(
+  active: { experimentId: string; round: number; closing: boolean; secagg: SecAggDriver | null; base: { weights: Float32Array } | null; sum: WeightedSum | null },
+  send: (message: Outgoing) => void,
+  log: (line: string) => void,
+): { kind: 'done' } | { kind: 'failed'; reason: string } | null {
+  const driver = active.secagg!;
+  while (!active.closing && driver.ready(Date.now())) {
+    const before = driver.phase;
+    for (const m of driver.advance(Date.now())) send(m);
+    log(`experiment ${active.experimentId} round ${active.round}: secure aggregation ${before} → ${driver.phase}`);
+    if (driver.phase === 'failed') return { kind: 'failed', reason: driver.failure ?? 'secure aggregation failed' };
+    if (driver.phase === 'done' && driver.result) {
+      const base = active.base!.weights;
+      const weights = new Float32Array(base.length);
+      for (let i = 0; i < base.length; i++) weights[i] = base[i]! + driver.result.meanDelta[i]!;
+      active.sum = new WeightedSum(base.length);
+      active.sum.fold(weights, 1);
+      return { kind: 'done' };
+    }
+  }
+  return null;
 }

@@ -1,4 +1,4 @@
-import { NO_BASE_MODEL, type ErrorCode } from '@fedct/protocol';
+import { countsProblem, NO_BASE_MODEL, type ErrorCode, type EvaluationResultMessage } from '@fedct/protocol';
 import type { ActiveRound } from './active-round';
 import type { SiteRoundStatus } from './experiments.repository';
 import { sameTensors } from './update-check';
@@ -43,4 +43,19 @@ export function updateRefusal(
   // Round 1 without a base: another update may have fixed the tensors while this one was verified.
   if (active.manifest && !sameTensors(outcome.manifest.tensors, active.manifest.tensors)) return refuse('rejected_shape', 'update tensors or shapes differ from the base model', true);
   return null;
+}
+
+/**
+ * The rules an `evaluation.result` must pass (after its schema and its nonce): an open evaluation
+ * round, the model and split the task named, a participant's first result, counts that add up.
+ */
+export function evaluationRefusal(active: ActiveRound | null, m: EvaluationResultMessage, status: SiteRoundStatus | null): { code: ErrorCode; message: string } | null {
+  if (!active?.settings.evaluation || active.round !== m.round || active.closing) return { code: 'round_closed', message: `no evaluation ${m.experiment} round ${m.round} is open` };
+  const measured = active.base?.ref.sha256 ?? '';
+  if (m.classifierSha256 !== measured) return { code: 'rejected_base_model', message: `result is for model ${m.classifierSha256.slice(0, 12)}, the evaluation measures ${measured.slice(0, 12)}` };
+  if (m.split !== active.settings.evaluation.split) return { code: 'bad_message', message: `result is for split ${m.split}, the evaluation asked for ${active.settings.evaluation.split}` };
+  if (!status) return { code: 'no_task', message: 'this site is not a participant of the evaluation' };
+  if (status !== 'invited') return { code: 'rejected_duplicate', message: `this site's result is already ${status}` };
+  const problem = countsProblem(m.counts);
+  return problem ? { code: 'bad_message', message: problem } : null;
 }
