@@ -1,14 +1,13 @@
 import { EventEmitter } from 'node:events';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { createNonce, peekHeader, signDetached, toBase64 } from '@fedct/crypto';
+import { peekHeader, signDetached, toBase64 } from '@fedct/crypto';
 import { authMessage, decodeModelBlob, NO_BASE_MODEL, publishedModelSchema, sha256Hex, type ModelBlob, type ModelRef, type Phase, type PublishedModel, type Task } from '@fedct/protocol';
-import { measureLocally } from '../evaluation/local-evaluation';
+import { runLocalEvaluation } from '../evaluation/local-evaluation';
 import type { SiteFolder } from '../site/site-folder';
-import { checkEvaluation } from '../site/site-policy';
 import { runLocalRound, type LocalRoundContext, type Refusal } from '../training/local-round';
 import type { TrainingEngine } from '../training/training-engine';
-import { CoordinatorLinkError, oneLine, PolicyViolationError } from '../util/errors';
+import { CoordinatorLinkError, oneLine } from '../util/errors';
 import type { Logger } from '../util/logger';
 import { call, connectSites, type SiteSocket } from '../client/socket';
 import { writeDaemonState, type DaemonState } from './daemon-state';
@@ -273,64 +272,45 @@ export class SiteDaemon extends EventEmitter {
       this.setState({ state: 'online', task: null, lastRound: { experiment: task.experiment, round: task.round, result: 'accepted', detail: `${sealed.length} bytes`, at: new Date().toISOString() } });
       this.emit('submitted', { experiment: task.experiment, round: task.round, sealedBytes: sealed.length, ...result, metrics });
     } catch (error) {
-      if (error instanceof CoordinatorLinkError && (error.code === 'disconnected' || error.code === 'timeout')) {
-        logger.warn('connection lost during the task; it resumes after reconnecting', { experiment: task.experiment, round: task.round });
-        this.setState({ state: 'offline', lastError: oneLine(error) });
-        return;
-      }
-      const reason = oneLine(error);
-      logger.error('task failed', { experiment: task.experiment, round: task.round, reason });
-      this.setState({ state: 'online', task: null, lastError: reason, lastRound: { experiment: task.experiment, round: task.round, result: 'failed', detail: reason, at: new Date().toISOString() } });
-      this.emit('failed', { experiment: task.experiment, round: task.round, reason });
-      await this.reportFailure(task, reason);
+      await this.taskError(task, error);
     }
   }
 
   /**
-   * A federated evaluation task: the site's policy must allow the split (and it must have enough
-   * studies of it); the classifier and its denoiser are downloaded (not recorded as the latest
-   * models), measured on the split as `predict` runs them (evaluation/local-evaluation.ts), and only
-   * the aggregate counts go back (`evaluation.result`). The counts are kept in the site's index, so
-   * `predict` can say how the model did here.
+   * A federated evaluation task (evaluation/local-evaluation.ts): only the aggregate counts go back
+   * (`evaluation.result`); they are kept in the site's index, so `predict` can say how the model did here.
    */
   private async evaluate(task: Task): Promise<void> {
     const site = this.options.site;
     const logger = this.options.logger;
-    const split = task.evaluation?.split ?? 'val';
     try {
-      try {
-        checkEvaluation(site.policy, split, site.index.list({ split }).length);
-      } catch (error) {
-        if (error instanceof PolicyViolationError) return await this.refuse(task, { rule: error.rule, reason: error.message });
-        throw error;
-      }
-      if (!task.baseModel || !task.denoiser) throw new CoordinatorLinkError('evaluation task names no classifier or no denoiser', 'bad_task');
-      this.setState({ state: 'downloading' });
-      const classifier = await this.fetchModel(task.baseModel, 'classifier', false);
-      const denoiser = await this.fetchModel(task.denoiser, 'denoiser', false);
-      this.setState({ state: 'evaluating' });
-      const { counts, calibration } = await measureLocally({
-        site, engine: this.options.engine, split, onProgress: this.progressLog('evaluation'),
-        classifier: { ...classifier, version: task.baseModel.version }, denoiser: { ...denoiser, version: task.denoiser.version },
-      });
-      await call(this.socket, 'evaluation.result', { experiment: task.experiment, round: task.round, classifierSha256: classifier.sha256, split, nonce: createNonce(), counts });
-      site.index.recordEvaluation({ evaluation: task.experiment, classifierSha256: classifier.sha256, classifierVersion: task.baseModel.version, denoiserSha256: denoiser.sha256, split, counts, at: new Date().toISOString() });
-      const correct = counts.confusion.reduce((n, row, i) => n + (row[i] ?? 0), 0);
-      logger.info('evaluation sent', { experiment: task.experiment, classifier: task.baseModel.version, split, studies: counts.n, correct, calibratedScanners: Object.keys(calibration).length });
-      this.setState({ state: 'online', task: null, lastRound: { experiment: task.experiment, round: task.round, result: 'evaluated', detail: `${correct} of ${counts.n} ${split} studies right`, at: new Date().toISOString() } });
-      this.emit('evaluated', { experiment: task.experiment, classifier: task.baseModel.version, split, n: counts.n });
+      const measured = await runLocalEvaluation(task, { ...this.localRoundContext(), setStage: (stage) => this.setState({ state: stage }) });
+      if ('refused' in measured) return await this.refuse(task, measured.refused);
+      const { message, calibration } = measured;
+      await call(this.socket, 'evaluation.result', message);
+      site.index.recordEvaluation({ evaluation: task.experiment, classifierSha256: message.classifierSha256, classifierVersion: task.baseModel?.version ?? '', denoiserSha256: task.denoiser?.sha256 ?? '', split: message.split, counts: message.counts, at: new Date().toISOString() });
+      const correct = message.counts.confusion.reduce((n, row, i) => n + (row[i] ?? 0), 0);
+      logger.info('evaluation sent', { experiment: task.experiment, classifier: task.baseModel?.version ?? '', split: message.split, studies: message.counts.n, correct, calibratedScanners: Object.keys(calibration).length });
+      this.setState({ state: 'online', task: null, lastRound: { experiment: task.experiment, round: task.round, result: 'evaluated', detail: `${correct} of ${message.counts.n} ${message.split} studies right`, at: new Date().toISOString() } });
+      this.emit('evaluated', { experiment: task.experiment, classifier: task.baseModel?.version ?? '', split: message.split, n: message.counts.n });
     } catch (error) {
-      if (error instanceof CoordinatorLinkError && (error.code === 'disconnected' || error.code === 'timeout')) {
-        logger.warn('connection lost during the evaluation; it resumes after reconnecting', { experiment: task.experiment });
-        this.setState({ state: 'offline', lastError: oneLine(error) });
-        return;
-      }
-      const reason = oneLine(error);
-      logger.error('evaluation failed', { experiment: task.experiment, reason });
-      this.setState({ state: 'online', task: null, lastError: reason, lastRound: { experiment: task.experiment, round: task.round, result: 'failed', detail: reason, at: new Date().toISOString() } });
-      this.emit('failed', { experiment: task.experiment, round: task.round, reason });
-      await this.reportFailure(task, reason);
+      await this.taskError(task, error);
     }
+  }
+
+  /** A task that could not finish: a lost connection resumes later; anything else is reported as failed. */
+  private async taskError(task: Task, error: unknown): Promise<void> {
+    const logger = this.options.logger;
+    if (error instanceof CoordinatorLinkError && (error.code === 'disconnected' || error.code === 'timeout')) {
+      logger.warn('connection lost during the task; it resumes after reconnecting', { experiment: task.experiment, round: task.round });
+      this.setState({ state: 'offline', lastError: oneLine(error) });
+      return;
+    }
+    const reason = oneLine(error);
+    logger.error('task failed', { experiment: task.experiment, round: task.round, reason });
+    this.setState({ state: 'online', task: null, lastError: reason, lastRound: { experiment: task.experiment, round: task.round, result: 'failed', detail: reason, at: new Date().toISOString() } });
+    this.emit('failed', { experiment: task.experiment, round: task.round, reason });
+    await this.reportFailure(task, reason);
   }
 
   /** What a local round (training/local-round.ts) uses of this daemon. */
@@ -340,7 +320,7 @@ export class SiteDaemon extends EventEmitter {
       engine: this.options.engine,
       logger: this.options.logger,
       siteId: this.siteId,
-      fetchModel: (ref, phase) => this.fetchModel(ref, phase),
+      fetchModel: (ref, phase, recordLatest) => this.fetchModel(ref, phase, recordLatest),
       setStage: (stage) => this.setState({ state: stage }),
       progress: (what) => this.progressLog(what),
       ...(this.options.seed !== undefined ? { seed: this.options.seed } : {}),

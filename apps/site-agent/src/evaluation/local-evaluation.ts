@@ -1,7 +1,11 @@
-import { CLASS_INDEX, evaluationCounts, type EvaluationCounts, type EvaluationSplit } from '@fedct/protocol';
+import { createNonce } from '@fedct/crypto';
 import { hasBatchNorm } from '@fedct/pipeline';
+import { CLASS_INDEX, evaluationCounts, type EvaluationCounts, type EvaluationResultMessage, type EvaluationSplit, type Task } from '@fedct/protocol';
 import { classifierInput, MIN_CALIBRATION_STUDIES, siteArchive, type LoadedModel } from '../predict/predict.service';
 import type { SiteFolder } from '../site/site-folder';
+import { checkEvaluation } from '../site/site-policy';
+import type { LocalRoundContext, Refusal } from '../training/local-round';
+import { CoordinatorLinkError, PolicyViolationError } from '../util/errors';
 import { infectionVolumes } from '../training/local-data';
 import type { TrainingEngine } from '../training/training-engine';
 
@@ -51,4 +55,31 @@ export async function measureLocally(args: {
     }
   }
   return { counts: evaluationCounts(studies.map((s) => CLASS_INDEX[s.label]), probabilities), calibration };
+}
+
+/**
+ * An `evaluate` task at this site: the policy must allow the split and the site must have enough of
+ * its studies; the classifier and its denoiser are downloaded (not recorded as the latest models) and
+ * measured ({@link measureLocally}). Returns the `evaluation.result` message (aggregate counts only),
+ * or the refusal by the site's rules.
+ */
+export async function runLocalEvaluation(task: Task, ctx: Omit<LocalRoundContext, 'setStage'> & { setStage(stage: 'downloading' | 'evaluating'): void }): Promise<{ message: EvaluationResultMessage; calibration: Record<string, number> } | { refused: Refusal }> {
+  const { site } = ctx;
+  const split = task.evaluation?.split ?? 'val';
+  try {
+    checkEvaluation(site.policy, split, site.index.list({ split }).length);
+  } catch (error) {
+    if (error instanceof PolicyViolationError) return { refused: { rule: error.rule, reason: error.message } };
+    throw error;
+  }
+  if (!task.baseModel || !task.denoiser) throw new CoordinatorLinkError('evaluation task names no classifier or no denoiser', 'bad_task');
+  ctx.setStage('downloading');
+  const classifier = await ctx.fetchModel(task.baseModel, 'classifier', false);
+  const denoiser = await ctx.fetchModel(task.denoiser, 'denoiser', false);
+  ctx.setStage('evaluating');
+  const { counts, calibration } = await measureLocally({
+    site, engine: ctx.engine, split, onProgress: ctx.progress('evaluation'),
+    classifier: { ...classifier, version: task.baseModel.version }, denoiser: { ...denoiser, version: task.denoiser.version },
+  });
+  return { message: { experiment: task.experiment, round: task.round, classifierSha256: classifier.sha256, split, nonce: createNonce(), counts }, calibration };
 }

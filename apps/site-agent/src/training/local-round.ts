@@ -18,7 +18,7 @@ export interface LocalRoundContext {
   logger: Logger;
   siteId: string;
   /** Downloads (or reads from the site's store) a model the task names, verified against its sha256. */
-  fetchModel(ref: NonNullable<Task['baseModel']>, phase: 'denoiser' | 'classifier'): Promise<{ blob: ModelBlob; sha256: string }>;
+  fetchModel(ref: NonNullable<Task['baseModel']>, phase: 'denoiser' | 'classifier', recordLatest?: boolean): Promise<{ blob: ModelBlob; sha256: string }>;
   /** The stage the daemon reports (`status`). */
   setStage(stage: 'downloading' | 'training'): void;
   /** Progress of long local work (logged at most every few seconds). */
