@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { PNG } from 'pngjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { calibrateClassifier, createBcduNet, createCnn3d, generatePhantomStudy, getModelBlob, initBackend, writePhantomDicom } from '@fedct/pipeline';
-import { CLASS_NAMES, encodeModelBlob, sha256Hex, type ClassName, type ModelBlob } from '@fedct/protocol';
+import { CLASS_NAMES, encodeModelBlob, evaluationCounts, sha256Hex, type ClassName, type ModelBlob } from '@fedct/protocol';
 import { createLogger, importStudies, initSiteFolder, MIN_CALIBRATION_STUDIES, memoryLogger, PipelineEngine, predictStudy, scannerVolumes, SiteFolder, siteArchive, type LoadedModel } from '@fedct/site-agent';
 
 const REAL_SERIES = resolve(__dirname, '..', '..', 'shared', 'data', 'ct', 'lung-pet-ct-dx-A0002-8mm');
@@ -179,6 +179,43 @@ describe(predictStudy.name, () => {
       site.close();
       engine.dispose();
     }
+  });
+
+  it('shows the newest federated evaluation of the model at this site, or that it was never evaluated here', { timeout: 120_000 }, async () => {
+    const root = mkdtempSync(join(tmpdir(), 'fedct-predict-eval-'));
+    const dir = join(root, 'site');
+    initSiteFolder(dir).close();
+    await writePhantomDicom(generatePhantomStudy({ cls: 'covid-19', seed: 7, scanner: 'tiny', slices: 12 }), join(root, 'study'));
+    const { denoiser, classifier } = smallModels();
+    writeFileSync(join(root, 'bcdunet.fctm'), encodeModelBlob(denoiser));
+    writeFileSync(join(root, 'cnn3d.fctm'), encodeModelBlob(classifier));
+    const cli = (...args: string[]) => spawnSync(process.execPath, [BIN, 'predict', join(root, 'study'), '--site', dir, '--model', join(root, 'cnn3d.fctm'), '--denoiser', join(root, 'bcdunet.fctm'), ...args], { encoding: 'utf8', env: { ...process.env, FEDCT_SITE_DIR: '' } });
+    // Never evaluated: null, and the text says so.
+    const before = cli('--json');
+    expect(before.status).toBe(0);
+    expect(JSON.parse(before.stdout)).toMatchObject({ evaluation: null });
+    expect(cli().stdout).toMatch(/never evaluated at this site/);
+    // Ten studies (control, covid-19, cap by index): eight right, the two last CAP read as control; Covid scores separate perfectly.
+    const labels = [0, 0, 0, 1, 1, 1, 2, 2, 2, 2];
+    const probabilities = labels.map((t, i) => (t === 1 ? [0.1, 0.8, 0.1] : i >= 8 ? [0.6, 0.1, 0.3] : t === 0 ? [0.8, 0.05, 0.15] : [0.2, 0.05, 0.75]));
+    const site = SiteFolder.open(dir);
+    const sha = sha256Hex(encodeModelBlob(classifier));
+    const record = (evaluation: string, at: string, counts: ReturnType<typeof evaluationCounts>) =>
+      site.index.recordEvaluation({ evaluation, classifierSha256: sha, classifierVersion: 'v', denoiserSha256: sha256Hex(encodeModelBlob(denoiser)), split: 'val', counts, at });
+    record('eval-old', '2026-01-01T00:00:00.000Z', evaluationCounts([0], [[1, 0, 0]]));
+    record('eval-new', '2026-02-01T00:00:00.000Z', evaluationCounts(labels, probabilities));
+    site.close();
+    const after = cli('--json');
+    expect(after.status).toBe(0);
+    const figures = (JSON.parse(after.stdout) as { evaluation: Record<string, unknown> & { accuracyCi: number[] } }).evaluation;
+    // Hand-computed: 8/10, Wilson 95 % interval 0.4902-0.9433 (Newcombe 1998); Covid AUC 1 with perfect separation.
+    expect(figures).toMatchObject({ evaluation: 'eval-new', split: 'val', n: 10, accuracy: 0.8, aucCovid: 1, sameDenoiser: true });
+    expect(figures.accuracyCi[0]).toBeCloseTo(0.4902, 4);
+    expect(figures.accuracyCi[1]).toBeCloseTo(0.9433, 4);
+    expect(cli().stdout).toMatch(/at this site: accuracy 80 % \(95 % CI 49 %–94 %\), Covid AUC 1\.00 on 10 val studies, 2026-02-01/);
+    // Without a site folder nothing is known about the model here.
+    const bare = spawnSync(process.execPath, [BIN, 'predict', join(root, 'study'), '--site', join(root, 'nowhere'), '--model', join(root, 'cnn3d.fctm'), '--denoiser', join(root, 'bcdunet.fctm')], { encoding: 'utf8', env: { ...process.env, FEDCT_SITE_DIR: '' } });
+    expect(bare.stdout).toMatch(/no site folder: this model's accuracy at this site is not known/);
   });
 
   it.runIf(existsSync(REAL_SERIES))('prints the contract JSON for the real series from the command line', () => {

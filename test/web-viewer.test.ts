@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBcduNet, createCnn3d, generatePhantomStudy, getModelBlob, writePhantomDicom } from '@fedct/pipeline';
-import { encodeModelBlob, sha256Hex, type ModelBlob } from '@fedct/protocol';
-import { PipelineEngine, createEnginePredictor, createLogger, startUiServer, type UiServer } from '@fedct/site-agent';
+import { encodeModelBlob, evaluationCounts, sha256Hex, type ModelBlob } from '@fedct/protocol';
+import { PipelineEngine, createEnginePredictor, createLogger, initSiteFolder, startUiServer, type SiteFolder, type UiServer } from '@fedct/site-agent';
 import { WEB_OUTPUT_DIR, eventually, launchTestBrowser, type TestBrowser } from './helpers/web-browser';
 
 const root = mkdtempSync(join(tmpdir(), 'fedct-viewer-'));
@@ -13,6 +13,7 @@ const studyDir = join(root, 'covid-phantom');
 const emptyDir = join(root, 'not-a-study');
 let server: UiServer;
 let browser: TestBrowser;
+let site: SiteFolder;
 
 function loaded(blob: ModelBlob, version: string): { blob: ModelBlob; sha256: string; version: string } {
   return { blob, sha256: sha256Hex(encodeModelBlob(blob)), version };
@@ -47,8 +48,14 @@ beforeAll(async () => {
     denoiser: loaded(getModelBlob(createBcduNet(bcdu, { seed: 1 }), 'bcdunet', bcdu), 'v4'),
     classifier: loaded(getModelBlob(createCnn3d(cnn, { seed: 2 }), 'cnn3d', cnn), 'v7'),
   };
+  // The site's index holds one federated evaluation of the classifier: 3 of 4 val studies right.
+  site = initSiteFolder(join(root, 'site'));
+  site.index.recordEvaluation({
+    evaluation: 'eval-1', classifierSha256: models.classifier.sha256, classifierVersion: 'v7', denoiserSha256: models.denoiser.sha256, split: 'val', at: '2026-11-30T12:00:00.000Z',
+    counts: evaluationCounts([0, 1, 2, 2], [[0.9, 0.05, 0.05], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8], [0.5, 0.2, 0.3]]),
+  });
   server = await startUiServer({
-    predictor: createEnginePredictor({ engine, models: () => models }),
+    predictor: createEnginePredictor({ engine, models: () => models, evaluations: (sha) => site.index.latestEvaluation(sha) }),
     listStudies: () => [{ id: '1.2.3', label: 'covid-19', split: 'test', slices: 248, sourcePath: studyDir, importedAt: new Date().toISOString() }],
     info: () => ({ siteName: 'hospital-north', model: { version: 'v7', sha256: models.classifier.sha256 } }),
   });
@@ -58,6 +65,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await server?.close();
+  site?.close();
   rmSync(root, { recursive: true, force: true });
 });
 
@@ -89,6 +97,8 @@ describe('clinician viewer', () => {
     expect(total).toBeGreaterThan(99.8);
     expect(total).toBeLessThan(100.2);
     expect(await page.locator('#model-line').textContent()).toMatch(/^Model v7 · sha256 [0-9a-f]{16}/);
+    // The model's accuracy at this site from its newest federated evaluation: 3/4, Wilson 95 % 0.3006-0.9544.
+    expect(await page.locator('#evaluation-line').textContent()).toBe('at this site: accuracy 75 % (95 % CI 30 %–95 %), Covid AUC 1.00 on 4 val studies, 2026-11-30');
 
     // The overlay is drawn: coloured pixels with it, none without it.
     const canvas = page.locator('#viewer-canvas');

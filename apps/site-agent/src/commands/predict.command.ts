@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { CLASS_NAMES } from '@fedct/protocol';
 import { predictStudy, siteArchive } from '../predict/predict.service';
+import { evaluationLine } from '../predict/site-evaluation';
 import { SiteFolder } from '../site/site-folder';
 import { resolveSiteDir } from '../site/site-paths';
 import { createPipelineEngine } from '../training/pipeline-engine';
@@ -32,7 +33,7 @@ export function registerPredict(program: Command): void {
       const engine = createPipelineEngine({ profile: site?.config.profile ?? options.profile, backend, logger });
       let result;
       try {
-        result = await predictStudy({ path, engine, denoiser, classifier, ...(site ? { archive: siteArchive(site, engine) } : {}), ...(options.out ? { outDir: options.out } : {}) });
+        result = await predictStudy({ path, engine, denoiser, classifier, ...(site ? { archive: siteArchive(site, engine), evaluations: (sha: string) => site.index.latestEvaluation(sha) } : {}), ...(options.out ? { outDir: options.out } : {}) });
       } finally {
         site?.close();
       }
@@ -42,6 +43,7 @@ export function registerPredict(program: Command): void {
         `${result.prediction.toUpperCase()}  (${CLASS_NAMES.map((name) => `${name} ${(p[name] * 100).toFixed(1)} %`).join(', ')})`,
         `model ${result.model.version} (${result.model.sha256.slice(0, 12)}), denoiser ${result.model.denoiser.version}; backend ${result.backend}; ${(result.timingMs.total / 1000).toFixed(1)} s`,
         ...(result.calibration ? [`BatchNorm statistics from this site's ${result.calibration.studies} studies of ${result.calibration.scanner}`] : []),
+        evaluationLine(result.evaluation, site !== null),
         ...(result.picture ? [`picture: ${result.picture}`] : []),
         ...result.warnings.map((w) => `warning: ${w}`),
         'Research software: not a medical device; a clinician must read the study.',

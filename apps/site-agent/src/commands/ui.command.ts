@@ -65,7 +65,7 @@ export function registerUi(program: Command): void {
         host: options.host,
         port,
         logger,
-        predictor: createEnginePredictor({ engine, models: () => resolveModels(site, options), ...(site ? { archive: siteArchive(site, engine) } : {}) }),
+        predictor: createEnginePredictor({ engine, models: () => resolveModels(site, options), ...(site ? { archive: siteArchive(site, engine), evaluations: (sha: string) => site.index.latestEvaluation(sha) } : {}) }),
         listStudies,
         info: () => {
           let model: { version: string | null; sha256: string } | null = null;

@@ -7,6 +7,7 @@ import { scannerVolumes } from '../training/local-data';
 import type { InfectionSize, TrainingEngine } from '../training/training-engine';
 import { SiteAgentError } from '../util/errors';
 import { renderOverlayPng, representativeSlices, type OverlayPanel } from './overlay';
+import { siteEvaluationFigures, type EvaluationLookup, type SiteEvaluationFigures } from './site-evaluation';
 
 /** A model as predict uses it. */
 export interface LoadedModel {
@@ -32,6 +33,11 @@ export interface PredictResult {
    * site's own studies of it the classifier's statistics came from; null = the model's own statistics.
    */
   calibration: { scanner: string; studies: number } | null;
+  /**
+   * The newest federated evaluation of this classifier at this site (accuracy with its interval and n),
+   * or null: never evaluated here, or no site folder.
+   */
+  evaluation: SiteEvaluationFigures | null;
   warnings: string[];
   /** Only with `keepVolumes`: the arrays behind the prediction (for display; never in `--json`). */
   volumes?: PredictVolumes;
@@ -93,6 +99,8 @@ export async function predictStudy(args: {
   denoiser: LoadedModel;
   classifier: LoadedModel;
   archive?: StudyArchive;
+  /** The site's stored evaluations (see {@link PredictResult.evaluation}). */
+  evaluations?: EvaluationLookup;
   outDir?: string;
   keepVolumes?: boolean;
 }): Promise<PredictResult> {
@@ -126,6 +134,7 @@ export async function predictStudy(args: {
     study: { path: args.path, seriesInstanceUid: study.series.seriesInstanceUid, sourceSlices: study.sourceSlices, modelReadyShape: shape },
     picture,
     calibration,
+    evaluation: siteEvaluationFigures(args.evaluations?.(args.classifier.sha256) ?? null, args.denoiser.sha256),
     warnings,
     ...(args.keepVolumes ? { volumes: predictVolumes(volume.data, shape, volume.spacingMm, infection, volume.series.description ?? '') } : {}),
   };

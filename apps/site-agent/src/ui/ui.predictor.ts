@@ -1,4 +1,5 @@
 import { predictStudy, type LoadedModel, type StudyArchive } from '../predict/predict.service';
+import type { EvaluationLookup } from '../predict/site-evaluation';
 import type { TrainingEngine } from '../training/training-engine';
 import type { ViewerPrediction, ViewerPredictor } from './ui.types';
 
@@ -15,11 +16,11 @@ export interface ViewerModels {
  * prediction, so a global model the daemon fetched meanwhile is used; it throws a one-line error when
  * none is there.
  */
-export function createEnginePredictor(options: { engine: TrainingEngine; models: () => ViewerModels; archive?: StudyArchive }): ViewerPredictor {
+export function createEnginePredictor(options: { engine: TrainingEngine; models: () => ViewerModels; archive?: StudyArchive; evaluations?: EvaluationLookup }): ViewerPredictor {
   return {
     async predict({ path }): Promise<ViewerPrediction> {
       const { denoiser, classifier } = options.models();
-      const result = await predictStudy({ path, engine: options.engine, denoiser, classifier, keepVolumes: true, ...(options.archive ? { archive: options.archive } : {}) });
+      const result = await predictStudy({ path, engine: options.engine, denoiser, classifier, keepVolumes: true, ...(options.archive ? { archive: options.archive } : {}), ...(options.evaluations ? { evaluations: options.evaluations } : {}) });
       const volumes = result.volumes;
       if (!volumes) throw new Error('predictStudy did not keep the volumes');
       return {
@@ -29,6 +30,8 @@ export function createEnginePredictor(options: { engine: TrainingEngine; models:
         timingMs: { preprocess: Math.round(result.timingMs.preprocess), infection: Math.round(result.timingMs.infection), classify: Math.round(result.timingMs.classify) },
         volume: volumes.modelReady,
         infection: volumes.infection,
+        evaluation: result.evaluation,
+        atSite: options.evaluations !== undefined,
         warnings: result.warnings,
         description: [
           volumes.seriesDescription,

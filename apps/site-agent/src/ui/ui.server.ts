@@ -6,6 +6,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { silentLogger, type Logger } from '../util/logger';
 import { SiteAgentError, oneLine } from '../util/errors';
 import { encodeNifti1, type ViewerVolume } from './nifti-writer';
+import { evaluationLine } from '../predict/site-evaluation';
 import type { ViewerInfo, ViewerPrediction, ViewerPredictor, ViewerStudy } from './ui.types';
 
 /** A request the viewer cannot serve; `status` is the HTTP status, `message` one line for a person. */
@@ -221,6 +222,8 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
       spacingMm: prediction.volume.spacingMm,
       overlay: range,
       warnings: prediction.warnings,
+      evaluation: prediction.evaluation ?? null,
+      evaluationLine: evaluationLine(prediction.evaluation ?? null, prediction.atSite ?? false),
       description: prediction.description ?? null,
       volumeUrl: `/api/results/${id}/volume.nii`,
       infectionUrl: infection ? `/api/results/${id}/infection.nii` : null,

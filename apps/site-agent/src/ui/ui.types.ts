@@ -1,4 +1,5 @@
 import type { ClassName } from '@fedct/protocol';
+import type { SiteEvaluationFigures } from '../predict/site-evaluation';
 import type { ViewerVolume } from './nifti-writer';
 
 /** The three classes, as `predict` names them (the protocol's class names). */
@@ -19,6 +20,10 @@ export interface ViewerPrediction {
    * voxels, assuming both cover the same extent. `null` when the predictor has none.
    */
   infection: ViewerVolume | null;
+  /** The newest federated evaluation of this model at this site, or null (never evaluated here). */
+  evaluation?: SiteEvaluationFigures | null;
+  /** False without a site folder (then nothing is known about the model at this site). */
+  atSite?: boolean;
   warnings: string[];
   /** A short description of the series (no patient identifiers). */
   description?: string;

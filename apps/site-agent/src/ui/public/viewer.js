@@ -143,6 +143,9 @@ function showResult(result) {
   }
   const total = Object.values(result.timingMs ?? {}).reduce((a, b) => a + b, 0);
   $('model-line').textContent = `Model ${result.model.version ?? '(file)'} · sha256 ${result.model.sha256.slice(0, 16)}… · ${result.shape[0]} slices · ${(total / 1000).toFixed(1)} s`;
+  // The newest federated evaluation of this model at this site (accuracy, 95 % interval, n), or why there is none.
+  $('evaluation-line').textContent = result.evaluationLine ?? '';
+  $('evaluation-line').classList.toggle('unknown', !result.evaluation);
   const warnings = $('warnings');
   warnings.replaceChildren();
   for (const warning of result.warnings ?? []) {
