@@ -1,6 +1,7 @@
 /**
- * `npm run bench -- [suite ...] [--json] [--quick]`: runs the suites in scripts/bench/<suite>.bench.ts.
- * With --json, one JSON object per line; otherwise a table at the end.
+ * `npm run bench -- [suite ...] [--json] [--quick] [--FLAG ...]`: runs the suites in scripts/bench/<suite>.bench.ts.
+ * With --json, one JSON object per line; otherwise a table at the end. Other flags go to the suites
+ * (e.g. `models --vs-pytorch`).
  */
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,6 +11,7 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const json = args.includes('--json');
   const quick = args.includes('--quick');
+  const flags = args.filter((a) => a.startsWith('--'));
   const available = readdirSync(join(__dirname, 'bench'))
     .filter((f) => f.endsWith('.bench.ts'))
     .map((f) => f.replace(/\.bench\.ts$/, ''))
@@ -27,7 +29,7 @@ async function main(): Promise<void> {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const mod = require(join(__dirname, 'bench', `${name}.bench.ts`)) as { default: BenchSuite };
     if (!json) process.stderr.write(`bench: running ${name}...\n`);
-    for await (const result of mod.default({ quick })) {
+    for await (const result of mod.default({ quick, flags })) {
       const line = { suite: name, ...result, date: new Date().toISOString() };
       results.push(line);
       if (json) process.stdout.write(`${JSON.stringify(line)}\n`);

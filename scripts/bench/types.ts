@@ -8,4 +8,12 @@ export interface BenchResult {
 }
 
 /** A bench suite: `scripts/bench/<name>.bench.ts` exports `run` as its default. */
-export type BenchSuite = (options: { quick: boolean }) => AsyncIterable<BenchResult>;
+export type BenchSuite = (options: BenchOptions) => AsyncIterable<BenchResult>;
+
+/** What `npm run bench` passes to every suite. */
+export interface BenchOptions {
+  /** `--quick`: a short run (fewer repetitions, smaller sizes). */
+  quick: boolean;
+  /** Every `--flag` on the command line (`--json` and `--quick` included), for suite-specific switches such as `--vs-pytorch`. */
+  flags: readonly string[];
+}
