@@ -196,7 +196,7 @@ describe('coordinator dashboard', () => {
     expect(view.missing[0]!.reason).toContain(SOUTH_REFUSAL);
     expect(await page.locator('#eval-missing li').allTextContents()).toEqual([`hospital-south: refused or failed: ${view.missing[0]!.reason}`]);
     expect(await page.locator(`#evaluations-table tr[data-evaluation-id="${view.id}"]`).textContent()).toMatch(/v3test.*completed1 of 2/);
-    await page.locator('#evaluations').screenshot({ path: join(WEB_OUTPUT_DIR, 'dashboard-evaluation.png') });
+    await page.locator('#evaluation-detail').screenshot({ path: join(WEB_OUTPUT_DIR, 'dashboard-evaluation.png') });
   }, 60_000);
 
   it('pauses, resumes and aborts an experiment that waits for more sites', async () => {

@@ -18,6 +18,13 @@ export function niceNumber(value) {
   return Number(value.toPrecision(4)).toString();
 }
 
+/** The step of 1, 2, 2.5 or 5 times a power of ten nearest above `raw`. */
+function niceStep(raw) {
+  const power = 10 ** Math.floor(Math.log10(raw));
+  const f = raw / power;
+  return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 2.5 ? 2.5 : f <= 5 ? 5 : 10) * power;
+}
+
 function describe(title, series) {
   const parts = series.map((s) => {
     const finite = s.points.filter((p) => Number.isFinite(p.y));
@@ -59,13 +66,17 @@ export function lineChart({ title, series, yMin: fixedMin, yMax: fixedMax, width
     yMin -= pad;
     yMax += pad;
   }
+  // Grid lines at round numbers (0.25, 0.5, …): the axis widens to the nearest ones outside the data.
+  const yStep = niceStep((yMax - yMin) / 2);
+  if (fixedMin === undefined) yMin = Math.floor(yMin / yStep + 1e-9) * yStep;
+  if (fixedMax === undefined) yMax = Math.ceil(yMax / yStep - 1e-9) * yStep;
   const plotW = width - margin.left - margin.right;
   const plotH = height - margin.top - margin.bottom;
   const sx = (x) => margin.left + ((x - xMin) / (xMax - xMin)) * plotW;
   const sy = (y) => margin.top + (1 - (y - yMin) / (yMax - yMin)) * plotH;
-  // Three horizontal grid lines with labels, and the round numbers (at most about eight of them).
-  for (let i = 0; i <= 2; i++) {
-    const value = yMin + ((yMax - yMin) * i) / 2;
+  // Horizontal grid lines with labels, and the round numbers (at most about eight of them).
+  for (let i = 0; yMin + i * yStep <= yMax + yStep * 1e-6; i++) {
+    const value = yMin + i * yStep;
     const y = sy(value);
     svg.append(el('line', { x1: margin.left, x2: width - margin.right, y1: y, y2: y, class: 'chart-grid' }));
     svg.append(el('text', { x: margin.left - 6, y: y + 4, 'text-anchor': 'end', class: 'chart-label' }, niceNumber(value)));
