@@ -112,6 +112,7 @@ function sampleReport(): DemoReport {
       calibration: null,
       testModelStatistics: null,
     },
+    evaluation: [],
     singleSite: [{ name: 'hospital-a', epochs: 3, trainStudies: 6, trainMs: 100, test: metrics(0.6) }],
     centralized: { name: 'pooled', epochs: 3, trainStudies: 18, trainMs: 300, test: metrics(0.95) },
     bytes: { toSites: 123456, fromSites: 654321, modelBlob: { denoiser: 1000, classifier: 2000 } },
@@ -147,6 +148,20 @@ describe(renderReportHtml.name, () => {
     expect(html).toContain('SIEMENS SOMATOM &lt;AS&gt;: 9, GE LightSpeed: 8');
     expect(html).toContain('averaged statistics the federated model scores 70.0 %');
     expect(html).toContain('unlabeled archive 9 / 5 / 3');
+  });
+
+  it('lists the federated evaluation at each site with intervals, n and a confusion matrix each, only when there is one', () => {
+    expect(renderReportHtml(sampleReport())).not.toContain('Federated evaluation at the sites');
+    const report = sampleReport();
+    report.evaluation = [
+      { site: 'hospital-a', split: 'val', evaluation: 'ev1', n: 6, accuracy: 4 / 6, accuracyCi: [0.3, 0.903], aucCovid: 0.75, aucCovidCi: [0.41, 1], confusion: [[2, 0, 0], [1, 2, 0], [0, 1, 0]] },
+      { site: 'external <hospital>', split: 'test', evaluation: 'ev2', n: 6, accuracy: 1, accuracyCi: [0.61, 1], aucCovid: null, aucCovidCi: null, confusion: [[2, 0, 0], [0, 3, 0], [0, 0, 1]] },
+    ];
+    const html = renderReportHtml(report);
+    const section = html.slice(html.indexOf('Federated evaluation at the sites'), html.indexOf('Sample slices'));
+    expect(section).toContain('<th>hospital-a</th><td>val</td><td>6</td><td>66.7 % <span class="note">(30.0 %–90.3 %)</span></td><td>0.750 <span class="note">(0.41–1.00)</span></td>');
+    expect(section).toContain('<th>external &lt;hospital&gt;</th><td>test</td><td>6</td><td>100.0 %');
+    expect((section.match(/<svg /g) ?? []).length).toBe(2);
   });
 
   it('draws one polyline point per published classifier round', () => {

@@ -32,6 +32,7 @@ describe('npm run demo --profile tiny', () => {
     expect(published.every((r) => r.participants.length === 3)).toBe(true);
     expect(report.federated.test.n).toBe(report.external.counts.control + report.external.counts['covid-19'] + report.external.counts.cap);
     const t = report.federated.test;
+    const html = readFileSync(join(out, 'report.html'), 'utf8');
     expect(t.confusion.flat().reduce((a, b) => a + b, 0)).toBe(t.n);
     expect(t.accuracy).toBeCloseTo(t.confusion.reduce((s, row, i) => s + (row[i] ?? 0), 0) / t.n, 12);
     expect(t.roc[0]).toEqual({ fpr: 0, tpr: 0 });
@@ -39,11 +40,23 @@ describe('npm run demo --profile tiny', () => {
     expect(checkReport(report), `federated ${t.accuracy}, confusion ${JSON.stringify(t.confusion)}`).toEqual([]);
     // Better than chance (1/3) by the 95 % interval (at 30 studies: 16 or more right).
     expect(wilsonInterval(Math.round(t.accuracy * t.n), t.n)[0]).toBeGreaterThan(1 / 3);
+    // Federated evaluation through the coordinator: every hospital on its val split, the external
+    // hospital on its test set, which must agree with the in-process scoring of the same studies.
+    expect(report.evaluation.map((v) => [v.site, v.split])).toEqual([...report.sites.map((s) => [s.name, 'val']), [report.external.name, 'test']]);
+    for (const v of report.evaluation) {
+      expect(v.confusion.flat().reduce((a, b) => a + b, 0)).toBe(v.n);
+      expect(v.accuracy).toBeCloseTo(v.confusion.reduce((s, row, i) => s + (row[i] ?? 0), 0) / v.n, 12);
+      expect(v.accuracyCi).toEqual(wilsonInterval(v.confusion.reduce((s, row, i) => s + (row[i] ?? 0), 0), v.n));
+    }
+    report.sites.forEach((s, i) => expect(report.evaluation[i]?.n).toBe(Object.values(s.counts.val).reduce((a, b) => a + b, 0)));
+    const external = report.evaluation[report.sites.length];
+    expect(external?.n).toBe(t.n);
+    expect(external?.confusion).toEqual(t.confusion);
+    expect(html).toContain('Federated evaluation at the sites');
     expect(report.singleSite).toHaveLength(3);
     expect(report.centralized.trainStudies).toBe(report.singleSite.reduce((s, b) => s + b.trainStudies, 0));
     expect(report.bytes.toSites).toBeGreaterThan(0);
     expect(report.bytes.fromSites).toBeGreaterThan(0);
-    const html = readFileSync(join(out, 'report.html'), 'utf8');
     expect(html).toContain('paper (real patients)');
     expect(html).toMatch(/<img src="data:image\/png;base64,/);
     expect(html).not.toMatch(/(src|href)="https?:/);

@@ -1,4 +1,4 @@
-import type { CreateExperiment } from '@fedct/protocol';
+import type { CreateEvaluation, CreateExperiment } from '@fedct/protocol';
 import { z } from 'zod';
 import { DemoError } from './errors';
 
@@ -29,10 +29,31 @@ const experimentSchema = z
   })
   .loose();
 const siteSchema = z.object({ id: z.string(), name: z.string() }).loose();
+const proportionSchema = z.object({ value: z.number().nullable(), ci: z.tuple([z.number(), z.number()]), n: z.number() }).loose();
+const summarySchema = z
+  .object({
+    n: z.number(),
+    accuracy: proportionSchema,
+    aucCovid: z.object({ value: z.number().nullable(), ci: z.tuple([z.number(), z.number()]).nullable(), binningError: z.number() }).loose(),
+    confusion: z.array(z.array(z.number())),
+  })
+  .loose();
+/** The parts of `GET /api/evaluations/:id` the demo reads (the full view: EvaluationView in @fedct/protocol). */
+const evaluationSchema = z
+  .object({
+    id: z.string(),
+    status: z.string(),
+    split: z.enum(['val', 'test']),
+    classifier: z.object({ version: z.string(), sha256: z.string() }).loose(),
+    sites: z.array(z.object({ siteId: z.string(), siteName: z.string(), status: z.string(), reason: z.string().nullable(), summary: summarySchema.nullable() }).loose()),
+    missing: z.array(z.object({ siteId: z.string(), siteName: z.string(), status: z.string(), reason: z.string().nullable() }).loose()).default([]),
+  })
+  .loose();
 
 export type ExperimentView = z.infer<typeof experimentSchema>;
 export type RoundView = z.infer<typeof roundSchema>;
 export type ModelInfo = z.infer<typeof modelInfoSchema>;
+export type EvaluationReply = z.infer<typeof evaluationSchema>;
 
 /** Unwraps `{ ok, data }` replies if the coordinator uses them for REST too; plain bodies pass through. */
 function unwrap(body: unknown): unknown {
@@ -40,7 +61,7 @@ function unwrap(body: unknown): unknown {
   return body;
 }
 
-/** The coordinator's admin REST API (DESIGN.md §7) as the demo uses it. */
+/** The coordinator's admin REST API (docs/ARCHITECTURE.md, the admin API) as the demo uses it. */
 export class AdminClient {
   constructor(
     private baseUrl: string,
@@ -106,6 +127,15 @@ export class AdminClient {
 
   experiment(id: string): Promise<ExperimentView> {
     return this.json(experimentSchema, 'GET', `/api/experiments/${encodeURIComponent(id)}`);
+  }
+
+  /** `POST /api/evaluations`: a federated evaluation of a published classifier. */
+  createEvaluation(body: CreateEvaluation): Promise<EvaluationReply> {
+    return this.json(evaluationSchema, 'POST', '/api/evaluations', body);
+  }
+
+  evaluation(id: string): Promise<EvaluationReply> {
+    return this.json(evaluationSchema, 'GET', `/api/evaluations/${encodeURIComponent(id)}`);
   }
 
   async models(): Promise<ModelInfo[]> {

@@ -1,6 +1,7 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generatePhantomStudy, writePhantomDicom } from '@fedct/pipeline';
+import { parseDocument } from 'yaml';
 import type { AdminClient } from './admin-client';
 import { mapLimit } from './concurrency';
 import { externalScanners, type DemoSettings } from './demo-settings';
@@ -127,26 +128,46 @@ export interface HospitalHandle {
   daemon: ManagedProcess | null;
 }
 
+/** The studies a site imports, per split and class; `calibration` = the unlabeled archive (`import --archive`). */
+export type SiteImports = Partial<Record<'train' | 'val' | 'test' | 'calibration', Record<ClassName, number>>>;
+
+/** What a demo site's policy lets federated evaluations measure (policy.yaml `evaluation`). */
+export interface EvaluationPolicy {
+  splits: ('val' | 'test')[];
+  minStudies: number;
+}
+
 /**
- * Creates a hospital's site folder, enrols it with a fresh one-time token and imports its train and
- * val studies (one `import --labels-from-folders` per split), all through `fedct-site` (init,
- * enroll, import), as hospital IT would.
+ * Creates a hospital's site folder, sets its policy's `evaluation` rules (as hospital IT edits
+ * policy.yaml), enrols it with a fresh one-time token and imports its studies (one
+ * `import --labels-from-folders` per split, `import --archive` for an unlabeled archive), all through
+ * `fedct-site` (init, enroll, import), as hospital IT would.
  */
 export async function setUpHospital(
   supervisor: Supervisor,
   admin: AdminClient,
-  options: { name: string; scanner: string; sitesRoot: string; dataRoot: string; profile: string; counts: Record<'train' | 'val', Record<ClassName, number>> },
+  options: { name: string; scanner: string; sitesRoot: string; dataRoot: string; profile: string; imports: SiteImports; evaluation: EvaluationPolicy },
 ): Promise<HospitalHandle> {
   const dir = join(options.sitesRoot, options.name);
   await supervisor.run(`init-${options.name}`, SITE_CLI, ['init', dir, '--name', options.name, '--profile', options.profile, '--json']);
+  setEvaluationPolicy(join(dir, 'policy.yaml'), options.evaluation);
   const { token } = await admin.createEnrollmentToken(options.name);
   await supervisor.run(`enroll-${options.name}`, SITE_CLI, ['enroll', '--site', dir, '--coordinator', admin.url, '--token', token, '--json']);
   // One import per split: the split's folder holds one folder per class (--labels-from-folders).
-  for (const split of ['train', 'val'] as const) {
-    if (CLASS_NAMES.every((cls) => options.counts[split][cls] === 0)) continue;
-    await supervisor.run(`import-${options.name}-${split}`, SITE_CLI, ['import', join(options.dataRoot, options.name, split), '--labels-from-folders', '--split', split, '--site', dir, '--json'], { timeoutMs: 600_000 });
+  for (const split of ['train', 'val', 'test', 'calibration'] as const) {
+    const counts = options.imports[split];
+    if (!counts || CLASS_NAMES.every((cls) => counts[cls] === 0)) continue;
+    const how = split === 'calibration' ? ['--archive'] : ['--labels-from-folders', '--split', split];
+    await supervisor.run(`import-${options.name}-${split}`, SITE_CLI, ['import', join(options.dataRoot, options.name, split), ...how, '--site', dir, '--json'], { timeoutMs: 600_000 });
   }
   return { name: options.name, scanner: options.scanner, dir, daemon: null };
+}
+
+/** Rewrites the `evaluation` section of a site's policy.yaml, keeping the rest and its comments. */
+export function setEvaluationPolicy(file: string, evaluation: EvaluationPolicy): void {
+  const doc = parseDocument(readFileSync(file, 'utf8'));
+  doc.setIn(['evaluation'], doc.createNode(evaluation));
+  writeFileSync(file, doc.toString(), { mode: 0o600 });
 }
 
 /**

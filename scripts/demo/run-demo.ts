@@ -10,6 +10,7 @@ import { externalScanners, loadDemoSettings, type DemoSettings } from './demo-se
 import { buildInitialModels } from './initial-models';
 import { DemoError } from './errors';
 import { startEvaluation, type PendingEvaluation } from './evaluation';
+import { federatedEvaluations } from './federated-evaluation';
 import { reportRounds, runExperiment } from './federation';
 import { planPhantoms, setUpHospital, startDaemon, writePhantoms, type HospitalHandle } from './hospitals';
 import { mapLimit } from './concurrency';
@@ -38,11 +39,15 @@ export interface DemoResult {
   reportHtml: string;
 }
 
+const sumCounts = (counts: Record<string, number>): number => Object.values(counts).reduce((a, b) => a + b, 0);
+
 const isSecureAggRefusal = (error: unknown): boolean => error instanceof DemoError && /secure aggregation/i.test(error.message) && /HTTP 4\d\d/.test(error.message);
 
 /**
  * The whole demo: coordinator and three hospital daemons as separate processes over loopback, both
- * federated phases, evaluation on the external hospital's studies, baselines and the report.
+ * federated phases, federated evaluation of the final model at every hospital and at a fourth,
+ * external hospital (a site daemon that only evaluates), the same test set scored in-process with the
+ * baselines, and the report.
  * Every child process is stopped when this returns or throws.
  */
 export async function runDemo(options: DemoOptions): Promise<DemoResult> {
@@ -111,11 +116,26 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     // 3. hospitals: init, enrol, import, run
     print('setting up hospitals: fedct-site init, enroll (one-time token), import train/val ...');
     // Every hospital at once: the imports are independent, and with more cores than --parallel they use them.
-    const hospitals: HospitalHandle[] = await mapLimit(settings.hospitals, Math.max(options.parallel, settings.hospitals.length), async (h) => {
-      const handle = await setUpHospital(supervisor, admin, { name: h.name, scanner: h.scanner, sitesRoot, dataRoot, profile: options.profile, counts: { train: h.train, val: h.val } });
-      print(`  ${h.name} (${h.scanner}) enrolled and imported`);
-      return handle;
-    });
+    // The external hospital is a site too, but only for evaluation: it imports its test set (and
+    // archive) and takes part in no training experiment (they name the three hospitals).
+    const ext = settings.external;
+    const setUpExternal = async (): Promise<HospitalHandle> =>
+      setUpHospital(supervisor, admin, {
+        name: ext.name, scanner: externalScanners(settings).join(', '), sitesRoot, dataRoot, profile: options.profile,
+        imports: { test: ext.counts, ...(ext.calibration ? { calibration: ext.calibration } : {}) },
+        evaluation: { splits: ['test'], minStudies: Math.max(1, Math.min(10, sumCounts(ext.counts))) },
+      });
+    const [external, hospitals] = await Promise.all([
+      setUpExternal(),
+      mapLimit(settings.hospitals, Math.max(options.parallel, settings.hospitals.length), async (h) => {
+        // Policy: the shared model may be measured on its val studies (as few as the demo has), never on others.
+        const evaluation = { splits: ['val' as const], minStudies: Math.max(1, Math.min(10, sumCounts(h.val))) };
+        const handle = await setUpHospital(supervisor, admin, { name: h.name, scanner: h.scanner, sitesRoot, dataRoot, profile: options.profile, imports: { train: h.train, val: h.val }, evaluation });
+        print(`  ${h.name} (${h.scanner}) enrolled and imported`);
+        return handle;
+      }),
+    ]);
+    print(`  ${ext.name} (${external.scanner}) enrolled and imported its test set (evaluation only)`);
     const daemonLine = (name: string) => (line: string) => {
       const summary = summarizeDaemonLine(line);
       if (summary) print(`  [${name}] ${summary}`);
@@ -130,8 +150,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         }
       });
     };
-    for (const h of hospitals) launchDaemon(h);
-    print(`started ${hospitals.length} site daemons (fedct-site run)`);
+    for (const h of [...hospitals, external]) launchDaemon(h);
+    print(`started ${hospitals.length + 1} site daemons (fedct-site run)`);
     t = mark('sitesSetupMs', t);
 
     const siteNames = new Map<string, string>();
@@ -140,6 +160,12 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     };
     await refreshSiteNames();
     const siteIds = new Map([...siteNames].map(([id, name]) => [name, id]));
+    const idOf = (name: string): string => {
+      const id = siteIds.get(name);
+      if (!id) throw new DemoError(`${name} is not in GET /api/sites after enrolment`);
+      return id;
+    };
+    const hospitalIds = hospitals.map((h) => idOf(h.name));
 
     const sampleCounters = async (): Promise<void> => {
       try {
@@ -212,6 +238,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         roundDeadlineSeconds: p.roundDeadlineSeconds,
         waitForSitesSeconds: 300,
         initSeed: settings.seed,
+        sites: hospitalIds,
         ...extra,
       };
     };
@@ -267,11 +294,23 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       return { version: m.version, sha256: m.sha256 };
     };
     const classifierBytes = await admin.modelBytes(classifierVersion);
+
+    // 6. federated evaluation of the final model: each hospital on its val studies, the external
+    // hospital on its test set, by the site daemons (only aggregate counts reach the coordinator).
+    t = Date.now();
+    const siteEvaluations = await federatedEvaluations({
+      admin, classifierVersion, timeoutMs, print, check,
+      requests: [
+        { name: `demo ${options.profile}: hospitals (val)`, split: 'val', siteIds: hospitalIds, label: hospitals.map((h) => h.name).join(', ') },
+        { name: `demo ${options.profile}: ${ext.name} (test)`, split: 'test', siteIds: [idOf(ext.name)], label: ext.name },
+      ],
+    });
+    t = mark('federatedEvaluationMs', t);
     await sampleCounters();
 
     // The daemons and the coordinator are not needed any more: free the cores for the baselines.
     stopping = true;
-    await Promise.all([...hospitals.map((h) => h.daemon?.stop()), coordinator?.process.stop()]);
+    await Promise.all([...[...hospitals, external].map((h) => h.daemon?.stop()), coordinator?.process.stop()]);
     t = mark('shutdownMs', t);
 
     print(`evaluating the federated model ${classifierVersion} on ${settings.external.name} ...`);
@@ -301,6 +340,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         calibration: evaluation.calibration,
         testModelStatistics: evaluation.federatedModelStatistics,
       },
+      evaluation: siteEvaluations,
       singleSite: evaluation.singleSite,
       centralized: evaluation.centralized,
       bytes: { ...byteTotals, modelBlob: { denoiser: denoiserBytes.length, classifier: classifierBytes.length } },

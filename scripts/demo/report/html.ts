@@ -147,6 +147,8 @@ ${confusionChart(fed.confusion, CLASS_NAMES, 'Confusion matrix (federated)')}
 <table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th></tr>${perClass}</table>
 </div>
 
+${siteEvaluationSection(report)}
+
 <h2>Sample slices and infection maps</h2>
 <p class="note">Left: the model-ready slice; right: the positive part of the residual x − BCDU-Net(x) of the federated denoiser, in red.</p>
 <div class="grid samples">${images.map((img) => `<figure><img src="${img.dataUri}" alt="${e(img.title)}"><figcaption>${e(img.title)}</figcaption></figure>`).join('')}</div>
@@ -166,6 +168,19 @@ ${confusionChart(fed.confusion, CLASS_NAMES, 'Confusion matrix (federated)')}
 ${faults}
 </body></html>
 `;
+}
+
+/** The final model measured at each site through POST /api/evaluations: figures with intervals and n, confusion matrices. */
+function siteEvaluationSection(report: DemoReport): string {
+  if (report.evaluation.length === 0) return '';
+  const interval = (ci: readonly [number, number] | null): string => (ci ? ` <span class="note">(${pct(ci[0])}–${pct(ci[1])})</span>` : '');
+  const rows = report.evaluation
+    .map((v) => `<tr><th>${e(v.site)}</th><td>${v.split}</td><td>${v.n}</td><td>${pct(v.accuracy)}${interval(v.accuracyCi)}</td><td>${num(v.aucCovid)}${v.aucCovidCi ? ` <span class="note">(${num(v.aucCovidCi[0], 2)}–${num(v.aucCovidCi[1], 2)})</span>` : ''}</td><td><code>${e(v.evaluation)}</code></td></tr>`)
+    .join('');
+  return `<h2>Federated evaluation at the sites</h2>
+<p class="note">The final federated classifier measured by each site's daemon on its own studies (hospitals: their validation split; ${e(report.external.name)}: its test set, the studies above), through <code>POST /api/evaluations</code>: only aggregate counts left the sites. Intervals are 95 % (Wilson for accuracy, DeLong on the binned scores for the AUC). A handful of validation studies per hospital gives wide intervals: these figures test the pipeline on synthetic phantoms, not the diagnosis.</p>
+<table><tr><th>site</th><th>split</th><th>n</th><th>accuracy (3 classes)</th><th>AUC Covid-19</th><th>evaluation</th></tr>${rows}</table>
+<div class="grid">${report.evaluation.map((v) => confusionChart(v.confusion, CLASS_NAMES, `${v.site} (${v.split})`)).join('\n')}</div>`;
 }
 
 /** How the external hospital normalised: site-local BatchNorm statistics, with the plain model's score beside them. */

@@ -79,6 +79,26 @@ export interface BaselineResult {
   test: TestMetrics;
 }
 
+/**
+ * The final federated classifier measured at one site through `POST /api/evaluations` (the site ran
+ * it on its own studies and sent only aggregate counts; the coordinator computed the figures).
+ */
+export interface SiteEvaluation {
+  site: string;
+  split: 'val' | 'test';
+  /** The coordinator's evaluation id. */
+  evaluation: string;
+  n: number;
+  /** 3-class accuracy (null with n = 0) and its Wilson 95 % interval. */
+  accuracy: number | null;
+  accuracyCi: [number, number];
+  /** Covid-19-vs-rest ROC AUC from the sites' binned scores, with its DeLong 95 % interval (null when a class is absent). */
+  aucCovid: number | null;
+  aucCovidCi: [number, number] | null;
+  /** confusion[true][predicted], label order {@link CLASS_NAMES}. */
+  confusion: number[][];
+}
+
 export interface FaultEvent {
   /** ms since the demo started. */
   atMs: number;
@@ -115,6 +135,11 @@ export interface DemoReport {
     /** With `calibration`: the same classifier with its own (FedAvg-averaged) statistics, for comparison. */
     testModelStatistics: TestMetrics | null;
   };
+  /**
+   * Federated evaluation of the final classifier: every hospital on its `val` split, the external
+   * hospital on its test set (the same studies as `federated.test`, so the same confusion matrix).
+   */
+  evaluation: SiteEvaluation[];
   singleSite: BaselineResult[];
   centralized: BaselineResult;
   /** Bytes over the wire as the coordinator counted them (sum over coordinator restarts). */

@@ -244,7 +244,9 @@ export class SiteDaemon extends EventEmitter {
     const logger = this.options.logger;
     const key = `${task.experiment}/${task.round}`;
     this.emit('task', { experiment: task.experiment, round: task.round, phase: task.phase });
-    logger.info('task received', { experiment: task.experiment, round: task.round, phase: task.phase, epochs: task.hyper.localEpochs });
+    logger.info('task received', task.kind === 'evaluate'
+      ? { experiment: task.experiment, kind: 'evaluate', split: task.evaluation?.split ?? 'val', model: task.baseModel?.version ?? null }
+      : { experiment: task.experiment, round: task.round, phase: task.phase, epochs: task.hyper.localEpochs });
     this.setState({ task: key });
     if (task.kind === 'evaluate') return this.evaluate(task);
     this.dropStalePendingUploads(task);
