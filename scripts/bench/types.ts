@@ -1,4 +1,4 @@
-/** One measured figure: `metric` is one of the names in DESIGN.md §7; extra fields give context. */
+/** One measured figure: `metric` is one of the names in docs/cli.md; extra fields give context. */
 export interface BenchResult {
   metric: string;
   value: number;

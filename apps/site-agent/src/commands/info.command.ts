@@ -10,7 +10,7 @@ import {
   type BackendName,
 } from '@fedct/pipeline';
 
-/** `fedct-site info [--json] [--profile NAME|FILE] [--backend NAME]`: compute backend and model sizes (DESIGN.md §7). */
+/** `fedct-site info [--json] [--profile NAME|FILE] [--backend NAME]`: compute backend and model sizes (docs/cli.md). */
 export function registerInfo(program: Command): void {
   program
     .command('info')

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { generatePhantomStudy, SCANNER_PROFILES, writePhantomDicom } from '@fedct/pipeline';
 import { CLASS_NAMES, isClassName } from '@fedct/protocol';
 
-/** `fedct-site phantom --out DIR --class C --seed N [--scanner NAME]`: one synthetic study as a DICOM series (DESIGN.md §7). */
+/** `fedct-site phantom --out DIR --class C --seed N [--scanner NAME]`: one synthetic study as a DICOM series (docs/cli.md). */
 export function registerPhantom(program: Command): void {
   program
     .command('phantom')

@@ -22,7 +22,7 @@ export function registerPredict(program: Command): void {
     .option('--profile <name>', 'model profile when no site folder is used', 'default')
     .option('--backend <name>', 'compute backend: auto, tensorflow-gpu, tensorflow, wasm, cpu')
     .option('--out <dir>', 'write a PNG of representative slices with the infection map overlaid')
-    .option('--json', 'print one JSON object (the contract in DESIGN.md §7)')
+    .option('--json', 'print one JSON object (the contract in docs/cli.md)')
     .action(async (path: string, options: { model: string; denoiser?: string; site?: string; profile: string; backend?: string; out?: string; json?: boolean }) => {
       if (!existsSync(path)) throw new SiteAgentError(`no such study: ${path}`, 'not_found');
       const siteDir = resolveSiteDir(options.site);

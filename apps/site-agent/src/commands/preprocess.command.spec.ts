@@ -34,7 +34,7 @@ describe('fedct-site preprocess', () => {
     expect(r.code).toBe(0);
   });
 
-  it('prints one JSON object per DESIGN.md §7 for a phantom series', () => {
+  it('prints one JSON object per docs/cli.md for a phantom series', () => {
     const r = cli('preprocess', phantom, '--json');
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);

@@ -15,7 +15,7 @@ function stats(data: Float32Array): { min: number; max: number; mean: number } {
   return { min, max, mean: data.length > 0 ? sum / data.length : 0 };
 }
 
-/** `fedct-site preprocess PATH [--json] [--series UID]`: the model-ready volume of one study (DESIGN.md §7). */
+/** `fedct-site preprocess PATH [--json] [--series UID]`: the model-ready volume of one study (docs/cli.md). */
 export function registerPreprocess(program: Command): void {
   program
     .command('preprocess')

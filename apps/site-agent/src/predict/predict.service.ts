@@ -16,7 +16,7 @@ export interface LoadedModel {
   version: string;
 }
 
-/** The contract of `fedct-site predict --json` (DESIGN.md §7), plus context. */
+/** The contract of `fedct-site predict --json` (docs/cli.md), plus context. */
 export interface PredictResult {
   prediction: ClassName;
   /** Keys in output order (control, covid-19, cap). */
