@@ -22,5 +22,5 @@ export { createLogger, memoryLogger, silentLogger, type Logger, type LogFields }
 export { SiteAgentError, SiteFolderError, PolicyViolationError, CoordinatorLinkError } from './util/errors';
 export { PipelineEngine, createPipelineEngine, PAPER_NETWORKS, DEFAULT_DEPTH, type PipelineEngineOptions, type NetworkConfigs } from './training/pipeline-engine';
 export { prepareCalibration, type CalibrationReport } from './predict/calibration.service';
-export { predictStudy, overlayPicture, classifierInput, siteArchive, MIN_CALIBRATION_STUDIES, MAX_CALIBRATION_STUDIES, type PredictResult, type LoadedModel, type StudyArchive } from './predict/predict.service';
+export { predictStudy, overlayPicture, siteArchive, MIN_CALIBRATION_STUDIES, MAX_CALIBRATION_STUDIES, type PredictResult, type LoadedModel, type StudyArchive } from './predict/predict.service';
 export * from './ui';

@@ -1,7 +1,7 @@
 import { createNonce } from '@fedct/crypto';
-import { hasBatchNorm } from '@fedct/pipeline';
+import { classifierInputSize, hasBatchNorm } from '@fedct/pipeline';
 import { CLASS_INDEX, evaluationCounts, type EvaluationCounts, type EvaluationResultMessage, type EvaluationSplit, type Task } from '@fedct/protocol';
-import { classifierInput, MIN_CALIBRATION_STUDIES, siteArchive, type LoadedModel } from '../predict/predict.service';
+import { MIN_CALIBRATION_STUDIES, siteArchive, type LoadedModel } from '../predict/predict.service';
 import type { SiteFolder } from '../site/site-folder';
 import { checkEvaluation } from '../site/site-policy';
 import type { LocalRoundContext, Refusal } from '../training/local-round';
@@ -33,7 +33,7 @@ export async function measureLocally(args: {
 }): Promise<LocalMeasurement> {
   const { site, engine } = args;
   const studies = site.index.list({ split: args.split });
-  const input = classifierInput(args.classifier.blob);
+  const input = classifierInputSize(args.classifier.blob);
   const volumes = await infectionVolumes(site, engine, args.denoiser, args.split, input, args.onProgress);
   const archive = siteArchive(site, engine);
   const calibration: Record<string, number> = {};

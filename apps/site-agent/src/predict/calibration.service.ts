@@ -1,8 +1,8 @@
-import { hasBatchNorm } from '@fedct/pipeline';
+import { classifierInputSize, hasBatchNorm } from '@fedct/pipeline';
 import type { SiteFolder } from '../site/site-folder';
 import type { TrainingEngine } from '../training/training-engine';
 import type { Progress } from '../util/progress';
-import { classifierInput, MIN_CALIBRATION_STUDIES, siteArchive, type LoadedModel } from './predict.service';
+import { MIN_CALIBRATION_STUDIES, siteArchive, type LoadedModel } from './predict.service';
 
 /** What {@link prepareCalibration} found and cached. */
 export interface CalibrationReport {
@@ -44,7 +44,7 @@ export async function prepareCalibration(args: {
   };
   if (report.batchNorm) {
     const archive = siteArchive(site, args.engine);
-    const input = classifierInput(args.classifier.blob);
+    const input = classifierInputSize(args.classifier.blob);
     args.progress?.start(names.length, 'infection maps per scanner model');
     for (const [i, scanner] of names.entries()) {
       const volumes = await archive(scanner, args.denoiser, input);

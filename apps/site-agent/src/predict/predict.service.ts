@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { hasBatchNorm, preprocessPath, scannerName } from '@fedct/pipeline';
+import { classifierInputSize, hasBatchNorm, preprocessPath, scannerName } from '@fedct/pipeline';
 import { CLASS_NAMES, type ClassName, type ModelBlob } from '@fedct/protocol';
 import type { SiteFolder } from '../site/site-folder';
 import { scannerVolumes } from '../training/local-data';
@@ -109,7 +109,7 @@ export async function predictStudy(args: {
   const study = volume;
   const t2 = performance.now();
   const shape: [number, number, number] = [volume.shape[0], volume.shape[1], volume.shape[2]];
-  const input = classifierInput(args.classifier.blob);
+  const input = classifierInputSize(args.classifier.blob);
   const infection = await args.engine.extractInfection({ denoiser: args.denoiser.blob, volume: volume.data, shape, ...input });
   const t3 = performance.now();
   const warnings = [...volume.warnings];
@@ -204,19 +204,4 @@ function ms(v: number): number {
 
 function safeName(text: string): string {
   return text.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 120);
-}
-
-/** The infection map size a classifier blob was built for (its manifest config), if it says. */
-export function classifierInput(blob: ModelBlob): InfectionSize | undefined {
-  return configInput(blob.manifest.config);
-}
-
-/**
- * The infection map size a classifier network configuration names (`inputShape`: depth, then the
- * slices' size), or undefined.
- */
-export function configInput(config: Record<string, unknown>): InfectionSize | undefined {
-  const inputShape = config.inputShape;
-  if (!Array.isArray(inputShape) || typeof inputShape[0] !== 'number') return undefined;
-  return { depth: inputShape[0], ...(typeof inputShape[1] === 'number' ? { size: inputShape[1] } : {}) };
 }

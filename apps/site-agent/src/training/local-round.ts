@@ -1,10 +1,9 @@
 import { createNonce, fromBase64, seal, type EnvelopeHeader } from '@fedct/crypto';
-import { fnv1aSeed } from '@fedct/pipeline';
+import { classifierInputSize, cnn3dInputSize, fnv1aSeed } from '@fedct/pipeline';
 import { encodeModelBlob, NO_BASE_MODEL, type ModelBlob, type Task } from '@fedct/protocol';
 import type { SecAggSession } from '../client/secagg-session';
 import type { SiteFolder } from '../site/site-folder';
 import { checkTask, effectiveDp } from '../site/site-policy';
-import { classifierInput, configInput } from '../predict/predict.service';
 import { CoordinatorLinkError, PolicyViolationError } from '../util/errors';
 import type { Logger } from '../util/logger';
 import { controlSlices, infectionVolumes, localSampleCount } from './local-data';
@@ -108,7 +107,7 @@ async function train(task: Task, ctx: LocalRoundContext, secagg: SecAggSession |
   } else {
     if (!task.denoiser) throw new CoordinatorLinkError('classifier task names no frozen BCDU-Net (denoiser)', 'bad_task');
     const denoiser = await ctx.fetchModel(task.denoiser, 'denoiser');
-    const input = base ? classifierInput(base.blob) : task.modelConfig ? configInput(task.modelConfig) : undefined;
+    const input = base ? classifierInputSize(base.blob) : task.modelConfig ? cnn3dInputSize(task.modelConfig) : undefined;
     const trainSet = await infectionVolumes(site, engine, denoiser, 'train', input, ctx.progress('infection volumes'));
     logger.info('training classifier', { studies: trainSet.length, epochs: task.hyper.localEpochs, denoiser: denoiser.sha256.slice(0, 12) });
     outcome = await engine.trainClassifier({ base: base?.blob ?? null, initSeed: task.initSeed, ...modelConfig, hyper: task.hyper, seed, volumes: trainSet, onProgress: ctx.progress('training classifier') });

@@ -1,4 +1,4 @@
-import type { LabelledVolume, SliceSet } from '@fedct/pipeline';
+import type { InfectionSize, LabelledVolume, SliceSet } from '@fedct/pipeline';
 import type { BackendKind, HyperParameters, ModelBlob } from '@fedct/protocol';
 
 /** Compute backend names as the protocol reports them. */
@@ -7,13 +7,10 @@ export type BackendName = BackendKind;
 /** Slices and labelled volumes are the pipeline's own types (type-only: nothing of tfjs is loaded here). */
 export type { LabelledVolume, SliceSet } from '@fedct/pipeline';
 
-/** What local training gives back. `initial` is what training started from (the base, or the seeded init). */
-/** The size of infection maps a classifier reads: slices, and their height and width (square). */
-export interface InfectionSize {
-  depth?: number;
-  size?: number;
-}
+/** The size of infection maps a classifier reads (beside the 3-D CNN in @fedct/pipeline). */
+export type { InfectionSize } from '@fedct/pipeline';
 
+/** What local training gives back. `initial` is what training started from (the base, or the seeded init). */
 export interface TrainOutcome {
   weights: ModelBlob;
   initial: ModelBlob;

@@ -1,4 +1,5 @@
 import * as tfl from '@tensorflow/tfjs-layers';
+import type { ModelBlob } from '@fedct/protocol';
 import { mulberry32, withSeededRandom } from '../random';
 import { channelBatchNorm } from './batch-norm';
 import { groupNorm } from './group-norm';
@@ -48,6 +49,27 @@ export interface Cnn3dConfig {
 
 /** The model name used in weight blobs. */
 export const CNN3D_MODEL = 'cnn3d';
+
+/** The size of infection maps a 3-D CNN reads: slices (depth), and their height and width (square). */
+export interface InfectionSize {
+  depth?: number;
+  size?: number;
+}
+
+/**
+ * The infection map size a 3-D CNN configuration names (`inputShape`: depth, then the slices' size),
+ * or undefined when it names none (e.g. a task's `modelConfig` for another network).
+ */
+export function cnn3dInputSize(config: Record<string, unknown>): InfectionSize | undefined {
+  const inputShape = config.inputShape;
+  if (!Array.isArray(inputShape) || typeof inputShape[0] !== 'number') return undefined;
+  return { depth: inputShape[0], ...(typeof inputShape[1] === 'number' ? { size: inputShape[1] } : {}) };
+}
+
+/** The infection map size a classifier model blob was built for (its manifest config), if it says. */
+export function classifierInputSize(blob: ModelBlob): InfectionSize | undefined {
+  return cnn3dInputSize(blob.manifest.config);
+}
 
 /** Spatial size after the stages: valid conv (-2), then a floor-halving pool per stage. */
 function finalShape(cfg: Cnn3dConfig): number[] {

@@ -6,7 +6,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../backend';
 import { createBcduNet } from './bcdunet';
-import { createCnn3d } from './cnn3d';
+import { classifierInputSize, cnn3dInputSize, createCnn3d } from './cnn3d';
 import { forwardFlops } from './flops';
 import { ModelError } from './models.errors';
 import { getModelBlob, loadModelBlob, modelBlobSha256, saveModelBlob, setModelWeights } from './weights';
@@ -157,5 +157,16 @@ describe('CovidCTNet models', () => {
     }
     expect(tf.memory().numTensors).toBe(before);
     model.dispose();
+  });
+});
+
+describe(cnn3dInputSize.name, () => {
+  it('reads the infection map size from a 3-D CNN configuration or a classifier blob, and nothing from other configurations', () => {
+    expect(cnn3dInputSize({ inputShape: [16, 32, 32], filters: [8] })).toEqual({ depth: 16, size: 32 });
+    expect(cnn3dInputSize({ inputShape: [50] })).toEqual({ depth: 50 });
+    expect(cnn3dInputSize({ size: 128, base: 64 })).toBeUndefined();
+    expect(cnn3dInputSize({ inputShape: 'x' })).toBeUndefined();
+    const cfg = { inputShape: [10, 24, 24] as [number, number, number], filters: [2], denseUnits: 4, dropout: 0, classes: 3 };
+    expect(classifierInputSize(getModelBlob(createCnn3d(cfg, { seed: 1 }), 'cnn3d', cfg))).toEqual({ depth: 10, size: 24 });
   });
 });
