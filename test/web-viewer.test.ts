@@ -162,6 +162,7 @@ describe('clinician viewer', () => {
     await download.saveAs(file);
     const png = PNG.sync.read(readFileSync(file));
     expect(png.width).toBe(3 * 256 + 40);
+    expect(png.height).toBe(256 + 137 + 55); // header lines (result, model, series, accuracy at this site), slices, footer
     expect(colouredPixels(readFileSync(file))).toBeGreaterThan(50);
 
     // Printing (or "save as PDF" in the print dialog) prints the same picture alone. Headless chromium

@@ -1,6 +1,9 @@
 /**
  * Sealed, signed envelopes for model updates.
  *
+ * One file on purpose (over 400 lines): the byte format below, `seal` and `open` must change
+ * together, and a reader checking one against the others should not have to follow imports.
+ *
  * Byte format, versions 1 and 2 (all integers big-endian):
  *
  * | offset        | bytes  | field                                                               |

@@ -1,5 +1,7 @@
 // fedct's native CPU kernels: 2-D and 3-D convolutions (forward, backward data, backward weights)
 // on oneDNN, for tensors that live in the TensorFlow.js wasm backend's heap.
+// One translation unit on purpose (over 400 lines): every kernel shares the heap access, the
+// primitive cache and the layout reorders below, and node-gyp builds it as a single object.
 //
 // The JavaScript side (libs/pipeline/src/backend/native-kernels.ts) passes the wasm heap's
 // ArrayBuffer and byte offsets of the tensors in it, so nothing is copied between JavaScript and

@@ -1,7 +1,8 @@
 /**
  * The wire contract between the coordinator and site agents: one typed socket.io event map for the
  * `/sites` namespace, one for the admin namespace `/admin`, zod schemas for every message, and the
- * reply shape of every acknowledgement.
+ * reply shape of every acknowledgement. One file on purpose (about 400 lines, declarations only):
+ * both sides must agree on all of it, and the session below is read beside the schemas it uses.
  *
  * ## Session (namespace `/sites`)
  * 1. The site connects (socket.io over HTTP(S)) and calls `challenge` → `{ challenge }` (32 random

@@ -50,6 +50,7 @@ interface StoredResult {
 const STATIC_FILES: Record<string, { file: string; type: string }> = {
   '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/static/viewer.js': { file: 'viewer.js', type: 'text/javascript; charset=utf-8' },
+  '/static/summary.js': { file: 'summary.js', type: 'text/javascript; charset=utf-8' },
   '/static/viewer.css': { file: 'viewer.css', type: 'text/css; charset=utf-8' },
 };
 

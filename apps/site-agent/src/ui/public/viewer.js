@@ -1,6 +1,7 @@
 // The clinicians' viewer: lists the local dataset, runs a prediction on this machine, and shows the
 // CT slices with the infection map through niivue (WebGL2). Served by `fedct-site ui`; no build step.
 import { Niivue, SLICE_TYPE, DRAG_MODE } from '/vendor/niivue.js';
+import { summaryCanvas } from '/static/summary.js';
 
 const HU_MIN = -1000;
 const HU_RANGE = 1400; // model-ready values are (HU + 1000) / 1400 (spec §1)
@@ -327,77 +328,27 @@ function onViewerKey(event) {
   event.preventDefault();
 }
 
-function drawSummarySlice(ctx, z, x0, y0, size) {
-  const [, ny, nx] = state.shape;
-  const image = ctx.createImageData(nx, ny);
-  const [calMin, calMax] = windowToCal(...readWindow());
+/** What the summary picture shows now: the result, the volumes, the window, the overlay as displayed. */
+function summaryView() {
   const overlay = state.result.overlay ? { min: state.overlayMin, max: state.result.overlay.max } : null;
-  const alpha = $('overlay-on').checked ? Number($('overlay-opacity').value) / 100 : 0;
-  const plane = ny * nx;
-  for (let i = 0; i < plane; i++) {
-    const v = state.volume[z * plane + i];
-    let g = Math.max(0, Math.min(1, (v - calMin) / (calMax - calMin))) * 255;
-    let r = g;
-    let b = g;
-    const f = state.infection && overlay ? state.infection[z * plane + i] : 0;
-    if (overlay && f > overlay.min && alpha > 0) {
-      const t = Math.min(1, (f - overlay.min) / (overlay.max - overlay.min || 1));
-      r = r * (1 - alpha) + 255 * alpha;
-      g = g * (1 - alpha) + 255 * t * 0.8 * alpha;
-      b = b * (1 - alpha);
-    }
-    // Radiological convention: the patient's right on the viewer's left (column 0 is the right).
-    const o = i * 4;
-    image.data[o] = r;
-    image.data[o + 1] = g;
-    image.data[o + 2] = b;
-    image.data[o + 3] = 255;
-  }
-  const tile = document.createElement('canvas');
-  tile.width = nx;
-  tile.height = ny;
-  tile.getContext('2d').putImageData(image, 0, 0);
-  ctx.imageSmoothingEnabled = true;
-  ctx.drawImage(tile, x0, y0, size, size);
-  ctx.fillStyle = '#ddd';
-  ctx.font = '14px sans-serif';
-  ctx.fillText(`slice ${z + 1} / ${state.shape[0]}`, x0 + 6, y0 + size - 8);
-}
-
-/** The summary picture: the result and three slices (the current one and the two most infected others). */
-function summaryCanvas() {
-  const result = state.result;
-  const size = 256;
-  const canvas = document.createElement('canvas');
-  canvas.width = size * 3 + 40;
-  canvas.height = size + 170;
-  const ctx = canvas.getContext('2d');
-  ctx.fillStyle = '#111';
-  ctx.fillRect(0, 0, canvas.width, canvas.height);
-  ctx.fillStyle = '#fff';
-  ctx.font = 'bold 20px sans-serif';
-  ctx.fillText(`fedct prediction: ${CLASS_NAMES[result.prediction] ?? result.prediction}`, 10, 30);
-  ctx.font = '15px sans-serif';
-  const probs = ['covid-19', 'cap', 'control'].map((k) => `${k} ${((result.probabilities[k] ?? 0) * 100).toFixed(1)} %`).join('   ');
-  ctx.fillText(probs, 10, 56);
-  ctx.fillStyle = '#bbb';
-  ctx.fillText(`model ${result.model.version ?? '(file)'} · sha256 ${result.model.sha256.slice(0, 16)}… · ${new Date().toISOString()}`, 10, 80);
-  ctx.fillText(`${result.description ?? result.path}`.slice(0, 110), 10, 102);
-  const sums = state.infection && result.overlay ? sliceSums(state.infection, state.shape, state.overlayMin) : null;
-  const order = sums ? [...sums.keys()].sort((a, b) => sums[b] - sums[a]).filter((z) => z !== state.slice) : [];
-  const fallback = [Math.floor(state.shape[0] / 4), Math.floor((3 * state.shape[0]) / 4)];
-  const slices = [state.slice, order[0] ?? fallback[0], order[1] ?? fallback[1]];
-  slices.forEach((z, i) => drawSummarySlice(ctx, z, 10 + i * (size + 10), 115, size));
-  ctx.fillStyle = '#999';
-  ctx.font = '12px sans-serif';
-  ctx.fillText('Research software, not a diagnostic device. Infection map: residual of the BCDU-Net denoiser (warm colours).', 10, canvas.height - 12);
-  return canvas;
+  return {
+    result: state.result,
+    volume: state.volume,
+    infection: state.infection,
+    shape: state.shape,
+    slice: state.slice,
+    cal: windowToCal(...readWindow()),
+    overlay,
+    alpha: $('overlay-on').checked ? Number($('overlay-opacity').value) / 100 : 0,
+    sums: state.infection && overlay ? sliceSums(state.infection, state.shape, state.overlayMin) : null,
+    classNames: CLASS_NAMES,
+  };
 }
 
 function saveSummary() {
   if (!state.result || !state.volume) return;
   const result = state.result;
-  summaryCanvas().toBlob((blob) => {
+  summaryCanvas(summaryView()).toBlob((blob) => {
     const link = document.createElement('a');
     link.href = URL.createObjectURL(blob);
     link.download = `fedct-summary-${result.id}.png`;
@@ -413,7 +364,7 @@ function printSummary() {
   if (!state.result || !state.volume) return;
   const image = $('print-image');
   image.onload = () => window.print();
-  image.src = summaryCanvas().toDataURL('image/png');
+  image.src = summaryCanvas(summaryView()).toDataURL('image/png');
 }
 
 function wire() {
