@@ -10,15 +10,18 @@ import {
   evaluateClassifier, extractInfection, generatePhantomStudy, initBackend, loadProfile, preprocessStudy,
   trainClassifier, trainDenoiser, type LabelledVolume,
 } from '@fedct/pipeline';
-import { CLASS_INDEX, CLASS_NAMES } from '@fedct/protocol';
+import { CLASS_INDEX, type ClassName } from '@fedct/protocol';
 import { parseArgs } from './args';
 
 interface Study { label: number; data: Float32Array; shape: [number, number, number] }
 
+/** The draw (training) order of libs/pipeline/src/train/learns.spec.ts, so that seed 1 repeats its run; labels stay the protocol's indices. */
+const DRAW_ORDER: readonly ClassName[] = ['control', 'cap', 'covid-19'];
+
 async function phantoms(perClass: number, firstSeed: number): Promise<Study[]> {
   const out: Study[] = [];
   for (let i = 0; i < perClass; i++) {
-    for (const cls of CLASS_NAMES) {
+    for (const cls of DRAW_ORDER) {
       // Thin phantoms (10 source slices of 8 mm): the anatomy scales to them.
       const v = await preprocessStudy(generatePhantomStudy({ cls, seed: firstSeed + i, slices: 10 }));
       out.push({ label: CLASS_INDEX[cls], data: v.data, shape: v.shape });
