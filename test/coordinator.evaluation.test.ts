@@ -223,4 +223,33 @@ describe('federated evaluation', () => {
     const audit = await api<{ event: string; detail: { code?: string } }[]>(coordinator.url, '/api/audit?limit=1000', ADMIN_TOKEN);
     expect(audit.filter((e) => e.event === 'evaluation.rejected').map((e) => e.detail.code)).toEqual(['bad_message', 'bad_message', 'bad_message', 'bad_message', 'rejected_base_model', 'bad_message', 'rejected_replay', 'rejected_duplicate', 'round_closed']);
   });
+
+  it('completes after the deadline with the sites that answered and reports a site that went silent mid-evaluation as missing', async () => {
+    const coordinator = await startTestCoordinator();
+    cleanups.push(() => coordinator.dispose());
+    const engine = new ToyEngine(12);
+    const d = await uploadModel(coordinator.url, ADMIN_TOKEN, encodeModelBlob(engine.init(3, 'bcdunet')), 'denoiser');
+    const c = await uploadModel(coordinator.url, ADMIN_TOKEN, encodeModelBlob(engine.init(9, 'cnn3d')), 'classifier');
+    const answering = await SimSite.enroll(coordinator.url, ADMIN_TOKEN, 'answering', 0, { autopilot: false, seed: 7 });
+    const killed = await SimSite.enroll(coordinator.url, ADMIN_TOKEN, 'killed', 0, { autopilot: false, seed: 8 });
+    for (const s of [answering, killed]) {
+      expect((await s.connect()).ok).toBe(true);
+      cleanups.push(() => s.disconnect());
+    }
+    const created = await api<EvaluationView>(coordinator.url, '/api/evaluations', ADMIN_TOKEN, 'POST', { classifierVersion: c.version, denoiserVersion: d.version, split: 'val', sites: [answering.siteId, killed.siteId], deadlineSeconds: 2 });
+    await waitFor(() => answering.tasks.length === 1 && killed.tasks.length === 1, 5000, 'the evaluation tasks');
+    // One site dies with its task (its process gone: no answer, no refusal); the other answers.
+    killed.disconnect();
+    const counts = evaluationCounts([0, 1, 2], [[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.5, 0.2, 0.3]]);
+    expect(await answering.submitEvaluation(answering.tasks[0]!, counts)).toMatchObject({ ok: true });
+    let view = await api<EvaluationView>(coordinator.url, `/api/evaluations/${created.id}`, ADMIN_TOKEN);
+    expect(view.status).not.toBe('completed');
+    for (let i = 0; i < 200 && view.status !== 'completed'; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      view = await api<EvaluationView>(coordinator.url, `/api/evaluations/${created.id}`, ADMIN_TOKEN);
+    }
+    expect(view.status).toBe('completed');
+    expect(view.missing).toEqual([{ siteId: killed.siteId, siteName: 'killed', status: 'dropped', reason: expect.any(String) }]);
+    expect(view.pooled).toEqual(summarizeEvaluation(counts));
+  });
 });
