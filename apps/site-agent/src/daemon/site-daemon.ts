@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { peekHeader, signDetached, toBase64 } from '@fedct/crypto';
-import { authMessage, decodeModelBlob, NO_BASE_MODEL, publishedModelSchema, sha256Hex, type ModelBlob, type ModelRef, type Phase, type PublishedModel, type Task } from '@fedct/protocol';
+import { peekHeader } from '@fedct/crypto';
+import { decodeModelBlob, NO_BASE_MODEL, publishedModelSchema, sha256Hex, type ModelBlob, type ModelRef, type Phase, type PublishedModel, type Task } from '@fedct/protocol';
 import { runLocalEvaluation } from '../evaluation/local-evaluation';
 import type { SiteFolder } from '../site/site-folder';
 import { runLocalRound, type LocalRoundContext, type Refusal } from '../training/local-round';
@@ -10,6 +10,7 @@ import type { TrainingEngine } from '../training/training-engine';
 import { CoordinatorLinkError, oneLine } from '../util/errors';
 import type { Logger } from '../util/logger';
 import { call, connectSites, type SiteSocket } from '../client/socket';
+import { authenticate } from '../client/session';
 import { writeDaemonState, type DaemonState } from './daemon-state';
 import { SecAggSession } from '../client/secagg-session';
 import { downloadModel, pendingUploadFile, savePendingUpload, uploadUpdate } from '../client/transfers';
@@ -144,9 +145,12 @@ export class SiteDaemon extends EventEmitter {
     const site = this.options.site;
     const enrollment = site.requireEnrollment();
     const identity = site.identity();
-    const { challenge } = await call(this.socket, 'challenge', {});
-    const signature = toBase64(signDetached(authMessage(challenge, this.siteId), identity.signing.secretKey));
-    const auth = await call(this.socket, 'auth', { siteId: this.siteId, signature });
+    const reply = await authenticate(this.socket, this.siteId, identity.signing.secretKey, 60_000);
+    if (!reply.ok) {
+      const lost = reply.code === 'timeout' || reply.code === 'disconnected';
+      throw new CoordinatorLinkError(lost ? reply.message : `coordinator refused authentication: ${reply.message}`, reply.code);
+    }
+    const auth = reply.data;
     if (auth.coordinator.signingPublicKey !== enrollment.coordinator.signingPublicKey || auth.coordinator.boxPublicKey !== enrollment.coordinator.boxPublicKey) {
       this.socket.disconnect();
       throw new CoordinatorLinkError('the coordinator presented keys that differ from the ones pinned at enrolment; refusing to talk to it (re-enrol if the coordinator was legitimately re-keyed)', 'pin_mismatch');
