@@ -38,6 +38,44 @@ export function connectSites(options: ConnectOptions): SiteSocket {
 }
 
 /**
+ * Connects a socket again after the coordinator closed the session itself (a shutdown: SIGTERM,
+ * `systemctl restart`), which socket.io does not retry: after `reconnectInitialMs`, doubling up to
+ * `reconnectMaxMs`, each ± half so that a consortium's sites do not all arrive at once; socket.io's
+ * own back-off takes over while the coordinator is still down. The pending timer also keeps the
+ * process alive in between (without it, a daemon with nothing else to wait for exits).
+ */
+export class ServerCloseReconnect {
+  private timer: NodeJS.Timeout | null = null;
+  private delayMs = 0;
+
+  constructor(
+    private readonly socket: SiteSocket,
+    private readonly backoff: { reconnectInitialMs: number; reconnectMaxMs: number },
+    private readonly onSchedule: (inMs: number) => void = () => undefined,
+    private readonly random: () => number = Math.random,
+  ) {
+    socket.on('connect', () => (this.delayMs = 0));
+  }
+
+  schedule(): void {
+    if (this.timer) return;
+    const { reconnectInitialMs, reconnectMaxMs } = this.backoff;
+    this.delayMs = this.delayMs === 0 ? reconnectInitialMs : Math.min(reconnectMaxMs, this.delayMs * 2);
+    const delay = Math.round(this.delayMs * (0.5 + this.random()));
+    this.onSchedule(delay);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.socket.connect();
+    }, delay);
+  }
+
+  cancel(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+}
+
+/**
  * Sends one request and resolves with the coordinator's reply as it is (`{ ok: false, code }`
  * included); no reply within `timeoutMs` becomes code `timeout` (`disconnected` when the connection
  * is gone). For callers that look at refusals (tests of the coordinator's rules); {@link call} throws.

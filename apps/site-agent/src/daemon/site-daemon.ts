@@ -9,7 +9,7 @@ import { runLocalRound, type LocalRoundContext, type Refusal } from '../training
 import type { TrainingEngine } from '../training/training-engine';
 import { CoordinatorLinkError, oneLine } from '../util/errors';
 import type { Logger } from '../util/logger';
-import { call, connectSites, type SiteSocket } from '../client/socket';
+import { call, connectSites, ServerCloseReconnect, type SiteSocket } from '../client/socket';
 import { authenticate } from '../client/session';
 import { writeDaemonState, type DaemonState } from './daemon-state';
 import { SecAggSession } from '../client/secagg-session';
@@ -63,6 +63,8 @@ export class SiteDaemon extends EventEmitter {
   private stopped = false;
   private state: DaemonState;
   private secagg: SecAggSession | null = null;
+  /** Reconnects after the coordinator closed the session (socket.io does not retry those by itself). */
+  private readonly reconnect: ServerCloseReconnect;
   /** Downloads in progress by sha256 (a task and a `model.published` may name the same model at once). */
   private readonly downloads = new Map<string, Promise<Uint8Array>>();
   /** Serialises published-model fetches so `latest.json` ends at the newest announcement. */
@@ -81,6 +83,7 @@ export class SiteDaemon extends EventEmitter {
         reconnectMaxMs: daemon.reconnectMaxMs,
         ...(daemon.caFile ? { ca: readFileSync(daemon.caFile, 'utf8') } : {}),
       });
+    this.reconnect = new ServerCloseReconnect(this.socket, daemon, (inMs) => options.logger.info('reconnecting to the coordinator', { inMs }));
     this.state = { state: 'starting', since: new Date().toISOString(), pid: process.pid, backend: null, coordinator: enrollment.coordinatorUrl, task: null, lastRound: null, lastError: null };
   }
 
@@ -109,6 +112,8 @@ export class SiteDaemon extends EventEmitter {
     this.socket.on('disconnect', (reason) => {
       this.options.logger.warn('disconnected from coordinator', { reason });
       this.setState({ state: 'offline' });
+      // A coordinator that shuts down (SIGTERM, `systemctl restart`) closes the session itself.
+      if (reason === 'io server disconnect' && !this.stopped) this.reconnect.schedule();
     });
     this.socket.on('connect_error', (error) => {
       this.options.logger.warn('cannot reach coordinator, retrying with back-off', { error: oneLine(error) });
@@ -133,6 +138,7 @@ export class SiteDaemon extends EventEmitter {
   /** Stops heartbeats and the connection; waits for a task in progress to reach a safe point. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.reconnect.cancel();
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.heartbeat = null;
     this.socket.disconnect();
