@@ -1,8 +1,9 @@
-import { existsSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
+import { generatePhantomStudy, preprocessPath, writePhantomDicom } from '@fedct/pipeline';
 import { initSiteFolder } from '../site/site-folder';
 import { memoryLogger } from '../util/logger';
 import { autoSplit, importStudies } from './import.service';
@@ -50,6 +51,31 @@ describe(importStudies.name, () => {
     expect(summary.skipped[0]?.reason).not.toContain('\n');
     expect(site.index.skipped()).toHaveLength(1);
     expect(logger.events.some((e) => e.level === 'warn' && e.msg === 'study skipped')).toBe(true);
+    site.close();
+  });
+
+  it('reads a folder of symbolic links to a series and a symbolic link to a series folder like the real files, and ends a link loop', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'fedct-links-'));
+    const real = join(root, 'real');
+    await writePhantomDicom(generatePhantomStudy({ cls: 'cap', seed: 3, scanner: 'tiny', slices: 6 }), real);
+    // A PACS export: one link per file, and a link back up that would loop.
+    const links = join(root, 'export', 'links');
+    mkdirSync(links, { recursive: true });
+    for (const f of readdirSync(real)) symlinkSync(join(real, f), join(links, f));
+    symlinkSync(join(root, 'export'), join(links, 'loop'));
+    symlinkSync(real, join(root, 'linked-folder'));
+    const expected = await preprocessPath(real);
+    for (const path of [links, join(root, 'linked-folder')]) {
+      const volume = await preprocessPath(path);
+      expect(volume.shape).toEqual(expected.shape);
+      expect(volume.data).toEqual(expected.data);
+    }
+    const site = initSiteFolder(join(root, 'site'));
+    const viaLinks = await importStudies(site, join(root, 'export'), { label: 'cap', split: 'train', logger: memoryLogger() });
+    expect([viaLinks.imported, viaLinks.skipped.length]).toEqual([1, 0]);
+    const viaFolder = await importStudies(site, join(root, 'linked-folder'), { label: 'cap', split: 'train', logger: memoryLogger() });
+    expect([viaFolder.imported, viaFolder.alreadyPresent]).toEqual([0, 1]);
+    expect(site.volumes.get(site.index.list()[0]?.volumeSha256 ?? '').data).toEqual(expected.data);
     site.close();
   });
 

@@ -1,4 +1,4 @@
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, realpathSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 
 /** One candidate study found under an import path: a NIfTI file, or the image files of one folder. */
@@ -24,7 +24,12 @@ export function discoverStudies(path: string): StudyCandidate[] {
   if (stat.isFile()) {
     return [{ sourcePath: root, files: [root], kind: NIFTI.test(root) ? 'nifti' : 'dicom' }];
   }
+  // Symbolic links are followed (PACS exports, mounted shares); each folder once by its real path, so a link loop ends.
+  const seen = new Set<string>();
   const walk = (dir: string): void => {
+    const real = realpathSync(dir);
+    if (seen.has(real)) return;
+    seen.add(real);
     const entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name));
     const dicom: string[] = [];
     for (const entry of entries) {

@@ -1,5 +1,5 @@
 /** Reading a CT study from DICOM files or a NIfTI volume (issue 3 steps 1–4). */
-import { closeSync, fstatSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readdirSync, readSync, realpathSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { checkPixelFormat, parseDicomBuffer, readFrameHu, type FrameHeader, type ParsedDicom } from './dicom-file';
 import { DicomError } from './errors';
@@ -58,13 +58,24 @@ function isNiftiPath(p: string): boolean {
   return /\.nii(\.gz)?$/i.test(p);
 }
 
+/**
+ * The files under `inputs`, sorted per folder. Symbolic links are followed (PACS exports and mounted
+ * shares are often folders of links), each folder once by its real path, so a link loop ends; a
+ * dangling link is skipped.
+ */
 function listFiles(inputs: string[]): string[] {
   const files: string[] = [];
+  const seen = new Set<string>();
   const walk = (dir: string): void => {
+    const real = realpathSync(dir);
+    if (seen.has(real)) return;
+    seen.add(real);
     for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
       const p = join(dir, entry.name);
-      if (entry.isDirectory()) walk(p);
-      else if (entry.isFile()) files.push(p);
+      const kind = entry.isSymbolicLink() ? statSync(p, { throwIfNoEntry: false }) : entry;
+      if (!kind) continue;
+      if (kind.isDirectory()) walk(p);
+      else if (kind.isFile()) files.push(p);
     }
   };
   for (const input of inputs) {
