@@ -28,6 +28,25 @@ describe('fedct-site init / status / data', () => {
     expect(data.stdout).toContain('0 studies');
   });
 
+  it('status says "not running" for a daemon whose process is gone, and shows the last round and its result', () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'fedct-cli-')), 'site');
+    expect(cli('init', dir).code).toBe(0);
+    const gone = spawnSync(process.execPath, ['-e', '0']).pid; // a process that has exited
+    const state = (pid: number, value: string) => ({
+      state: value, since: '2026-12-04T10:00:00.000Z', pid, backend: 'native', coordinator: 'http://127.0.0.1:1', task: 'exp-1/3',
+      lastRound: { experiment: 'exp-1', round: 2, result: 'accepted', detail: 'update v7 accepted', at: '2026-12-04T09:59:00.000Z' }, lastError: null,
+    });
+    mkdirSync(join(dir, 'transfers'), { recursive: true });
+    writeFileSync(join(dir, 'transfers', 'daemon-state.json'), JSON.stringify(state(gone, 'online')));
+    const dead = cli('status', '--site', dir);
+    expect(dead.stdout).toMatch(new RegExp(`daemon: +not running \\(process ${gone} is gone; its last state was written 2026-12-04T10:00:00.000Z\\), backend native\n`));
+    expect(dead.stdout).toMatch(/last round: +exp-1 round 2: accepted \(update v7 accepted\) at 2026-12-04T09:59:00.000Z/);
+    expect(JSON.parse(cli('status', '--site', dir, '--json').stdout)).toMatchObject({ daemon: { state: 'not running', running: false, pid: gone } });
+    // This test's own process stands in for a live daemon.
+    writeFileSync(join(dir, 'transfers', 'daemon-state.json'), JSON.stringify(state(process.pid, 'training')));
+    expect(cli('status', '--site', dir).stdout).toMatch(/daemon: +training since 2026-12-04T10:00:00.000Z, backend native, task exp-1\/3/);
+  });
+
   it('import reports a corrupt study as skipped, with structured log lines when not on a terminal', () => {
     const root = mkdtempSync(join(tmpdir(), 'fedct-cli-'));
     const dir = join(root, 'site');
