@@ -20,6 +20,7 @@ export function registerImport(program: Command): void {
   )
     .option('--json', 'print the summary as one JSON object')
     .action(async (path: string, options: { site?: string; label?: string; labelsFromFolders?: boolean; split: string; archive?: boolean; json?: boolean }) => {
+      if (!existsSync(path)) throw new SiteAgentError(`${path} does not exist`, 'not_found');
       if ([options.archive, options.label !== undefined, options.labelsFromFolders].filter(Boolean).length > 1) {
         throw new SiteAgentError('use one of --label, --labels-from-folders (training data) or --archive (unlabeled studies)');
       }
@@ -55,6 +56,10 @@ function summaryLines(summary: ImportSummary): string[] {
     `Imported ${summary.imported} new ${summary.label === 'archive' ? 'archive (unlabeled)' : summary.label} studies (${summary.slices} slices) from ${summary.candidates} candidates in ${(summary.durationMs / 1000).toFixed(1)} s; ${summary.alreadyPresent} already present, ${summary.skipped.length} skipped.`,
     ...summary.skipped.map((s) => `  skipped ${s.path}: ${s.reason}`),
     ...(summary.warnings.length ? [`  ${summary.warnings.length} warning(s); see fedct-site data --json`] : []),
+    ...(summary.conflicts.length
+      ? [`  ${summary.conflicts.length} already present with another label or split, kept as they were (change one with fedct-site relabel PATH --label L --split S):`]
+      : []),
+    ...summary.conflicts.map((c) => `    ${c.path}: ${c.label}/${c.split} (this import asked ${c.asked.label}/${c.asked.split})`),
   ];
 }
 

@@ -11,6 +11,7 @@ import { registerPredict } from './predict.command';
 import { registerCalibrate } from './calibrate.command';
 import { registerImport } from './import.command';
 import { registerUi } from './ui.command';
+import { registerRelabel } from './relabel.command';
 
 /** Every `fedct-site` sub-command, in the order `--help` lists them. */
 export function registerCommands(program: Command): void {
@@ -19,6 +20,7 @@ export function registerCommands(program: Command): void {
   registerStatus(program);
   registerImport(program);
   registerData(program);
+  registerRelabel(program);
   registerRun(program);
   registerPredict(program);
   registerCalibrate(program);

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -62,6 +62,31 @@ describe('fedct-site init / status / data', () => {
     expect(cli('import', root, '--site', dir).stderr).toMatch(/give --label \(control, covid-19, cap\), --labels-from-folders or --archive/);
     expect(cli('import', root, '--label', 'cap', '--archive', '--site', dir).stderr).toMatch(/use one of --label, --labels-from-folders .* or --archive/);
     expect(cli('import', root, '--labels-from-folders', '--site', dir).stderr.trim()).toMatch(/has no class folder \(control, covid-19, cap\)$/);
+  });
+
+  it('a re-import with another label keeps the study as it was and says so; relabel and remove correct the dataset', () => {
+    const root = mkdtempSync(join(tmpdir(), 'fedct-cli-'));
+    const dir = join(root, 'site');
+    expect(cli('init', dir).code).toBe(0);
+    const study = join(root, 'studies', 's1');
+    expect(cli('phantom', '--out', study, '--class', 'cap', '--seed', '1').code).toBe(0);
+    expect(cli('import', join(root, 'nowhere'), '--label', 'cap', '--site', dir).stderr.trim()).toBe(`fedct-site: ${join(root, 'nowhere')} does not exist`);
+    expect(cli('import', study, '--label', 'cap', '--site', dir).code).toBe(0);
+    const again = cli('import', study, '--label', 'covid-19', '--split', 'val', '--site', dir);
+    expect(again.stdout).toContain('1 already present with another label or split, kept as they were');
+    expect(again.stdout).toContain(`${study}: cap/train (this import asked covid-19/val)`);
+    const listed = () => JSON.parse(cli('data', '--site', dir, '--json').stdout) as { studies: { label: string; split: string; seriesInstanceUid: string; volumeSha256: string }[] };
+    expect(listed().studies.map((x) => [x.label, x.split])).toEqual([['cap', 'train']]);
+    expect(cli('relabel', study, '--label', 'covid-19', '--split', 'val', '--site', dir).stdout.trim()).toBe(`${study}: cap/train -> covid-19/val`);
+    const [relabelled] = listed().studies;
+    expect([relabelled?.label, relabelled?.split]).toEqual(['covid-19', 'val']);
+    expect(cli('relabel', 'no.such.series', '--label', 'cap', '--site', dir).stderr).toMatch(/no study no\.such\.series in this site's dataset/);
+    expect(existsSync(join(dir, 'cache', 'volumes', `${relabelled?.volumeSha256}.f32`))).toBe(true);
+    const removed = cli('remove', relabelled?.seriesInstanceUid ?? '', '--site', dir);
+    expect(removed.stdout).toMatch(/removed .* \(covid-19\/val\) from the dataset; 2 cached file\(s\) deleted; the source files are untouched/);
+    expect(listed().studies).toEqual([]);
+    expect(existsSync(join(dir, 'cache', 'volumes', `${relabelled?.volumeSha256}.f32`))).toBe(false);
+    expect(existsSync(study)).toBe(true);
   });
 
   it('import --labels-from-folders gives each class folder\'s studies its class', () => {

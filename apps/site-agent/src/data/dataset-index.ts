@@ -159,6 +159,16 @@ export class DatasetIndex {
     return !existed;
   }
 
+  /** Removes a study's row (the cache is the site folder's business: SiteFolder.removeStudy). */
+  remove(seriesInstanceUid: string): void {
+    this.db.prepare('DELETE FROM studies WHERE series_uid = ?').run(seriesInstanceUid);
+  }
+
+  /** Whether any study or archive entry still uses this cached volume. */
+  volumeInUse(volumeSha256: string): boolean {
+    return this.db.prepare('SELECT 1 FROM studies WHERE volume_sha = ? UNION ALL SELECT 1 FROM archive WHERE volume_sha = ? LIMIT 1').get(volumeSha256, volumeSha256) !== undefined;
+  }
+
   get(seriesInstanceUid: string): StudyRecord | null {
     const row = this.db.prepare('SELECT * FROM studies WHERE series_uid = ?').get(seriesInstanceUid) as StudyRow | undefined;
     return row ? fromRow(row) : null;

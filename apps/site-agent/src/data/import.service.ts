@@ -30,6 +30,11 @@ export interface ImportSummary {
   slices: number;
   skipped: { path: string; reason: string }[];
   warnings: { path: string; warning: string }[];
+  /**
+   * Studies already present with another label or split than this import asked for: kept as they
+   * were (`fedct-site relabel` changes them), so that a mistyped `--label` relabels nothing.
+   */
+  conflicts: { path: string; series: string; label: Label; split: Split; asked: { label: Label; split: Split } }[];
   durationMs: number;
 }
 
@@ -51,7 +56,7 @@ export async function importStudies(site: SiteFolder, path: string, options: Imp
   const started = Date.now();
   const now = options.now ?? (() => new Date());
   const candidates = discoverStudies(path);
-  const summary: ImportSummary = { path, label: options.label, candidates: candidates.length, imported: 0, alreadyPresent: 0, slices: 0, skipped: [], warnings: [], durationMs: 0 };
+  const summary: ImportSummary = { path, label: options.label, candidates: candidates.length, imported: 0, alreadyPresent: 0, slices: 0, skipped: [], warnings: [], conflicts: [], durationMs: 0 };
   const index = site.index;
   const cache = site.volumes;
   options.progress?.start(candidates.length, `import ${options.label}`);
@@ -62,10 +67,12 @@ export async function importStudies(site: SiteFolder, path: string, options: Imp
     // ('' is also a header that names none; only then is the row looked at again.)
     const stale = labelled !== null && labelled.scanner === '' && !index.scannerRecorded(labelled.seriesInstanceUid);
     if (previous && cache.has(previous.volumeSha256) && !stale) {
-      // A labelled study imported again: its label and split follow this import.
+      // A labelled study imported again keeps its label and split; a different one asked for is reported.
       if (labelled && options.label !== 'archive') {
         const split = options.split === 'auto' ? autoSplit(labelled.seriesInstanceUid) : options.split;
-        if (labelled.label !== options.label || labelled.split !== split) index.upsert({ ...labelled, label: options.label, split });
+        if (labelled.label !== options.label || labelled.split !== split) {
+          summary.conflicts.push({ path: candidate.sourcePath, series: labelled.seriesInstanceUid, label: labelled.label, split: labelled.split, asked: { label: options.label, split } });
+        }
       }
       summary.alreadyPresent += 1;
       options.progress?.update(i + 1, 'already imported');
@@ -88,14 +95,18 @@ export async function importStudies(site: SiteFolder, path: string, options: Imp
         warnings,
         importedAt: now().toISOString(),
       };
-      const isNew = options.label === 'archive'
-        ? index.upsertArchive(record)
-        : index.upsert({
-          ...record,
-          studyInstanceUid: study.series.studyInstanceUid ?? null,
-          label: options.label,
-          split: options.split === 'auto' ? autoSplit(seriesUid) : options.split,
-        });
+      let isNew: boolean;
+      if (options.label === 'archive') {
+        isNew = index.upsertArchive(record);
+      } else {
+        // The same series from another path: recorded again (its path, its scanner) under the label and split it has.
+        const split = options.split === 'auto' ? autoSplit(seriesUid) : options.split;
+        const existing = index.get(seriesUid);
+        if (existing && (existing.label !== options.label || existing.split !== split)) {
+          summary.conflicts.push({ path: candidate.sourcePath, series: seriesUid, label: existing.label, split: existing.split, asked: { label: options.label, split } });
+        }
+        isNew = index.upsert({ ...record, studyInstanceUid: study.series.studyInstanceUid ?? null, label: existing?.label ?? options.label, split: existing?.split ?? split });
+      }
       for (const warning of warnings) summary.warnings.push({ path: candidate.sourcePath, warning });
       if (isNew) {
         summary.imported += 1;

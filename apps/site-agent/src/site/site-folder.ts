@@ -1,5 +1,5 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { basename } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { z } from 'zod';
 import { fingerprint, fromBase64, generateIdentity, loadIdentity, saveIdentity, type Identity } from '@fedct/crypto';
 import { parseConfig } from '@fedct/protocol';
@@ -132,6 +132,33 @@ export class SiteFolder {
   saveLatestModels(latest: LatestModels): void {
     mkdirSync(this.paths.models, { recursive: true, mode: 0o700 });
     writeFileSync(this.paths.latestModel, `${JSON.stringify(latest, null, 2)}\n`, { mode: 0o600 });
+  }
+
+  /**
+   * Removes one study from the index and, when no other study or archive entry uses the same volume,
+   * its cached model-ready volume and infection maps (every denoiser's). Returns how many files were
+   * deleted. The source files are never touched.
+   */
+  removeStudy(seriesInstanceUid: string): number {
+    const study = this.index.get(seriesInstanceUid);
+    if (!study) return 0;
+    this.index.remove(seriesInstanceUid);
+    if (this.index.volumeInUse(study.volumeSha256)) return 0;
+    const sha = study.volumeSha256;
+    const files = [join(this.paths.volumes, `${sha}.f32`), join(this.paths.volumes, `${sha}.json`)];
+    if (existsSync(this.paths.infection)) {
+      for (const denoiser of readdirSync(this.paths.infection)) {
+        const dir = join(this.paths.infection, denoiser);
+        for (const f of readdirSync(dir)) if (f.startsWith(`${sha}.`)) files.push(join(dir, f));
+      }
+    }
+    let removed = 0;
+    for (const f of files) {
+      if (!existsSync(f)) continue;
+      rmSync(f);
+      removed += 1;
+    }
+    return removed;
   }
 
   close(): void {
