@@ -13,7 +13,7 @@ export function registerCalibrate(program: Command): void {
       .description('prepare site-local BatchNorm statistics: extract the infection maps of this site\'s studies that predictions calibrate on, per scanner model, for the latest models (run it after a model update; predictions work without it, the first one per scanner model is just slower)')
       .option('--model <file|latest>', 'classifier (3-D CNN) model file, or "latest": the newest global model the daemon fetched', 'latest')
       .option('--denoiser <file>', 'BCDU-Net model file (default: the newest global denoiser the daemon fetched)')
-      .option('--backend <name>', 'compute backend: auto, tensorflow-gpu, tensorflow, wasm, cpu')
+      .option('--backend <name>', 'compute backend: auto, tensorflow-gpu, tensorflow, native, wasm, cpu')
       .option('--json', 'print one JSON object'),
   ).action(async (options: { site?: string; model: string; denoiser?: string; backend?: string; json?: boolean }) => {
     const site = openSite(options);

@@ -1,4 +1,6 @@
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadNativeAddon } from '@fedct/pipeline';
@@ -31,6 +33,14 @@ describe('fedct-site info', () => {
     const r = spawnSync(process.execPath, [join(ROOT, 'apps/site-agent/bin/fedct-site.js'), 'info', '--json', '--profile', 'tiny'], { cwd: ROOT, encoding: 'utf8', timeout: 90_000, env: { ...process.env, FEDCT_BACKEND: 'wasm' } });
     expect(r.status).toBe(0);
     expect((JSON.parse(r.stdout) as { backend: string }).backend).toBe('wasm');
+  });
+
+  it('takes --site like every other command: the site\'s profile and backend', () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'fedct-info-')), 'site');
+    expect(cli('init', dir, '--profile', 'tiny', '--backend', 'cpu').code).toBe(0);
+    const r = cli('info', '--json', '--site', dir);
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toMatchObject({ backend: 'cpu', profile: 'tiny' });
   });
 
   it('fails with a one-line error for an unknown profile', () => {

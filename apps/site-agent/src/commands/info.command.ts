@@ -9,18 +9,25 @@ import {
   loadProfile,
   type BackendName,
 } from '@fedct/pipeline';
+import { openSite, withSiteOption } from './common';
 
 /** `fedct-site info [--json] [--profile NAME|FILE] [--backend NAME]`: compute backend and model sizes (docs/cli.md). */
 export function registerInfo(program: Command): void {
-  program
-    .command('info')
-    .description('show the compute backend and the sizes of the two networks for a profile')
+  withSiteOption(
+    program
+      .command('info')
+      .description('show the compute backend and the sizes of the two networks for a profile (a site folder\'s, with --site)'),
+  )
     .option('--json', 'print one JSON object')
-    .option('--profile <name>', 'profile name (tiny, default, paper) or file', 'default')
-    .option('--backend <name>', 'auto, tensorflow-gpu, tensorflow, native, wasm or cpu (default: the profile\'s)')
-    .action(async (opts: { json?: boolean; profile: string; backend?: string }) => {
-      const profile = loadProfile(opts.profile);
-      const wanted = opts.backend ?? profile.backend;
+    .option('--profile <name>', 'profile name (tiny, default, paper) or file (default: the site\'s with --site, else default)')
+    .option('--backend <name>', 'auto, tensorflow-gpu, tensorflow, native, wasm or cpu (default: the site\'s or the profile\'s)')
+    .action(async (opts: { json?: boolean; profile?: string; backend?: string; site?: string }) => {
+      // With --site, the site's own profile and backend (what its daemon and predict use).
+      const site = opts.site !== undefined ? openSite(opts) : null;
+      const siteConfig = site?.config ?? null;
+      site?.close();
+      const profile = loadProfile(opts.profile ?? siteConfig?.profile ?? 'default');
+      const wanted = opts.backend ?? (siteConfig && siteConfig.backend !== 'auto' ? siteConfig.backend : profile.backend);
       if (wanted !== 'auto' && !isBackendName(wanted)) {
         throw new Error(`unknown backend "${wanted}": use auto, tensorflow-gpu, tensorflow, native, wasm or cpu`);
       }

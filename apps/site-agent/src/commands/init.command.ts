@@ -11,7 +11,7 @@ export function registerInit(program: Command): void {
     .argument('<dir>', 'the site folder to create (empty or absent)')
     .option('--name <name>', 'site name shown to the consortium (default: the folder name)')
     .option('--profile <name>', 'model profile: tiny, default, paper or a profile file', 'default')
-    .option('--backend <name>', 'compute backend: auto, tensorflow-gpu, tensorflow, wasm, cpu', 'auto')
+    .option('--backend <name>', 'compute backend: auto, tensorflow-gpu, tensorflow, native, wasm, cpu', 'auto')
     .option('--json', 'print one JSON object')
     .action((dir: string, options: { name?: string; profile: string; backend: string; json?: boolean }) => {
       const backend = backendPreferenceSchema.safeParse(options.backend);

@@ -20,7 +20,7 @@ export function registerPredict(program: Command): void {
     .option('--denoiser <file>', 'BCDU-Net model file (default: the newest global denoiser the daemon fetched)')
     .option('-s, --site <dir>', 'site folder, for "latest" models and the profile (default: $FEDCT_SITE_DIR or the current folder)')
     .option('--profile <name>', 'model profile when no site folder is used', 'default')
-    .option('--backend <name>', 'compute backend: auto, tensorflow-gpu, tensorflow, wasm, cpu')
+    .option('--backend <name>', 'compute backend: auto, tensorflow-gpu, tensorflow, native, wasm, cpu')
     .option('--out <dir>', 'write a PNG of representative slices with the infection map overlaid')
     .option('--json', 'print one JSON object (the contract in docs/cli.md)')
     .action(async (path: string, options: { model: string; denoiser?: string; site?: string; profile: string; backend?: string; out?: string; json?: boolean }) => {

@@ -49,7 +49,7 @@ export function registerPreprocess(program: Command): void {
         `series      ${s.seriesInstanceUid || '(none)'} (${s.modality}${s.manufacturer ? `, ${s.manufacturer}` : ''}${s.model ? ` ${s.model}` : ''})`,
         `source      ${volume.sourceSlices} slices of ${s.rows} x ${s.columns}, ${s.transferSyntax}`,
         `volume      ${volume.shape.join(' x ')} (z, y, x) at ${volume.spacingMm.map((v) => v.toFixed(3)).join(' x ')} mm`,
-        `values      min ${min.toFixed(4)}  max ${max.toFixed(4)}  mean ${mean.toFixed(4)}`,
+        `values      (normalised: (HU + 1000) / 1400, spec §1) min ${min.toFixed(4)}  max ${max.toFixed(4)}  mean ${mean.toFixed(4)}`,
         ...volume.otherSeries.map((o) => `not used    ${o.seriesInstanceUid} (${o.modality}, ${o.slices} slices): ${o.reason}`),
         ...volume.warnings.map((w) => `warning     ${w}`),
         `took        ${result.timingMs} ms`,

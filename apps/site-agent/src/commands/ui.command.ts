@@ -51,7 +51,7 @@ export function registerUi(program: Command): void {
     .option('--model <file>', 'classifier (3-D CNN) model file instead of the latest global model')
     .option('--denoiser <file>', 'BCDU-Net model file instead of the latest global denoiser')
     .option('--profile <name>', 'model profile when no site folder is used', 'default')
-    .option('--backend <name>', 'compute backend: auto, tensorflow-gpu, tensorflow, wasm, cpu')
+    .option('--backend <name>', 'compute backend: auto, tensorflow-gpu, tensorflow, native, wasm, cpu')
     .action(async (options: UiOptions) => {
       const port = Number(options.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new SiteAgentError(`--port must be a port number, got "${options.port}"`, 'bad_option');

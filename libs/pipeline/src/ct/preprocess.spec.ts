@@ -34,6 +34,14 @@ describe(resampledSliceCount.name, () => {
 });
 
 describe(preprocessStudy.name, () => {
+  it('warns when the series covers too little head to foot to hold the lungs, and not otherwise', async () => {
+    const plane = new Float32Array(128 * 128).fill(-800);
+    const two = await preprocessStudy(study([plane, plane], 128, 128, [8, 1, 1]));
+    expect(two.warnings).toEqual([`the series covers only 8 mm head to foot (2 slices); adult lungs span about 200-300 mm: it may not show the whole lungs`]);
+    const enough = await preprocessStudy(study(Array.from({ length: 21 }, () => plane), 128, 128, [5, 1, 1]));
+    expect(enough.warnings).toEqual([]); // 100 mm
+  });
+
   it('resamples z linearly (corner-aligned) from the slice positions, then windows and normalises', async () => {
     // 3 slices 2 mm apart, 128 × 128 at 1 mm: HU -1000, -800, -600 (constant in-plane).
     const plane = 128 * 128;

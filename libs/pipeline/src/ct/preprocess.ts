@@ -93,8 +93,16 @@ export async function preprocessSource(source: SliceSource, options: PreprocessO
     data: out,
     shape: [zOut, size, size],
     spacingMm: [zOut > 1 ? extent / (zOut - 1) : step, (rows * dy) / size, (columns * dx) / size],
-    warnings: [...source.warnings],
+    warnings: [...source.warnings, ...coverageWarning(extent, slices)],
   };
+}
+
+/** Below this head-to-foot extent a series is unlikely to hold both lungs (adult lungs span about 200-300 mm). */
+export const MIN_COVERAGE_MM = 100;
+
+function coverageWarning(extentMm: number, slices: number): string[] {
+  if (extentMm >= MIN_COVERAGE_MM) return [];
+  return [`the series covers only ${extentMm.toFixed(0)} mm head to foot (${slices} slice${slices === 1 ? '' : 's'}); adult lungs span about 200-300 mm: it may not show the whole lungs`];
 }
 
 /** out = windowNormalize((1 − t)·a + t·b), elementwise (spec §1 steps 3–5 on one output slice). */
